@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make demo` (install + train the built-in default) and
+# `make test` (install + run the tests). Each creates its own virtual environment.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install bench clean
+
+$(BIN)/condense: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(BIN)/condense
+
+install: $(BIN)/condense
+
+demo: install
+	mkdir -p demo
+	$(BIN)/condense train --act xtanh --gamma 4 --out demo/run.npz
+	@if $(BIN)/condense --help | grep -q analyze; then $(BIN)/condense analyze demo/run.npz --out-dir demo; fi
+	@echo "demo output: $$(ls demo | tr '\n' ' ') in ./demo/"
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/bench_train.py
+
+clean:
+	rm -rf $(VENV) demo build *.egg-info

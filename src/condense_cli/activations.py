@@ -1,0 +1,121 @@
+"""Activation functions and their multiplicity at 0.
+
+Owns the registry of named activations (`ACTIVATIONS`, `get`) and `multiplicity`, which finds p
+(σ^(k)(0) = 0 for k < p, σ^(p)(0) ≠ 0) by automatic differentiation at 0, never from a table.
+An activation whose derivatives up to the order tested jump at 0 (ReLU, leaky ReLU) is not
+differentiable there and gets p = None ("undefined").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from .errors import BadInput
+
+Array = jax.Array
+
+
+def _xtanh(x: Array) -> Array:
+    """x·tanh(x) (multiplicity 2)."""
+    return x * jnp.tanh(x)
+
+
+def _x2tanh(x: Array) -> Array:
+    """x²·tanh(x) (multiplicity 3)."""
+    return x * x * jnp.tanh(x)
+
+
+def _leaky_relu(x: Array) -> Array:
+    """max(x, 0.01·x)."""
+    return jax.nn.leaky_relu(x, 0.01)
+
+
+def _gelu(x: Array) -> Array:
+    """x·Φ(x), the exact (erf) form."""
+    return jax.nn.gelu(x, approximate=False)
+
+
+def _identity(x: Array) -> Array:
+    """x."""
+    return x
+
+
+def _square(x: Array) -> Array:
+    """x² (multiplicity 2)."""
+    return x * x
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A named elementwise activation σ: R -> R (`fn` acts on arrays of any shape)."""
+
+    name: str
+    fn: Callable[[Array], Array]
+    formula: str
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in [
+        Activation("tanh", jnp.tanh, "tanh(x)"),
+        Activation("sigmoid", jax.nn.sigmoid, "1/(1+exp(-x))"),
+        Activation("softplus", jax.nn.softplus, "log(1+exp(x))"),
+        Activation("relu", jax.nn.relu, "max(x, 0)"),
+        Activation("xtanh", _xtanh, "x·tanh(x)"),
+        Activation("x2tanh", _x2tanh, "x²·tanh(x)"),
+        Activation("gelu", _gelu, "x·Φ(x)"),
+        Activation("silu", jax.nn.silu, "x·sigmoid(x)"),
+        Activation("elu", jax.nn.elu, "x if x>0 else exp(x)-1"),
+        Activation("leaky_relu", _leaky_relu, "max(x, 0.01x)"),
+        Activation("sin", jnp.sin, "sin(x)"),
+        Activation("square", _square, "x²"),
+        Activation("identity", _identity, "x"),
+    ]
+}
+
+
+def get(name: str) -> Activation:
+    """The activation called `name`; BadInput naming the valid ones otherwise."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise BadInput(
+            f"unknown activation {name!r}; choose one of: {', '.join(ACTIVATIONS)}"
+        ) from None
+
+
+def _derivative(fn: Callable[[Array], Array], k: int) -> Callable[[Array], Array]:
+    for _ in range(k):
+        fn = jax.grad(fn)
+    return fn
+
+
+def multiplicity_of(
+    fn: Callable[[Array], Array], max_order: int = 6, atol: float = 1e-6, h: float = 1e-3
+) -> int | None:
+    """p such that σ^(k)(0) = 0 for k < p and σ^(p)(0) ≠ 0, by autodiff at 0 (float32).
+
+    Returns None when no derivative up to `max_order` is non-zero, or when a derivative of
+    order ≤ p jumps at 0 (compared at ±h), i.e. σ is not p times differentiable at 0.
+    """
+    zero = jnp.float32(0.0)
+    for k in range(1, max_order + 1):
+        dk = _derivative(fn, k)
+        value = float(dk(zero))
+        left, right = float(dk(-jnp.float32(h))), float(dk(jnp.float32(h)))
+        # A jump at 0 shows as a one-sided difference far larger than the smooth O(h) change.
+        if abs(right - left) > 0.05 * max(1.0, abs(value)):
+            return None
+        if abs(value) > atol:
+            return k
+    return None
+
+
+@lru_cache(maxsize=None)
+def multiplicity(name: str) -> int | None:
+    """Multiplicity p of the named activation, None where undefined (see `multiplicity_of`)."""
+    return multiplicity_of(get(name).fn)

@@ -1,0 +1,63 @@
+"""Initialization: per-layer standard deviations and the phase-diagram parameterization.
+
+- `gamma_stds(spec, gamma)`: the variance reading of N(0, m^−γ): every weight and bias of hidden
+  layer l gets std m_l^(−γ/2), the output layer std m_L^(−γ/2) (m the hidden width).
+- `phase_scales(gamma, gamma_prime, m, split)`: (α, β1, β2) with κ = β1β2/α = m^−γ and
+  κ′ = β1/β2 = m^−γ′ (Luo et al. 2021).
+- `init_params(key, spec, stds)`: Gaussian parameters in the layout of `models`.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from .errors import BadInput
+from .models import NetSpec, Params
+
+SPLITS = ("unit-beta2", "unit-alpha", "balanced")
+
+
+def gamma_stds(spec: NetSpec, gamma: float) -> list[float]:
+    """One std per layer (hidden layers then output) for N(0, m^−γ), m the hidden width."""
+    if not math.isfinite(gamma):
+        raise BadInput(f"gamma must be a finite number, got {gamma}")
+    hidden = [float(m) ** (-gamma / 2) for m in spec.widths]
+    return hidden + [float(spec.widths[-1]) ** (-gamma / 2)]
+
+
+def phase_scales(gamma: float, gamma_prime: float, m: int, split: str = "unit-beta2"):
+    """(α, β1, β2) with β1β2/α = m^−γ and β1/β2 = m^−γ′.
+
+    Splits: `unit-beta2` (β2 = 1, β1 = m^−γ′, α = m^(γ−γ′)); `unit-alpha` (α = 1,
+    β1 = m^−(γ+γ′)/2, β2 = m^−(γ−γ′)/2); `balanced` (β1β2 = 1... i.e. β1 = m^−γ′/2,
+    β2 = m^γ′/2, α = m^γ). Training on the normalized flow makes results independent of it.
+    """
+    if split not in SPLITS:
+        raise BadInput(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    m = float(m)
+    if split == "unit-beta2":
+        beta2, beta1 = 1.0, m ** (-gamma_prime)
+    elif split == "unit-alpha":
+        beta1, beta2 = m ** (-(gamma + gamma_prime) / 2), m ** (-(gamma - gamma_prime) / 2)
+    else:
+        beta1, beta2 = m ** (-gamma_prime / 2), m ** (gamma_prime / 2)
+    alpha = beta1 * beta2 * m ** gamma
+    return alpha, beta1, beta2
+
+
+def init_params(key: jax.Array, spec: NetSpec, stds: list[float], dtype=jnp.float32) -> Params:
+    """Every weight and bias ~ N(0, std_l²), layer by layer; the output bias is 0 when absent."""
+    shapes = spec.shapes
+    if len(stds) != len(shapes):
+        raise BadInput(f"need {len(shapes)} init stds (one per layer), got {len(stds)}")
+    for s in stds:
+        if not (math.isfinite(s) and s >= 0):
+            raise BadInput(f"init std must be a non-negative finite number, got {s}")
+    keys = jax.random.split(key, len(shapes))
+    layers = [s * jax.random.normal(k, shape, dtype) for k, shape, s in zip(keys, shapes, stds)]
+    out = layers[-1]
+    if not spec.output_bias:
+        out = out.at[:, -1].set(0.0)
+    return {"hidden": layers[:-1], "out": out}

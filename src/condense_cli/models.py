@@ -1,0 +1,82 @@
+"""Fully connected networks as pure functions over a parameter pytree, in the run file's layout.
+
+Parameters (`Params`, a dict):
+- `hidden`: list of L arrays, layer l shaped (m_l, fan_in_l + 1), the input weight of each
+  neuron in a row with its bias as the last column (fan_in_1 = d, fan_in_l = m_{l-1});
+- `out`: (d_out, m_L + 1), output weights with the output bias as the last column.
+
+`forward(params, x, spec)` maps x (n, d) to f(x) (n, d_out):
+x^[0] = x, x^[l] = σ_l(W^[l] x^[l-1] + b^[l]) (+ x^[l-1] when residual and shapes agree),
+f = (A x^[L] + c) / α.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from . import activations
+from .errors import BadInput
+
+Params = dict
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """The architecture: input dimension d, hidden widths (m_1..m_L), output dimension,
+    one activation name per hidden layer, output scale α, residual and output-bias flags."""
+
+    d: int
+    widths: tuple[int, ...]
+    d_out: int
+    acts: tuple[str, ...]
+    alpha: float = 1.0
+    residual: bool = False
+    output_bias: bool = True
+
+    def __post_init__(self):
+        if not self.widths:
+            raise BadInput("the network needs at least one hidden layer")
+        if any(int(m) < 1 for m in self.widths):
+            raise BadInput(f"every width must be at least 1, got {list(self.widths)}")
+        if len(self.acts) != len(self.widths):
+            raise BadInput(f"{len(self.acts)} activations given for {len(self.widths)} hidden layers")
+        for a in self.acts:
+            activations.get(a)
+        if not (self.alpha > 0 and jnp.isfinite(self.alpha)):
+            raise BadInput(f"alpha must be a positive finite number, got {self.alpha}")
+        if self.residual and len(set(self.widths)) > 1:
+            raise BadInput(f"--residual needs equal hidden widths, got {list(self.widths)}")
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        """(rows, cols) of every hidden layer then of the output layer, bias column included."""
+        fan = [self.d, *self.widths]
+        return [(m, f + 1) for m, f in zip(self.widths, fan)] + [(self.d_out, self.widths[-1] + 1)]
+
+
+def forward(params: Params, x: jax.Array, spec: NetSpec) -> jax.Array:
+    """f(x) for a batch x (n, d) -> (n, d_out)."""
+    h = x
+    for layer, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
+        z = activations.get(act).fn(h @ w[:, :-1].T + w[:, -1])
+        h = z + h if (spec.residual and layer > 0) else z
+    a = params["out"]
+    return (h @ a[:, :-1].T + a[:, -1]) / spec.alpha
+
+
+def hidden_features(params: Params, x: jax.Array, spec: NetSpec) -> list[jax.Array]:
+    """The inputs x^[l-1] (n, fan_in_l) that each hidden layer l sees, for l = 1..L."""
+    h, seen = x, []
+    for layer, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
+        seen.append(h)
+        z = activations.get(act).fn(h @ w[:, :-1].T + w[:, -1])
+        h = z + h if (spec.residual and layer > 0) else z
+    return seen
+
+
+def mse(params: Params, x: jax.Array, y: jax.Array, spec: NetSpec) -> jax.Array:
+    """R_S = (1/2n) Σ_i |f(x_i) − y_i|² (summed over output components)."""
+    e = forward(params, x, spec) - y
+    return 0.5 * jnp.mean(jnp.sum(e * e, axis=-1))
