@@ -167,6 +167,9 @@ def train_cmd(
     config.validate()
     io.check_writable(out)
     from .progress import progress_bar
+    from .runtime import enable_compilation_cache
+
+    enable_compilation_cache()
 
     with progress_bar(f"training {'×'.join(map(str, config.hidden_widths()))} {act}",
                       disable=quiet, console=err) as advance:
@@ -237,9 +240,20 @@ def _fmt(v) -> str:
     return "nan" if v is None else f"{v:.4g}"
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: usage errors become one line and exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="condense", standalone_mode=False)
+    except typer.TyperException as e:  # bad usage: unknown option, unparsable value, ...
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        if message.strip():  # empty when the help was shown for a bare `condense`
+            err.print(f"[bold red]error:[/] {message} (see condense --help)", soft_wrap=True)
+        sys.exit(getattr(e, "exit_code", 2) or 2)
+    except typer.Abort:
+        err.print("[bold red]error:[/] aborted", soft_wrap=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ last column is y. Every failure is a one-line `BadInput`.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -114,21 +113,10 @@ def load_file(path: str | Path) -> Dataset:
         raise BadInput(f"data file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                missing = [k for k in ("x", "y") if k not in f.files]
-                if missing:
-                    raise BadInput(f"{path}: missing array(s) {', '.join(missing)} (need x and y)")
-                x, y = f["x"], f["y"]
-        except BadInput:
-            raise
-        except ValueError as e:
-            if "pickle" in str(e).lower():
-                raise BadInput(f"{path}: holds pickled objects, refused (arrays must be numeric)") from None
-            raise BadInput(f"{path}: not a readable NPZ file ({e})") from None
-        except (OSError, zipfile.BadZipFile, EOFError) as e:
-            raise BadInput(f"{path}: not a readable NPZ file ({e.__class__.__name__})") from None
-        return _check(np.asarray(x), np.asarray(y), path)
+        from .io import load_arrays
+
+        arrays = load_arrays(path, ("x", "y"))
+        return _check(np.asarray(arrays["x"]), np.asarray(arrays["y"]), path)
     if suffix == ".csv":
         try:
             text = path.read_text()

@@ -68,8 +68,9 @@ def _json_default(o):
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
-def read_npz(path: str | Path, required: tuple[str, ...] = ()) -> tuple[dict[str, np.ndarray], dict]:
-    """(arrays, meta) from an NPZ written by `save_npz`, refusing pickles; BadInput on any fault."""
+def load_arrays(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """All arrays of an NPZ, loaded with `allow_pickle=False`; BadInput naming any fault
+    (missing, not an NPZ, truncated or corrupt, pickled objects, missing keys)."""
     path = Path(path)
     if not path.exists():
         raise BadInput(f"{path} does not exist")
@@ -80,7 +81,7 @@ def read_npz(path: str | Path, required: tuple[str, ...] = ()) -> tuple[dict[str
     arrays = {}
     try:
         with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in ("meta", *required) if k not in f.files]
+            missing = [k for k in required if k not in f.files]
             if missing:
                 raise BadInput(f"{path} lacks key(s) {', '.join(missing)}")
             for k in f.files:
@@ -93,6 +94,12 @@ def read_npz(path: str | Path, required: tuple[str, ...] = ()) -> tuple[dict[str
         raise BadInput(f"{path} is corrupt ({e})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise BadInput(f"{path} is truncated or corrupt ({e.__class__.__name__})") from None
+    return arrays
+
+
+def read_npz(path: str | Path, required: tuple[str, ...] = ()) -> tuple[dict[str, np.ndarray], dict]:
+    """(arrays, meta) from an NPZ written by `save_npz` (see `load_arrays` for the checks)."""
+    arrays = load_arrays(path, ("meta", *required))
     try:
         meta = json.loads(str(arrays.pop("meta")[()]))
         if not isinstance(meta, dict):

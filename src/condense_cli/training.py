@@ -383,16 +383,16 @@ def _build(config: TrainConfig, ds: Dataset, spec, stds, dtype, L: int, Kc: int)
         buf = jax.tree.map(lambda b: jnp.moveaxis(b, 1, 0), buf)  # (Kc+1, S, ...)
         return state, loss, buf
 
-    keys = jnp.stack([jax.random.PRNGKey(config.seed + s) for s in range(S)])
-    init_keys = jax.vmap(lambda k: jax.random.split(k)[0])(keys)
-    run_keys = jax.vmap(lambda k: jax.random.split(k)[1])(keys)
-    params = jax.vmap(lambda k: init_params(k, spec, stds, dtype))(init_keys)
-    state = {
-        "params": params,
-        "opt": jax.vmap(opt.init)(params),
-        "key": run_keys,
-        "loss0": jnp.zeros((S,), dtype),
-        "stopped": jnp.zeros((S,), bool),
-        "stop_step": jnp.full((S,), -1, jnp.int32),
-    }
+    @jax.jit
+    def init_state(seed_ids):
+        def one(seed_id):
+            init_key, run_key = jax.random.split(jax.random.PRNGKey(seed_id))
+            params = init_params(init_key, spec, stds, dtype)
+            return {"params": params, "opt": opt.init(params), "key": run_key,
+                    "loss0": jnp.zeros((), dtype), "stopped": jnp.zeros((), bool),
+                    "stop_step": jnp.full((), -1, jnp.int32)}
+
+        return jax.vmap(one)(seed_ids)
+
+    state = init_state(jnp.arange(config.seed, config.seed + S, dtype=jnp.uint32))
     return run_chunk, state

@@ -1,0 +1,92 @@
+"""Run files: round trip, atomic writing, and every kind of bad file refused with one line."""
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from condense_cli import io
+from condense_cli.errors import BadInput
+
+
+@pytest.fixture(scope="module")
+def run_file(tmp_path_factory):
+    from condense_cli import TrainConfig, train
+
+    r = train(TrainConfig(act="xtanh", data="sin1d", n=10, width=6, steps=30, record_every=10, seeds=2))
+    path = tmp_path_factory.mktemp("runs") / "run.npz"
+    io.save_run(path, r)
+    return path, r
+
+
+def test_round_trip_is_exact_and_plain(run_file):
+    path, r = run_file
+    back = io.load_run(path)
+    for k, v in r.arrays().items():
+        assert np.array_equal(back.arrays()[k], v), k
+    assert back.meta["schema"] == "condense.run/1"
+    assert back.meta["config"]["act"] == ["xtanh"] and back.meta["multiplicity"] == [2]
+    with np.load(path, allow_pickle=False) as f:  # every entry loads without pickles
+        assert sorted(f.files) == ["a", "loss", "meta", "step", "w1", "x", "y"]
+        assert f["meta"].shape == () and all(f[k].dtype != object for k in f.files)
+
+
+def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "keep.npz"
+    io.save_npz(target, {"v": np.arange(3)}, {"schema": "x/1"})
+    before = target.read_bytes()
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(np, "savez", boom)
+    with pytest.raises(RuntimeError):
+        io.save_npz(target, {"v": np.arange(5)}, {"schema": "x/1"})
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.npz"]  # no temp file left behind
+
+
+def _rewrite(src, dst, drop=(), meta=None, extra=None):
+    with np.load(src, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files if k not in drop}
+    if meta is not None:
+        arrays["meta"] = np.array(json.dumps(meta))
+    arrays.update(extra or {})
+    np.savez(dst, **arrays)
+
+
+def test_bad_run_files(run_file, tmp_path):
+    path, r = run_file
+    cases = {}
+    cases["missing"] = (tmp_path / "nope.npz", "does not exist")
+    p = tmp_path / "text.npz"; p.write_text("hello")
+    cases["not npz"] = (p, "not an NPZ")
+    p = tmp_path / "trunc.npz"; p.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    cases["truncated"] = (p, "not an NPZ|truncated|corrupt")
+    p = tmp_path / "nokey.npz"; _rewrite(path, p, drop=("w1",))
+    cases["lacks key"] = (p, "lacks key.*w1")
+    p = tmp_path / "schema.npz"; _rewrite(path, p, meta={**r.meta, "schema": "other.thing/1"})
+    cases["schema"] = (p, "schema 'other.thing/1'")
+    p = tmp_path / "newer.npz"; _rewrite(path, p, meta={**r.meta, "schema": "condense.run/9"})
+    cases["newer"] = (p, "newer than this condense reads")
+    p = tmp_path / "pickle.npz"; _rewrite(path, p, extra={"evil": np.array([object()], dtype=object)})
+    cases["pickle"] = (p, "pickled objects")
+    p = tmp_path / "meta.npz"; _rewrite(path, p, extra={"meta": np.array("{not json")})
+    cases["meta"] = (p, "unreadable meta")
+    p = tmp_path / "shape.npz"; _rewrite(path, p, extra={"w1": np.zeros((2, 4, 6, 7), np.float32)})
+    cases["shape"] = (p, "w1 has shape")
+    for name, (p, match) in cases.items():
+        with pytest.raises(BadInput, match=match):
+            io.load_run(p)
+
+
+def test_check_writable(tmp_path):
+    with pytest.raises(BadInput, match="does not exist"):
+        io.check_writable(tmp_path / "no" / "run.npz")
+    with pytest.raises(BadInput, match="is a directory"):
+        io.check_writable(tmp_path)
+    ro = tmp_path / "ro"; ro.mkdir(); os.chmod(ro, 0o500)
+    if not os.access(ro, os.W_OK):  # root may write anyway
+        with pytest.raises(BadInput, match="not writable"):
+            io.check_writable(ro / "run.npz")

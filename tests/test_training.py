@@ -1,0 +1,161 @@
+"""Training core: shapes of the run arrays, loss decrease, determinism, seeds, stops and faults."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from condense_cli import TrainConfig, train
+from condense_cli.errors import BadInput
+from condense_cli.init import gamma_stds, init_params, phase_scales
+from condense_cli.models import NetSpec, forward
+from condense_cli.training import record_steps
+
+
+def test_run_arrays_follow_the_contract(tiny):
+    cfg = dataclasses.replace(tiny, widths=(8, 5), seeds=2, record_every=20)
+    r = train(cfg)
+    S, T = 2, cfg.steps
+    assert r.loss.shape == (S, T + 1)
+    assert r.step.tolist() == [0, 20, 40, 60]
+    assert r.hidden[0].shape == (S, 4, 8, 2)  # 1-d input + bias
+    assert r.hidden[1].shape == (S, 4, 5, 9)  # fan-in 8 + bias
+    assert r.out.shape == (S, 4, 1, 6)
+    assert r.meta["status"] == "finished" and r.meta["steps_done"] == T
+    assert r.meta["dtype"] == "float32" and r.hidden[0].dtype == np.float32
+
+
+def test_loss_decreases_and_first_snapshot_is_the_initialization(tiny):
+    r = train(dataclasses.replace(tiny, steps=200))
+    assert r.loss[0, -1] < 0.5 * r.loss[0, 0]
+    # the loss recorded at step 0 is the loss of the recorded step-0 weights
+    spec = NetSpec(d=1, widths=(8,), d_out=1, acts=("tanh",))
+    p0 = {"hidden": [jnp.asarray(r.hidden[0][0, 0])], "out": jnp.asarray(r.out[0, 0])}
+    e = np.asarray(forward(p0, jnp.asarray(r.x, jnp.float32), spec)) - r.y
+    assert r.loss[0, 0] == pytest.approx(0.5 * np.mean(e[:, 0] ** 2), rel=1e-5)
+
+
+def test_gradient_descent_step_matches_hand_computation():
+    # one GD step on f = a·tanh(w x + b) (m = 1, no output bias), checked against calculus
+    cfg = TrainConfig(act="tanh", data="sin1d", n=5, width=1, steps=1, optimizer="gd", lr=0.1,
+                      init_std=0.5, output_bias=False, record_every=1)
+    r = train(cfg)
+    w, b = r.hidden[0][0, 0, 0]
+    a = r.out[0, 0, 0, 0]
+    x, y = r.x[:, 0], r.y[:, 0]
+    h = np.tanh(w * x + b)
+    e = a * h - y
+    ga = np.mean(e * h)
+    gw = np.mean(e * a * (1 - h ** 2) * x)
+    gb = np.mean(e * a * (1 - h ** 2))
+    np.testing.assert_allclose(r.out[0, 1, 0, 0], a - 0.1 * ga, rtol=1e-5)
+    np.testing.assert_allclose(r.hidden[0][0, 1, 0], [w - 0.1 * gw, b - 0.1 * gb], rtol=1e-5)
+    assert r.out[0, 1, 0, 1] == 0.0  # no output bias: stays exactly 0
+
+
+def test_same_seed_same_bits_and_seeds_are_independent_networks(tiny):
+    a = train(dataclasses.replace(tiny, seeds=3))
+    b = train(dataclasses.replace(tiny, seeds=3))
+    for k, v in a.arrays().items():
+        assert np.array_equal(v, b.arrays()[k]), k
+    # network s of a multi-seed run is the single run with seed + s
+    single = train(dataclasses.replace(tiny, seed=2))
+    np.testing.assert_array_equal(single.hidden[0][0], a.hidden[0][2])
+    np.testing.assert_array_equal(single.loss[0], a.loss[2])
+    assert not np.array_equal(a.hidden[0][0], a.hidden[0][1])
+
+
+def test_gamma_sets_the_variance_reading():
+    spec = NetSpec(d=5, widths=(50,), d_out=1, acts=("tanh",))
+    stds = gamma_stds(spec, 4.0)
+    assert stds == pytest.approx([50 ** -2, 50 ** -2])
+    p = init_params(jax.random.PRNGKey(0), NetSpec(d=5, widths=(4000,), d_out=1, acts=("tanh",)),
+                    [0.01, 0.02])
+    assert float(jnp.std(p["hidden"][0])) == pytest.approx(0.01, rel=0.03)
+    assert float(jnp.std(p["out"])) == pytest.approx(0.02, rel=0.05)
+
+
+def test_phase_scales_satisfy_kappa_and_kappa_prime():
+    m, g, gp = 1000, 1.5, 0.25
+    for split in ("unit-beta2", "unit-alpha", "balanced"):
+        alpha, b1, b2 = phase_scales(g, gp, m, split)
+        assert b1 * b2 / alpha == pytest.approx(m ** -g)
+        assert b1 / b2 == pytest.approx(m ** -gp)
+
+
+def test_record_schedules():
+    T = 1000
+    assert record_steps(TrainConfig(steps=T, record_every=300)).tolist() == [0, 300, 600, 900, 1000]
+    assert record_steps(TrainConfig(steps=T)).tolist() == list(range(0, 1001, 10))
+    log = record_steps(TrainConfig(steps=T, snapshots=5, log_spaced=True))
+    assert log[0] == 0 and log[-1] == T and np.all(np.diff(log) > 0) and len(log) <= 5
+    assert record_steps(TrainConfig(steps=10, snapshots=3)).tolist() == [0, 5, 10]
+
+
+def test_stop_at_loss_ratio_stops_at_the_first_step_below(tiny):
+    r = train(dataclasses.replace(tiny, steps=2000, stop_at_loss_ratio=0.7, seeds=2))
+    assert r.meta["status"] == "stopped"
+    stops = r.meta["stop_step"]
+    for s in range(2):
+        t = stops[s]
+        ratio = r.loss[s, : t + 1] / r.loss[s, 0]
+        assert ratio[-1] <= 0.7 and np.all(ratio[:-1] > 0.7)
+    assert r.loss.shape[1] == max(stops) + 1
+    assert r.step[-1] == max(stops)  # the final weights are recorded
+
+
+def test_non_finite_loss_stops_and_keeps_the_finite_steps():
+    cfg = TrainConfig(act="identity", data="sin5d", width=10, steps=400, optimizer="gd", lr=50.0,
+                      init_std=0.5, record_every=1)
+    r = train(cfg)
+    assert r.meta["status"] == "stopped" and "non-finite" in r.meta["reason"]
+    assert np.isfinite(r.loss).all()
+    bad = r.meta["steps_done"] + 1
+    assert bad < 400 and r.step[-1] == r.meta["steps_done"]
+    assert all(np.isfinite(w).all() for w in r.hidden)
+
+
+def test_interrupt_keeps_completed_chunks(tiny):
+    calls = []
+
+    def progress(done, total):
+        calls.append(done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    r = train(dataclasses.replace(tiny, steps=6000, record_every=500), progress=progress)
+    assert r.meta["status"] == "stopped" and r.meta["reason"] == "interrupted"
+    assert r.loss.shape[1] == calls[-1] + 1 < 6001
+    assert r.step[-1] <= calls[-1]
+
+
+def test_sgd_minibatches_and_residual_network():
+    r = train(TrainConfig(data="sin3d", n=20, widths=(6, 6, 6), residual=True, optimizer="sgd",
+                          batch_size=5, lr=0.05, steps=100, init_std=0.1, act=("xtanh", "tanh", "sigmoid")))
+    assert np.isfinite(r.loss).all() and r.loss[0, -1] < r.loss[0, 0]
+    assert r.meta["activation"] == ["xtanh", "tanh", "sigmoid"] and r.meta["multiplicity"] == [2, 1, 1]
+    # the residual forward adds the layer's input
+    spec = NetSpec(d=1, widths=(3, 3), d_out=1, acts=("identity", "identity"), residual=True, output_bias=False)
+    p = {"hidden": [jnp.zeros((3, 2)).at[:, 1].set(1.0), jnp.zeros((3, 4))],
+         "out": jnp.array([[1.0, 1.0, 1.0, 0.0]])}
+    assert float(forward(p, jnp.ones((1, 1)), spec)[0, 0]) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"width": 0}, "width must be at least 1"),
+    ({"steps": 0}, "steps must be at least 1"),
+    ({"lr": float("nan")}, "lr must be a positive"),
+    ({"lr": -1.0}, "lr must be a positive"),
+    ({"gamma": -2.0}, "gamma must be"),
+    ({"init_std": float("nan")}, "init-std must be"),
+    ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'; choose one of: adam, gd, sgd"),
+    ({"act": "swishy"}, "unknown activation"),
+    ({"data": "moons"}, "unknown data set"),
+    ({"act": ("tanh", "tanh")}, "2 activations given for 1 hidden layers"),
+    ({"stop_at_loss_ratio": 1.5}, "stop-at-loss-ratio"),
+    ({"batch_size": 4}, "batch-size applies to --optimizer sgd"),
+])
+def test_bad_configs_are_refused_before_any_work(tiny, change, match):
+    with pytest.raises(BadInput, match=match):
+        train(dataclasses.replace(tiny, **change))
