@@ -52,11 +52,12 @@ def init_params(key: jax.Array, spec: NetSpec, stds: list[float], dtype=jnp.floa
     shapes = spec.shapes
     if len(stds) != len(shapes):
         raise BadInput(f"need {len(shapes)} init stds (one per layer), got {len(stds)}")
-    for s in stds:
-        if not (math.isfinite(s) and s >= 0):
-            raise BadInput(f"init std must be a non-negative finite number, got {s}")
+    if not isinstance(stds, jax.Array):  # traced stds are checked by the caller
+        for s in stds:
+            if not (math.isfinite(s) and s >= 0):
+                raise BadInput(f"init std must be a non-negative finite number, got {s}")
     keys = jax.random.split(key, len(shapes))
-    layers = [s * jax.random.normal(k, shape, dtype) for k, shape, s in zip(keys, shapes, stds)]
+    layers = [stds[l] * jax.random.normal(k, shape, dtype) for l, (k, shape) in enumerate(zip(keys, shapes))]
     out = layers[-1]
     if not spec.output_bias:
         out = out.at[:, -1].set(0.0)

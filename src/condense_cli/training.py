@@ -17,6 +17,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -224,58 +225,64 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     per_chunk = np.bincount(chunk_of, minlength=n_chunks)
     Kc = int(per_chunk.max())
 
-    run_chunk, state = _build(config, ds, spec, stds, dtype, L, Kc)
+    init, run_chunk = _programs(spec, config.optimizer, config.batch_size if config.optimizer == "sgd" else None,
+                                S, L, Kc, jnp.dtype(dtype).name)
+    state = init(jnp.arange(config.seed, config.seed + S, dtype=jnp.uint32), jnp.asarray(stds, dtype))
+    x, y = jnp.asarray(ds.x, dtype), jnp.asarray(ds.y, dtype)
+    ratio = config.stop_at_loss_ratio
+    hyper = {"T": jnp.int32(T), "lr": jnp.asarray(config.lr, dtype),
+             "ratio": jnp.asarray(-np.inf if ratio is None else ratio, dtype)}
 
-    losses, snaps, snap_steps = [], [], []
-    status, reason, nan_step = "finished", None, None
-    done_evals = 0
-    stop_steps = None
+    # Host copies of everything recorded, filled chunk by chunk (what survives an interrupt).
+    loss_host = np.empty((S, T + 1), dtype)
+    snap_host = jax.tree.map(lambda leaf: np.empty((S, len(rec)) + leaf.shape[1:], leaf.dtype),
+                             state["params"])
+    status, reason, nan_step, stop_steps = "finished", None, None, None
+    evals = recorded = 0  # steps evaluated and snapshots taken so far
     try:
         for c in range(n_chunks):
             t0 = c * L
-            slots = np.full(L, Kc, dtype=np.int32)
             mine = rec[chunk_of == c]
+            slots = np.full(L, Kc, dtype=np.int32)
             slots[mine - t0] = np.arange(len(mine), dtype=np.int32)
-            state, chunk_loss, chunk_snap = run_chunk(state, jnp.int32(t0), jnp.asarray(slots))
-            chunk_loss = np.asarray(chunk_loss)  # (L, S): waits for the chunk
-            chunk_snap = jax.tree.map(lambda a: np.asarray(a[: len(mine)]), chunk_snap)
+            state, chunk_loss, chunk_snap = run_chunk(state, x, y, hyper, jnp.int32(t0), jnp.asarray(slots))
             valid = min(L, T + 1 - t0)
-            losses.append(chunk_loss[:valid])
-            snaps.append(chunk_snap)
-            snap_steps.append(mine)
-            done_evals = t0 + valid
+            chunk_loss = np.asarray(chunk_loss)[:valid].T  # (S, valid): waits for the chunk
+            k = len(mine)
+            jax.tree.map(lambda host, dev: host.__setitem__((slice(None), slice(recorded, recorded + k)),
+                                                             np.asarray(dev)[:, :k]), snap_host, chunk_snap)
+            loss_host[:, t0:t0 + valid] = chunk_loss
+            evals, recorded = t0 + valid, recorded + k
             if progress is not None:
-                progress(min(done_evals - 1, T), T)
-            bad = ~np.isfinite(chunk_loss[:valid])
+                progress(evals - 1, T)
+            bad = ~np.isfinite(chunk_loss).all(axis=0)
             if bad.any():
-                nan_step = int(t0 + np.argmax(bad.any(axis=1)))
+                nan_step = int(t0 + np.argmax(bad))
                 status, reason = "stopped", f"loss became non-finite at step {nan_step}"
                 break
-            stopped = np.asarray(state["stopped"])
-            if config.stop_at_loss_ratio is not None and stopped.all():
+            if config.stop_at_loss_ratio is not None and np.asarray(state["stopped"]).all():
                 stop_steps = np.asarray(state["stop_step"])
                 status = "stopped"
                 reason = f"loss reached {config.stop_at_loss_ratio} of its initial value"
                 break
     except KeyboardInterrupt:
         status, reason = "stopped", "interrupted"
+        if evals == 0:
+            raise RunFailure("interrupted before the first chunk of training finished; nothing to keep") from None
 
-    loss = np.concatenate(losses, axis=0).T if losses else np.zeros((S, 0))  # (S, evals)
-    steps_all = np.concatenate(snap_steps) if snap_steps else np.zeros(0, np.int64)
-    snap = (jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *snaps) if snaps else None)
     if nan_step is not None:
         last = nan_step - 1
     elif stop_steps is not None:
         last = int(stop_steps.max())
     else:
-        last = loss.shape[1] - 1
+        last = evals - 1
     if last < 0:
         raise RunFailure("the loss is not finite at step 0 (check the data and initialization)")
-    loss = loss[:, : last + 1]
-    keep = steps_all <= last
-    steps_kept = steps_all[keep]
-    hidden = [np.moveaxis(w[keep], 0, 1) for w in snap["hidden"]]  # (S, K, m, fan+1)
-    out = np.moveaxis(snap["out"][keep], 0, 1)
+    loss = loss_host[:, : last + 1]
+    kept = int(np.searchsorted(rec[:recorded], last, side="right"))  # recorded steps <= last
+    steps_kept = rec[:kept]
+    hidden = [w[:, :kept] for w in snap_host["hidden"]]  # (S, K, m, fan+1)
+    out = snap_host["out"][:, :kept]
     if stop_steps is not None and steps_kept[-1] < last:
         # Stopped seeds are frozen at their stop step: the final state is their final weights.
         final = jax.tree.map(np.asarray, state["params"])
@@ -317,9 +324,17 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
                        loss=loss, step=steps_kept.astype(np.int64), hidden=hidden, out=out, meta=meta)
 
 
-def _build(config: TrainConfig, ds: Dataset, spec, stds, dtype, L: int, Kc: int):
-    """The jitted chunk function (L steps, Kc snapshot slots plus a scratch slot) and the
-    initial state, vmapped over seeds."""
+@lru_cache(maxsize=32)
+def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, dtype_name: str):
+    """The compiled pieces of a run, cached by everything that shapes them (not by data,
+    steps, learning rate, stop ratio or seeds, which are arguments):
+
+    - `init(seed_ids (S,), stds (L+1,))` -> state, S networks each from PRNGKey(seed_id);
+    - `run_chunk(state, x (n, d), y (n, d_out), hyper, t0, slots (L,))` ->
+      (state, loss (L, S), snapshots with leaves (S, Kc+1, ...)): evaluations t0..t0+L-1,
+      parameters at step t0+i written to slot `slots[i]` (slot Kc is scratch).
+      `hyper` = {"T": int32, "lr": float, "ratio": float (-inf: no early stop)}.
+    """
     import jax
     import jax.numpy as jnp
     import optax
@@ -327,40 +342,29 @@ def _build(config: TrainConfig, ds: Dataset, spec, stds, dtype, L: int, Kc: int)
     from .init import init_params
     from .models import mse
 
-    T, S = config.steps, config.seeds
-    x = jnp.asarray(ds.x, dtype)
-    y = jnp.asarray(ds.y, dtype)
-    n = x.shape[0]
-    ratio = config.stop_at_loss_ratio
-    opt = optax.adam(config.lr) if config.optimizer == "adam" else optax.sgd(config.lr)
-    batch = config.batch_size if config.optimizer == "sgd" and config.batch_size else None
+    dtype = jnp.dtype(dtype_name)
 
-    def loss_fn(p, xb, yb):
-        return mse(p, xb, yb, spec)
+    def make_opt(lr):
+        return optax.adam(lr) if optimizer == "adam" else optax.sgd(lr)
 
-    grad_fn = jax.value_and_grad(loss_fn)
+    grad_fn = jax.value_and_grad(lambda p, xb, yb: mse(p, xb, yb, spec))
 
-    def seed_step(st, t, slot, buf):
+    def seed_step(st, t, slot, buf, x, y, hyper):
         p = st["params"]
         loss, g = grad_fn(p, x, y)
+        key = st["key"]
         if batch is not None:
-            key, sub = jax.random.split(st["key"])
-            idx = jax.random.choice(sub, n, (batch,), replace=False)
+            key, sub = jax.random.split(key)
+            idx = jax.random.choice(sub, x.shape[0], (batch,), replace=False)
             _, g = grad_fn(p, x[idx], y[idx])
-        else:
-            key = st["key"]
         if not spec.output_bias:
             g = {**g, "out": g["out"].at[:, -1].set(0.0)}
         loss0 = jnp.where(t == 0, loss, st["loss0"])
-        stopped = st["stopped"]
-        if ratio is not None:
-            reach = (~stopped) & (loss <= ratio * loss0)
-            stop_step = jnp.where(reach, t, st["stop_step"])
-            stopped = stopped | reach
-        else:
-            stop_step = st["stop_step"]
-        active = (t < T) & (~stopped) & jnp.isfinite(loss)
-        updates, opt_state = opt.update(g, st["opt"], p)
+        reach = (~st["stopped"]) & (loss <= hyper["ratio"] * loss0)
+        stop_step = jnp.where(reach, t, st["stop_step"])
+        stopped = st["stopped"] | reach
+        active = (t < hyper["T"]) & (~stopped) & jnp.isfinite(loss)
+        updates, opt_state = make_opt(hyper["lr"]).update(g, st["opt"], p)
         new_p = optax.apply_updates(p, updates)
         keep = lambda new, old: jnp.where(active, new, old)
         buf = jax.tree.map(lambda b, leaf: jax.lax.dynamic_update_index_in_dim(b, leaf, slot, 0), buf, p)
@@ -368,31 +372,35 @@ def _build(config: TrainConfig, ds: Dataset, spec, stds, dtype, L: int, Kc: int)
               "key": key, "loss0": loss0, "stopped": stopped, "stop_step": stop_step}
         return st, loss, buf
 
-    v_step = jax.vmap(seed_step, in_axes=(0, None, None, 0))
+    if S == 1:  # one network: no batch axis inside the step (XLA's small dots are faster so)
+        def v_step(st, t, slot, buf, x, y, hyper):
+            squeeze = lambda tree: jax.tree.map(lambda a: a[0], tree)
+            st, loss, buf = seed_step(squeeze(st), t, slot, squeeze(buf), x, y, hyper)
+            return jax.tree.map(lambda a: a[None], (st, loss, buf))
+    else:
+        v_step = jax.vmap(seed_step, in_axes=(0, None, None, 0, None, None, None))
 
     @jax.jit
-    def run_chunk(state, t0, slots):
+    def run_chunk(state, x, y, hyper, t0, slots):
         buf = jax.tree.map(lambda leaf: jnp.zeros((S, Kc + 1) + leaf.shape[1:], leaf.dtype), state["params"])
 
         def body(carry, i):
             st, b = carry
-            st, loss, b = v_step(st, t0 + i, slots[i], b)
+            st, loss, b = v_step(st, t0 + i, slots[i], b, x, y, hyper)
             return (st, b), loss
 
         (state, buf), loss = jax.lax.scan(body, (state, buf), jnp.arange(L, dtype=jnp.int32))
-        buf = jax.tree.map(lambda b: jnp.moveaxis(b, 1, 0), buf)  # (Kc+1, S, ...)
-        return state, loss, buf
+        return state, loss, buf  # buf: (S, Kc+1, ...), the last slot is scratch
 
     @jax.jit
-    def init_state(seed_ids):
+    def init(seed_ids, stds):
         def one(seed_id):
             init_key, run_key = jax.random.split(jax.random.PRNGKey(seed_id))
             params = init_params(init_key, spec, stds, dtype)
-            return {"params": params, "opt": opt.init(params), "key": run_key,
+            return {"params": params, "opt": make_opt(1.0).init(params), "key": run_key,
                     "loss0": jnp.zeros((), dtype), "stopped": jnp.zeros((), bool),
                     "stop_step": jnp.full((), -1, jnp.int32)}
 
         return jax.vmap(one)(seed_ids)
 
-    state = init_state(jnp.arange(config.seed, config.seed + S, dtype=jnp.uint32))
-    return run_chunk, state
+    return init, run_chunk

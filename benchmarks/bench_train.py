@@ -1,0 +1,121 @@
+"""Benchmark `condense train` against the PyTorch eager reference (W1), side by side in one run.
+
+Prints:
+1. W1 steady state: steps per second after compilation, weights recorded every step, for
+   condense (through the public `train`, chunking and host loop included) and for the
+   reference's own loop; the ratio (target: at least 50x).
+2. W1 as a whole process: `condense train --steps 20000 --record-every 100` against
+   `torch_reference.py w1 --steps 20000 --record-every 100`, wall clock start to end, with a cold
+   and a warm compilation cache (target: at least 3x).
+3. Memory: peak RSS of `condense train --width 10000 --steps 100000 --snapshots 200`
+   (target: under 1 GiB), unless --skip-memory.
+
+The reference needs PyTorch: pass --torch-python PATH (a Python with torch==2.13.0), or set
+CONDENSE_TORCH_PYTHON; without one the reference columns are skipped.
+
+    python benchmarks/bench_train.py --torch-python /tmp/torchenv/bin/python
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT.parent / "shared" / "bench" / "torch_reference.py"
+
+
+def condense_steady_state(t1: int = 20000, t2: int = 60000) -> float:
+    """Steps/s of W1 (Fig. 2 net, Adam, record every step): the difference of two runs that
+    compile the same program (same chunk length), so compilation cancels out."""
+    from condense_cli import TrainConfig, train
+
+    def timed(steps):
+        start = time.perf_counter()
+        train(TrainConfig(steps=steps, record_every=1))
+        return time.perf_counter() - start
+
+    timed(2000)  # warm up JAX itself
+    a, b = timed(t1), timed(t2)
+    return (t2 - t1) / (b - a)
+
+
+def reference_steady_state(torch_python: str, steps: int = 3000) -> float:
+    code = (f"import sys; sys.path.insert(0, {str(REFERENCE.parent)!r}); import torch_reference as t;"
+            f"t.w1(200); print(t.w1({steps})[0])")
+    out = subprocess.run([torch_python, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def wall(cmd: list[str], env: dict | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**os.environ, **(env or {})})
+    return time.perf_counter() - start
+
+
+def condense_cmd() -> list[str]:
+    exe = shutil.which("condense", path=str(Path(sys.executable).parent)) or shutil.which("condense")
+    return [exe] if exe else [sys.executable, "-m", "condense_cli"]
+
+
+def peak_rss_gib(cmd: list[str]) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(after, before) / 2 ** 20  # ru_maxrss is in KiB on Linux
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--torch-python", default=os.environ.get("CONDENSE_TORCH_PYTHON"))
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3, help="whole-process timings: best of N")
+    args = ap.parse_args()
+    os.environ.setdefault("CONDENSE_CACHE_DIR", "off")
+    torch_py = args.torch_python
+    if torch_py and not REFERENCE.exists():
+        sys.exit(f"reference not found at {REFERENCE}")
+
+    print("W1 steady state (5-50-1 tanh, n=80, Adam lr 1e-3, full batch, weights recorded every step)")
+    ours = condense_steady_state()
+    print(f"  condense : {ours:10.0f} steps/s")
+    if torch_py:
+        ref = reference_steady_state(torch_py)
+        print(f"  reference: {ref:10.0f} steps/s (PyTorch eager)")
+        print(f"  ratio    : {ours / ref:10.1f}x   (target >= 50x)")
+
+    print("\nW1 whole process (20,000 steps, weights every 100), best of", args.repeats)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "w1.npz")
+        cmd = [*condense_cmd(), "train", "--steps", "20000", "--record-every", "100", "-q", "--out", out]
+        cold = min(wall(cmd, {"CONDENSE_CACHE_DIR": "off"}) for _ in range(args.repeats))
+        cache = str(Path(tmp) / "cache")
+        wall(cmd, {"CONDENSE_CACHE_DIR": cache})  # fills the cache
+        warm = min(wall(cmd, {"CONDENSE_CACHE_DIR": cache}) for _ in range(args.repeats))
+        print(f"  condense train, cold compilation cache: {cold:6.2f} s")
+        print(f"  condense train, warm compilation cache: {warm:6.2f} s")
+        if torch_py:
+            ref = min(wall([torch_py, str(REFERENCE), "w1", "--steps", "20000", "--record-every", "100"])
+                      for _ in range(args.repeats))
+            print(f"  torch_reference.py w1               : {ref:6.2f} s")
+            print(f"  ratio cold: {ref / cold:.1f}x, warm: {ref / warm:.1f}x   (target >= 3x)")
+
+        if not args.skip_memory:
+            print("\nMemory: m = 10,000, 100,000 steps, 200 snapshots (sin5d, Adam)")
+            start = time.perf_counter()
+            gib = peak_rss_gib([*condense_cmd(), "train", "--width", "10000", "--steps", "100000",
+                                "--snapshots", "200", "-q", "--out", out])
+            size = Path(out).stat().st_size / 2 ** 20
+            print(f"  peak RSS {gib:.2f} GiB (target < 1 GiB), run file {size:.0f} MiB, "
+                  f"{time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
