@@ -59,10 +59,12 @@ def test_same_seed_same_bits_and_seeds_are_independent_networks(tiny):
     b = train(dataclasses.replace(tiny, seeds=3))
     for k, v in a.arrays().items():
         assert np.array_equal(v, b.arrays()[k]), k
-    # network s of a multi-seed run is the single run with seed + s
+    # network s of a multi-seed run is the single run with seed + s: the same initial bits, and
+    # the same training up to float rounding (one network is run without the vmapped seed axis)
     single = train(dataclasses.replace(tiny, seed=2))
-    np.testing.assert_array_equal(single.hidden[0][0], a.hidden[0][2])
-    np.testing.assert_array_equal(single.loss[0], a.loss[2])
+    np.testing.assert_array_equal(single.hidden[0][0, 0], a.hidden[0][2, 0])
+    np.testing.assert_allclose(single.hidden[0][0], a.hidden[0][2], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(single.loss[0], a.loss[2], rtol=1e-4)
     assert not np.array_equal(a.hidden[0][0], a.hidden[0][1])
 
 
