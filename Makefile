@@ -16,15 +16,16 @@ install: $(BIN)/condense
 
 demo: install
 	mkdir -p demo
-	$(BIN)/condense train --act xtanh --gamma 4 --out demo/run.npz
-	@if $(BIN)/condense --help | grep -q analyze; then $(BIN)/condense analyze demo/run.npz --out-dir demo; fi
+	$(BIN)/condense train --out demo/run.npz
+	$(BIN)/condense analyze demo/run.npz --out-dir demo
 	@echo "demo output: $$(ls demo | tr '\n' ' ') in ./demo/"
 
 test: install
 	$(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_train.py --skip-memory
+	$(BIN)/python benchmarks/bench_analyze.py
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info

@@ -96,3 +96,82 @@ def test_usage_errors_are_one_line_through_the_entry_point():
         assert res.returncode == 2
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and match in lines[0], res.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("an")
+    out = folder / "run.npz"
+    res = invoke(["train", "--act", "xtanh", "--data", "sin1d", "--n", "12", "--width", "10", "--steps", "60",
+                  "--seeds", "2", "--lr", "5e-3", "--record-every", "10", "-q", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_analyze_end_to_end(tiny_run, tmp_path):
+    import hashlib
+
+    before = hashlib.sha256(tiny_run.read_bytes()).hexdigest()
+    res = invoke(["analyze", str(tiny_run), "--json", "--out-dir", str(tmp_path / "figs")])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    for key in ("file", "activation", "multiplicity", "bound", "step", "loss_ratio", "stage", "layers"):
+        assert key in obj
+    assert obj["activation"] == "xtanh" and obj["multiplicity"] == 2 and obj["bound"] == 4
+    layer = obj["layers"][0]
+    for key in ("layer", "neurons", "kept", "directions", "lines", "clusters", "rd", "within_bound", "theory"):
+        assert key in layer
+    assert all({"share", "direction"} <= set(c) for c in layer["clusters"])
+    assert layer["theory"] is None or {"predicted_lines", "alignment"} <= set(layer["theory"])
+    assert len(obj["seeds"]) == 2 and obj["summary"]["seeds"] == 2
+    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    for n in ("cosine_l1", "loss", "series", "features", "field", "output"):
+        assert f"run_{n}.png" in names
+    assert "run_analysis.npz" in names
+    with np.load(tmp_path / "figs" / "run_analysis.npz", allow_pickle=False) as f:
+        assert f["series_directions"].shape == (2, 1, 7)
+    assert hashlib.sha256(tiny_run.read_bytes()).hexdigest() == before  # the run file is never modified
+
+
+def test_analyze_options_and_pdf(tiny_run, tmp_path):
+    res = invoke(["analyze", str(tiny_run), "--at", "end", "--format", "pdf", "--out-dir", str(tmp_path), "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["step"] == 60
+    assert (tmp_path / "run_cosine_l1.pdf").read_bytes()[:4] == b"%PDF"
+    res = invoke(["analyze", str(tiny_run), "--at", "15", "--no-figures", "-q", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "step 15 was not recorded" in res.stderr
+    res = invoke(["analyze", str(tiny_run), "--layer", "3", "-q", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "--layer 3 does not exist" in res.stderr
+
+
+def test_analyze_bad_files_exit_2(tmp_path, tiny_run):
+    bad = {
+        "missing.npz": None,
+        "text.npz": b"plain text",
+        "trunc.npz": tiny_run.read_bytes()[:300],
+    }
+    pick = tmp_path / "pickle.npz"
+    np.savez(pick, meta=np.array([{"schema": "condense.run/1"}], dtype=object))
+    for name, content in bad.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+    for path in [*(tmp_path / n for n in bad), pick]:
+        res = invoke(["analyze", str(path), "-q"])
+        assert res.exit_code == 2, (path, res.output)
+        lines = [l for l in res.stderr.splitlines() if l.strip()]
+        assert len(lines) == 1 and "Traceback" not in res.output
+
+
+def test_analyze_degenerate_runs(tmp_path, tiny_run):
+    from condense_cli import io
+
+    run = io.load_run(tiny_run)
+    for name, fill in (("zero", 0.0), ("nan", np.nan)):
+        w = run.hidden[0].copy()
+        w[:, -1] = fill
+        path = tmp_path / f"{name}.npz"
+        io.save_npz(path, {**run.arrays(), "w1": w}, run.meta)
+        res = invoke(["analyze", str(path), "--at", "end", "--json", "-q", "--out-dir", str(tmp_path)])
+        assert res.exit_code == 0, res.output
+        layer = json.loads(res.stdout)["layers"][0]
+        assert layer["kept"] == 0 and layer["directions"] == 0 and layer["note"]

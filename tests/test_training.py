@@ -97,7 +97,7 @@ def test_record_schedules():
 
 def test_stop_at_loss_ratio_stops_at_the_first_step_below(tiny):
     r = train(dataclasses.replace(tiny, steps=2000, stop_at_loss_ratio=0.7, seeds=2))
-    assert r.meta["status"] == "stopped"
+    assert r.meta["status"] == "finished" and "stopped early as asked" in r.meta["reason"]
     stops = r.meta["stop_step"]
     for s in range(2):
         t = stops[s]

@@ -240,6 +240,140 @@ def _fmt(v) -> str:
     return "nan" if v is None else f"{v:.4g}"
 
 
+@app.command("analyze")
+@reported
+def analyze_cmd(
+    run_file: Annotated[Path, typer.Argument(help="A run file written by `condense train`.")],
+    at: Annotated[str, typer.Option(help="Which moment: 'initial' (last recorded step before the loss fell to 70% of its initial value), 'end', or a recorded step number.")] = "initial",
+    at_loss_ratio: Annotated[Optional[float], typer.Option(help="Instead: the last recorded step before the loss fell to r × its initial value.")] = None,
+    layer: Annotated[Optional[str], typer.Option(help="Hidden layer(s) to analyze, e.g. '1' or '1,3' (default: all).")] = None,
+    min_norm: Annotated[float, typer.Option(help="Leave out neurons whose input-weight norm is below this fraction of the largest.")] = 0.1,
+    tol: Annotated[float, typer.Option(help="Cosine tolerance: neurons within it of a cluster's centre share its orientation.")] = 0.95,
+    min_share: Annotated[float, typer.Option(help="Clusters with less than this share of the kept neurons are reported but not counted.")] = 0.05,
+    fit_tol: Annotated[float, typer.Option(help="1-d input: a polynomial fits the output when its relative RMS residual is at most this.")] = 0.05,
+    out_dir: Annotated[Optional[Path], typer.Option(help="Folder for figures and the analysis NPZ (default: next to the run file).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Figure format: png or pdf.")] = "png",
+    no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip the figures (numbers only).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or report.")] = False,
+):
+    """Measure condensation in a run: orientations against the bound 2p, the theory, figures."""
+    from . import io
+    from .analysis import AnalysisOptions, analyze
+
+    if fmt not in ("png", "pdf"):
+        raise BadInput(f"--format must be png or pdf, got {fmt!r}")
+    options = AnalysisOptions(at=at, at_loss_ratio=at_loss_ratio,
+                              layers=parse_int_list(layer, "--layer") if layer else None,
+                              min_norm=min_norm, tol=tol, min_share=min_share, fit_tol=fit_tol)
+    run = io.load_run(run_file)
+    folder = out_dir if out_dir is not None else (run_file.parent if str(run_file.parent) else Path("."))
+    if out_dir is not None and not out_dir.exists():
+        if not out_dir.parent.exists():
+            raise BadInput(f"cannot create --out-dir {out_dir}: {out_dir.parent} does not exist")
+        out_dir.mkdir()
+    stem = run_file.name[:-4] if run_file.name.endswith(".npz") else run_file.name
+    npz_path = io.check_writable(folder / f"{stem}_analysis.npz")
+    from .progress import progress_bar
+
+    with progress_bar("analyzing snapshots", disable=quiet, console=err) as advance:
+        result = analyze(run, options, progress=advance)
+    report = {**result["report"], "file": str(run_file)}
+    outputs = []
+    if not no_figures:
+        outputs = _analysis_figures(result, run, report, folder, stem, fmt)
+    io.save_npz(npz_path, result["arrays"], {"schema": "condense.analysis/1", "run": str(run_file), **report})
+    outputs.append(str(npz_path))
+    report["outputs"] = outputs
+    if not quiet:
+        _print_analysis(report)
+    if as_json:
+        _emit_json(report)
+
+
+def _analysis_figures(result, run, report, folder: Path, stem: str, fmt: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from . import plots
+    from .analysis import cosine_matrix
+
+    written = []
+
+    def save(fig, name):
+        path = folder / f"{stem}_{name}.{fmt}"
+        tmp = path.with_name(f".{path.name}.tmp")
+        fig.savefig(tmp, dpi=130, format=fmt)
+        os.replace(tmp, path)
+        written.append(str(path))
+
+    figs = result["figures"]
+    step = figs["step"]
+    seed0 = report["seeds"][0]["seed"] if "seeds" in report else (run.meta.get("seeds") or [0])[0]
+    for fl, entry in zip(figs["layers"], report["layers"]):
+        lc, order = fl["lc"], fl["order"]
+        D = cosine_matrix(lc.unit[order]) if len(order) else np.zeros((1, 1))
+        shown = f"{len(order)} of {lc.kept} kept" if len(order) < lc.kept else f"{lc.kept} kept"
+        bound = entry["bound"]
+        title = (f"layer {fl['layer']}, {entry['activation']} (p={entry['multiplicity'] or 'undef.'}), "
+                 f"step {step}\n{entry['directions']} directions, {entry['lines']} lines"
+                 + (f" (bound 2p = {bound})" if bound is not None else "") + f"; {shown} of {lc.neurons} neurons")
+        save(plots.cosine_heatmap(D, title, lc.labels[order] if len(order) else None), f"cosine_l{fl['layer']}")
+    save(plots.loss_curve(np.asarray(run.loss[0]), step, 0.7, f"seed {seed0}: loss ratio at step {step} "
+                          f"= {report['loss_ratio'] if report['loss_ratio'] is None else round(report['loss_ratio'], 3)}"),
+         "loss")
+    arr = result["arrays"]
+    save(plots.training_series(arr["series_step"], arr["series_directions"][0], arr["series_lines"][0],
+                               arr["series_rd"][0], arr["layers"].tolist(),
+                               [e["bound"] for e in report["layers"]], step), "series")
+    one = figs["one_d"]
+    if one is not None:
+        act = report["layers"][0]["activation"] if report["layers"] else ""
+        save(plots.feature_map(one["theta"], one["A"], one["A_weighted"], f"layer 1 features at step {step} ({act})"),
+             "features")
+        save(plots.direction_field(one["grid"], one["field"], one["w"], one["b"], one["lines"],
+                                   f"direction field at step {step} ({act})"), "field")
+        save(plots.output_fit(one["xs"], one["f"], one["fits"], run.x[:, 0], run.y[:, 0],
+                              one["report"]["expected_degree"],
+                              f"output at step {step}: lowest fitting degree {one['report']['poly_degree']}"),
+             "output")
+    return written
+
+
+def _print_analysis(report: dict) -> None:
+    err.print(f"[bold]condense analyze[/] {report['file']}: step {report['step']} ({report['why']}); "
+              f"loss ratio {_fmt(report['loss_ratio'])}, stage {report['stage']}", soft_wrap=True)
+    t = Table(show_lines=False)
+    for col in ("layer", "σ", "p / 2p", "kept", "directions", "lines", "within 2p", "largest clusters", "theory", "RD"):
+        t.add_column(col)
+    for e in report["layers"]:
+        p = e["multiplicity"]
+        shares = ", ".join(f"{c['share']:.0%}" for c in e["clusters"][:4])
+        th = e["theory"]
+        theory_txt = "n/a" if th is None else (f"{len(th['predicted_lines'])} line(s), align {_fmt(th['alignment'])}"
+                                                + f" (step 0: {_fmt(th['at_step0']['alignment'])})")
+        wb = e["within_bound"]
+        t.add_row(str(e["layer"]), e["activation"], "undef." if p is None else f"{p} / {2 * p}",
+                  f"{e['kept']}/{e['neurons']}", str(e["directions"]), str(e["lines"]),
+                  "n/a" if wb is None else ("yes" if wb else "[red]no[/]"), shares, theory_txt, _fmt(e["rd"]))
+    err.print(t)
+    for e in report["layers"]:
+        if e["note"]:
+            err.print(f"  layer {e['layer']}: {e['note']}")
+        if e["multiplicity"] is None:
+            err.print(f"  layer {e['layer']}: the multiplicity theory does not apply to {e['activation']} (p undefined)")
+    if "one_d" in report:
+        o = report["one_d"]
+        err.print(f"  1-d output: lowest polynomial degree fitting within {o['fit_tol']}: {o['poly_degree']} "
+                  f"(theory: {o['expected_degree']})")
+    if "summary" in report:
+        for l in report["summary"]["layers"]:
+            err.print(f"  seeds: layer {l['layer']} directions {l['directions']}, lines {l['lines']}")
+    err.print("  written: " + ", ".join(report["outputs"]), soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: usage errors become one line and exit code 2."""
     command = typer.main.get_command(app)

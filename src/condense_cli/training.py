@@ -203,7 +203,8 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
 
     `progress(done, total)` is called after each compiled chunk. A KeyboardInterrupt between
     or during chunks ends training early and the result keeps every completed chunk
-    (meta status "stopped", reason "interrupted"). A non-finite loss stops the run: the result
+    (meta status "stopped", reason "interrupted"). `stop_at_loss_ratio` ends a run early with
+    status "finished" and the reason in meta. A non-finite loss stops the run: the result
     keeps the steps before it and meta says at which step; the caller decides the exit code.
     """
     ds, spec, stds = prepare(config, dataset)
@@ -261,9 +262,9 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
                 status, reason = "stopped", f"loss became non-finite at step {nan_step}"
                 break
             if config.stop_at_loss_ratio is not None and np.asarray(state["stopped"]).all():
-                stop_steps = np.asarray(state["stop_step"])
-                status = "stopped"
-                reason = f"loss reached {config.stop_at_loss_ratio} of its initial value"
+                stop_steps = np.asarray(state["stop_step"])  # asked for: the run is finished
+                reason = (f"stopped early as asked: the loss reached {config.stop_at_loss_ratio} of its "
+                          f"initial value (step {int(stop_steps.max())})")
                 break
     except KeyboardInterrupt:
         status, reason = "stopped", "interrupted"

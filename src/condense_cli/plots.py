@@ -1,0 +1,125 @@
+"""Figures from arrays: each function returns a matplotlib `Figure` (Agg, no pyplot state),
+never trains and never shows; the command layer saves them.
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def cosine_heatmap(D: np.ndarray, title: str, blocks: np.ndarray | None = None) -> Figure:
+    """Heat map of the cosine similarity D (m, m) of ordered neurons, colour scale [−1, 1]."""
+    fig = Figure(figsize=(5.6, 4.8), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(D, cmap="RdYlBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    fig.colorbar(im, ax=ax, label="D(u, v) = cos of input weights")
+    if blocks is not None:
+        for edge in np.flatnonzero(np.diff(blocks)) + 0.5:
+            ax.axhline(edge, color="k", lw=0.4, alpha=0.5)
+            ax.axvline(edge, color="k", lw=0.4, alpha=0.5)
+    ax.set_xlabel("neuron (ordered by cluster)")
+    ax.set_ylabel("neuron (ordered by cluster)")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def loss_curve(loss: np.ndarray, step: int, stage_ratio: float, title: str) -> Figure:
+    """Training loss (T+1,) on a log scale with the analyzed step and the initial-stage level."""
+    fig = Figure(figsize=(6, 3.6), layout="constrained")
+    ax = fig.subplots()
+    t = np.arange(len(loss))
+    ax.plot(t, loss, lw=1.2, label="training loss")
+    ax.axhline(stage_ratio * loss[0], color="gray", ls="--", lw=0.8,
+               label=f"{stage_ratio:.0%} of initial loss (end of initial stage)")
+    ax.axvline(step, color="C3", lw=1, label=f"analyzed step {step}")
+    if np.all(loss > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def training_series(steps, directions, lines, rd, layers, bounds, step, loss=None) -> Figure:
+    """Condensed directions and lines (with the bound 2p) and RD over the recorded steps."""
+    fig = Figure(figsize=(7, 5.2), layout="constrained")
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    for j, l in enumerate(layers):
+        c = f"C{j}"
+        ax1.step(steps, directions[j], where="post", color=c, label=f"layer {l}: directions")
+        ax1.step(steps, lines[j], where="post", color=c, ls=":", label=f"layer {l}: lines")
+        if bounds[j] is not None:
+            ax1.axhline(bounds[j], color=c, ls="--", lw=0.8, alpha=0.7, label=f"layer {l}: bound 2p = {bounds[j]}")
+        ax2.plot(steps, rd[j], color=c, label=f"layer {l}")
+    for ax in (ax1, ax2):
+        ax.axvline(step, color="C3", lw=0.8, alpha=0.7)
+    ax1.set_ylabel("condensed orientations")
+    ax1.legend(fontsize=7, ncol=2)
+    ax1.set_title("condensation over training (red line: analyzed step)", fontsize=10)
+    ax2.set_ylabel("RD = |θ(t)−θ(0)| / |θ(0)|")
+    if np.all(np.asarray(rd)[:, 1:] > 0):
+        ax2.set_yscale("log")
+    ax2.set_xlabel("step")
+    ax2.legend(fontsize=7)
+    if np.all(np.asarray(steps)[1:] > 0) and steps[-1] > 100 * max(steps[1], 1):
+        ax2.set_xscale("symlog", linthresh=max(steps[1], 1))
+    return fig
+
+
+def feature_map(theta, A, A_weighted, title: str) -> Figure:
+    """1-d features (θ_k, A_k) and (θ_k, A_k |a_k|) of the first layer."""
+    n = 2 if A_weighted is not None else 1
+    fig = Figure(figsize=(5 * n, 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n))
+    axes[0].scatter(theta, A, s=10, color="C3")
+    axes[0].set_ylabel("A = |(w, b)|")
+    if A_weighted is not None:
+        axes[1].scatter(theta, A_weighted, s=10, color="C0")
+        axes[1].set_ylabel("A · |a|")
+    for ax in axes:
+        ax.set_xlim(-np.pi, np.pi)
+        ax.set_xticks([-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi], ["−π", "−π/2", "0", "π/2", "π"])
+        ax.set_xlabel("θ = sign(b)·arccos(w/|(w, b)|)")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def direction_field(grid, field, w, b, lines, title: str) -> Figure:
+    """The field ω̇ of Fig. 6 (unit arrows), the neurons and the predicted stable lines."""
+    fig = Figure(figsize=(5, 5), layout="constrained")
+    ax = fig.subplots()
+    norm = np.linalg.norm(field, axis=-1, keepdims=True)
+    unit = np.where(norm > 0, field / np.where(norm > 0, norm, 1), 0)
+    ax.quiver(grid[..., 0], grid[..., 1], unit[..., 0], unit[..., 1], color="0.6", angles="xy",
+              pivot="mid", width=0.003)
+    r = np.abs(grid).max()
+    for i, v in enumerate(lines):
+        ax.plot([-r * v[0], r * v[0]], [-r * v[1], r * v[1]], color="C1", lw=1.5,
+                label="predicted stable line" if i == 0 else None)
+    ax.scatter(w, b, s=12, color="C2", zorder=3, label="neurons (w, b)")
+    ax.set_xlim(-r, r)
+    ax.set_ylim(-r, r)
+    ax.set_aspect("equal")
+    ax.set_xlabel("w")
+    ax.set_ylabel("b")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def output_fit(xs, f, fits, x, y, expected, title: str) -> Figure:
+    """Network output against polynomial fits of degree 1..4 (Fig. 5)."""
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(x, y, s=12, color="C2", label="training data")
+    ax.plot(xs, f, color="C0", lw=2, label="network output")
+    for deg, curve in fits["curves"].items():
+        res = fits["residuals"][deg]
+        style = "--" if deg == expected else ":"
+        ax.plot(xs, curve, ls=style, lw=1.2, label=f"degree {deg} fit (rel. residual {res:.3f})")
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
+    return fig
