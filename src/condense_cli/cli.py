@@ -374,6 +374,177 @@ def _print_analysis(report: dict) -> None:
     err.print("  written: " + ", ".join(report["outputs"]), soft_wrap=True)
 
 
+DEFAULT_WIDTHS = "1000,5000,10000,20000,40000"
+DEFAULT_GAMMAS = "0.25:2.25:0.25"
+DEFAULT_GAMMA_PRIMES = "-0.5:1.5:0.25"
+
+
+@app.command("phase-diagram")
+@reported
+def phase_cmd(
+    widths: Annotated[str, typer.Option(help="Widths m, e.g. '1e3,1e4' (at least two).")] = DEFAULT_WIDTHS,
+    gammas: Annotated[str, typer.Option(help="γ values: a list '0.5,1,1.5' or a range 'start:stop:step'.")] = DEFAULT_GAMMAS,
+    gamma_primes: Annotated[str, typer.Option(help="γ′ values: a list or a range.")] = DEFAULT_GAMMA_PRIMES,
+    seeds: Annotated[int, typer.Option(help="Networks per grid point (RD is averaged in log).")] = 1,
+    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
+    act: Annotated[str, typer.Option(help="Activation (split invariance holds for positively homogeneous ones: relu).")] = "relu",
+    data: Annotated[str, typer.Option(help="Data: default phase4 = 4 points x = -1, -1/3, 1/3, 1 with y = sin 3x; any named data set or .npz/.csv file.")] = "phase4",
+    n: Annotated[Optional[int], typer.Option(help="Number of data points (default: the data set's own).")] = None,
+    data_seed: Annotated[int, typer.Option(help="Seed for sampling random data sets.")] = 0,
+    split: Annotated[str, typer.Option(help="How (γ, γ′) is split into (α, β1, β2): unit-beta2, unit-alpha or balanced.")] = "unit-beta2",
+    zero_output: Annotated[bool, typer.Option("--zero-output", help="Mirrored neuron pairs (a, w), (−a, w): zero initial output.")] = False,
+    tol: Annotated[float, typer.Option(help="Stop a point when its loss is at most this.")] = 1e-4,
+    max_steps: Annotated[int, typer.Option(help="Stop a point after this many steps (flagged as not converged).")] = 20000,
+    margin: Annotated[float, typer.Option(help="Slopes within ±margin of 0 are 'critical'.")] = 0.1,
+    boundary_margin: Annotated[float, typer.Option(help="Agreement counts points farther than this from the theoretical boundary.")] = 0.25,
+    memory_mb: Annotated[int, typer.Option(help="Memory budget for one compiled group of points.")] = 512,
+    out_dir: Annotated[Path, typer.Option(help="Folder for phase.npz, the figures and finished widths.")] = Path("phase"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Redo every width (ignore finished ones).")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="Figure format: png or pdf.")] = "png",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+):
+    """Sweep (γ, γ′) over widths, fit the slope of log RD against log m, map the regimes."""
+    import time
+
+    from . import io
+    from .data import resolve
+    from .phase import PhaseConfig, parse_values, sweep, width_arrays, width_from_arrays
+
+    started = time.perf_counter()
+    if fmt not in ("png", "pdf"):
+        raise BadInput(f"--format must be png or pdf, got {fmt!r}")
+    config = PhaseConfig(
+        gammas=parse_values(gammas, "--gammas"), gamma_primes=parse_values(gamma_primes, "--gamma-primes"),
+        widths=parse_int_list(widths, "--widths"), seeds=seeds, seed=seed, act=act, split=split,
+        zero_output=zero_output, tol=tol, max_steps=max_steps, margin=margin,
+        boundary_margin=boundary_margin, memory_mb=memory_mb)
+    config.validate()
+    dataset = resolve(data, n, data_seed)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"--out-dir {out_dir} exists and is not a folder")
+    if not out_dir.exists():
+        if not (out_dir.parent if str(out_dir.parent) else Path(".")).is_dir():
+            raise BadInput(f"cannot create --out-dir {out_dir}: its parent does not exist")
+        out_dir.mkdir()
+    parts_dir = out_dir / "widths"
+    parts_dir.mkdir(exist_ok=True)
+    io.check_writable(out_dir / "phase.npz")
+    key = config.key(dataset.spec)
+    shape = (len(config.gammas), len(config.gamma_primes), config.seeds)
+
+    finished, redone = {}, []
+    for m in config.widths:
+        path = parts_dir / f"m{m}.npz"
+        if fresh or not path.exists():
+            continue
+        try:
+            arrays, meta = io.read_npz(path)
+            part = width_from_arrays(m, arrays, shape, float(meta.get("seconds", 0.0)))
+            ok = part is not None and meta.get("key") == key and meta.get("width") == m
+        except BadInput:
+            ok = False
+        if ok:
+            finished[m] = part
+        else:
+            redone.append(m)  # corrupt, or from another configuration: never trusted
+
+    def save_part(part):
+        io.save_npz(parts_dir / f"m{part.width}.npz", width_arrays(part),
+                    {"schema": "condense.phase-width/1", "key": key, "width": part.width, "seconds": part.seconds})
+
+    from .progress import progress_bar
+    from .runtime import enable_compilation_cache
+
+    enable_compilation_cache()
+    label = f"phase diagram: {len(config.widths)} widths × {shape[0] * shape[1] * shape[2]} points"
+    try:
+        with progress_bar(label, disable=quiet, console=err) as advance:
+            result = sweep(config, dataset, finished, on_width=save_part, progress=advance)
+    except KeyboardInterrupt:
+        done = sorted(int(p.stem[1:]) for p in parts_dir.glob("m*.npz"))
+        _fail(f"interrupted; finished widths kept in {parts_dir} ({', '.join(map(str, done)) or 'none'}); "
+              "run the same command again to resume", 1)
+
+    import numpy as np
+
+    unconverged = ~result.converged.all(axis=(2, 3))
+    meta = {"schema": "condense.phase/1", "config": {**config.__dict__}, "data": dataset.spec,
+            "regimes": ["linear", "critical", "condensed"], "agreement": result.agreement,
+            "unconverged_points": int(unconverged.sum()), "diverged_points": int(result.diverged.any(axis=(2, 3)).sum()),
+            "resumed_widths": sorted(finished), "redone_widths": redone, "seconds": time.perf_counter() - started}
+    regime_code = np.select([result.regime == "linear", result.regime == "critical", result.regime == "condensed"],
+                            [-1, 0, 1], default=-2)
+    npz = io.save_npz(out_dir / "phase.npz", {
+        "gamma": np.asarray(config.gammas), "gamma_prime": np.asarray(config.gamma_primes),
+        "widths": np.asarray(config.widths), "rd": result.rd, "slope": result.slope, "regime": regime_code,
+        "converged": result.converged, "diverged": result.diverged, "steps": result.steps,
+        "final_loss": result.final_loss, "measured_boundary": result.boundary}, meta)
+    outputs = [str(npz), *_phase_figures(result, unconverged, out_dir, fmt)]
+    summary = {
+        "widths": list(config.widths), "gammas": list(config.gammas), "gamma_primes": list(config.gamma_primes),
+        "slope": [[_finite_or_none(v) for v in row] for row in result.slope.tolist()],
+        "regime": result.regime.tolist(), "agreement": result.agreement,
+        "unconverged": int(unconverged.sum()), "seconds": round(time.perf_counter() - started, 3),
+        "outputs": outputs,
+    }
+    if not quiet:
+        _print_phase(summary, result, redone)
+    if as_json:
+        _emit_json(summary)
+
+
+def _phase_figures(result, unconverged, out_dir: Path, fmt: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from . import plots
+
+    cfg = result.config
+    written = []
+
+    def save(fig, name):
+        path = out_dir / f"{name}.{fmt}"
+        tmp = path.with_name(f".{path.name}.tmp")
+        fig.savefig(tmp, dpi=130, format=fmt)
+        os.replace(tmp, path)
+        written.append(str(path))
+
+    agree = "n/a" if result.agreement is None else f"{result.agreement:.0%}"
+    save(plots.phase_diagram(cfg.gammas, cfg.gamma_primes, result.slope, result.boundary, None, unconverged,
+                             f"{cfg.act}, widths {', '.join(map(str, cfg.widths))}: agreement with theory {agree}"),
+         "phase")
+    j = int(np.argmin(np.abs(np.asarray(cfg.gamma_primes))))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_rd = np.exp(np.nanmean(np.log(np.where(result.rd[:, j] > 0, result.rd[:, j], np.nan)), axis=-1))
+    save(plots.rd_vs_width(cfg.widths, mean_rd, cfg.gammas, result.slope[:, j], cfg.gamma_primes[j]), "rd_vs_width")
+    return written
+
+
+def _print_phase(summary: dict, result, redone) -> None:
+    t = Table(title="slope of log RD vs log m (regime)")
+    t.add_column("γ \\ γ′", style="bold")
+    for gp in summary["gamma_primes"]:
+        t.add_column(f"{gp:g}")
+    colour = {"linear": "blue", "critical": "yellow", "condensed": "red", "": "white"}
+    for i, g in enumerate(summary["gammas"]):
+        cells = []
+        for j in range(len(summary["gamma_primes"])):
+            s, r = result.slope[i, j], result.regime[i, j]
+            mark = "" if result.converged[i, j].all() else "*"
+            cells.append(f"[{colour[r]}]{s:+.2f}{mark}[/]" if s == s else "n/a")
+        t.add_row(f"{g:g}", *cells)
+    err.print(t)
+    agree = "n/a" if summary["agreement"] is None else f"{summary['agreement']:.0%}"
+    err.print(f"agreement with the theory away from the boundary: {agree}; "
+              f"* = not converged at some width ({summary['unconverged']} points); {summary['seconds']:.1f} s", soft_wrap=True)
+    if redone:
+        err.print(f"redid widths {redone}: their saved results were corrupt or from another configuration")
+    err.print("written: " + ", ".join(summary["outputs"]), soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: usage errors become one line and exit code 2."""
     command = typer.main.get_command(app)

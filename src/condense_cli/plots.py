@@ -123,3 +123,79 @@ def output_fit(xs, f, fits, x, y, expected, title: str) -> Figure:
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=10)
     return fig
+
+
+KNOWN_SCHEMES = (  # (γ′, γ, label) on the phase diagram (Luo et al. 2021, Table 1)
+    (0.0, 1.0, "Xavier, mean-field"),
+    (0.0, 0.5, "NTK"),
+    (0.5, 0.5, "LeCun, He"),
+)
+
+
+def _edges(v) -> np.ndarray:
+    v = np.asarray(v, float)
+    if len(v) == 1:
+        return np.array([v[0] - 0.5, v[0] + 0.5])
+    mid = (v[1:] + v[:-1]) / 2
+    return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+
+
+def phase_diagram(gammas, gamma_primes, slope, measured, theory_gamma, unconverged, title: str) -> Figure:
+    """Slope of log RD against log m over (γ′, γ), with the theoretical and measured boundaries,
+    the known initialization schemes, and unconverged points marked."""
+    fig = Figure(figsize=(6.6, 6.2), layout="constrained")
+    ax = fig.subplots()
+    g, gp = np.asarray(gammas, float), np.asarray(gamma_primes, float)
+    finite = np.abs(slope[np.isfinite(slope)])
+    lim = min(max(float(finite.max()) if finite.size else 1.0, 1e-3), 1.0)  # colours saturate at |S| = 1
+    mesh = ax.pcolormesh(_edges(gp), _edges(g), np.ma.masked_invalid(slope), cmap="coolwarm", vmin=-lim, vmax=lim)
+    fig.colorbar(mesh, ax=ax, extend="both", label="slope S of log RD vs log m  (S<0 linear, S>0 condensed)")
+    lo, hi = _edges(gp)[[0, -1]]
+    tx = np.linspace(lo, hi, 200)
+    ax.plot(tx, np.where(tx <= 0, 1.0, tx + 1.0), color="k", lw=2, label="theory: γ = 1 (γ′ ≤ 0), γ′ = γ − 1")
+    ax.plot(tx, tx, color="0.3", lw=1, ls=":", label="E et al.: γ′ = γ")
+    ok = np.isfinite(measured)
+    if ok.any():
+        ax.plot(gp[ok], measured[ok], "o--", color="gold", mec="k", lw=1.5, label="measured boundary (S = 0)")
+    for x, y, label in KNOWN_SCHEMES:
+        ax.plot(x, y, marker="*", ms=13, color="w", mec="k")
+        ax.annotate(label, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=8,
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "w", "alpha": 0.7})
+    bad = np.argwhere(unconverged)
+    if len(bad):
+        ax.scatter(gp[bad[:, 1]], g[bad[:, 0]], marker="x", color="k", s=25, label="not converged (some width/seed)")
+    ax.set_xlim(*_edges(gp)[[0, -1]])
+    ax.set_ylim(*_edges(g)[[0, -1]])
+    ax.set_xlabel("γ′  (κ′ = β1/β2 = m^−γ′)")
+    ax.set_ylabel("γ  (κ = β1β2/α = m^−γ)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def rd_vs_width(widths, rd_by_gamma, gammas, slopes_by_gamma, gamma_prime: float) -> Figure:
+    """RD against m on log-log axes, one line per γ, with the fitted slopes (Luo et al. Fig. 3).
+    rd_by_gamma: (Γ, W) mean RD over seeds."""
+    fig = Figure(figsize=(6, 4.6), layout="constrained")
+    ax = fig.subplots()
+    m = np.asarray(widths, float)
+    cmap = __import__("matplotlib").colormaps["viridis"]
+    for i, g in enumerate(gammas):
+        c = cmap(i / max(len(gammas) - 1, 1))
+        r = rd_by_gamma[i]
+        ok = np.isfinite(r) & (r > 0)
+        if not ok.any():
+            continue
+        ax.plot(m[ok], r[ok], "o", color=c)
+        s = slopes_by_gamma[i]
+        if np.isfinite(s) and ok.sum() >= 2:
+            lm = np.log(m[ok])
+            b = np.mean(np.log(r[ok]) - s * lm)
+            ax.plot(m[ok], np.exp(b + s * lm), "-", color=c, label=f"γ = {g:g}: slope {s:+.3f}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("width m")
+    ax.set_ylabel("RD of input weights at the end of training")
+    ax.set_title(f"RD against width at γ′ = {gamma_prime:g}", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    return fig

@@ -1,0 +1,470 @@
+"""The phase diagram (Luo et al. 2021): RD over a (γ, γ′) grid and widths, slopes, regimes.
+
+Network: f(x) = (1/α) Σ_k a_k σ(w_k·x̃), no output bias, a_k ~ N(0, β1²), w_k ~ N(0, β2² I)
+(biases in w), with (α, β1, β2) from `init.phase_scales` (κ = β1β2/α = m^−γ, κ′ = β1/β2 = m^−γ′).
+
+Training is full-batch gradient descent on the normalized variables ā = a/β1, w̄ = w/β2 (both
+N(0, 1) at start) following the normalized flow  dā/dt̄ = −(1/κ′) ∂R/∂ā,  dw̄/dt̄ = −κ′ ∂R/∂w̄,
+which is the gradient flow of (a, w) up to a change of time; the step is
+η / max(κ, m κ² (κ′ + 1/κ′)) so every point moves at O(1) speed. A point whose loss rises rolls
+back to its last accepted parameters and halves its own η, inside the compiled program; after
+each accepted step η grows by 2 % back towards its start (so a plateau is not crawled at a
+step once needed elsewhere). A point
+stops at loss ≤ tol or after max_steps; η below 2^−40 of its start flags it as diverged.
+
+For each width, one compiled program trains every (γ, γ′, seed) point (`vmap`), in groups sized
+so memory stays bounded, the point axis sharded over all devices. Every seed's points share one
+normalized draw per width (common random numbers across the grid). RD = |w̄(T) − w̄(0)|/|w̄(0)|
+is scale-free, so it is the RD of w.
+
+`slopes(rd, widths)` fits log RD against log m; `classify` and `theory_regime` give regimes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+
+from . import activations
+from .data import Dataset
+from .errors import BadInput
+from .init import SPLITS, phase_scales
+
+REGIMES = ("linear", "critical", "condensed")
+MIN_LR_FACTOR = 2.0 ** -40  # a point whose step fell this far below its start has diverged
+RISE_TOL = 1e-5  # relative loss increase taken as a rise (float32 rounding is ~1e-7)
+REGROW = 1.02  # step growth after each accepted step, capped at the starting step
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """A phase-diagram sweep. Lists are tuples so the config hashes."""
+
+    gammas: tuple[float, ...]
+    gamma_primes: tuple[float, ...]
+    widths: tuple[int, ...]
+    seeds: int = 1
+    seed: int = 0
+    act: str = "relu"
+    split: str = "unit-beta2"
+    zero_output: bool = False
+    tol: float = 1e-4
+    max_steps: int = 20000
+    lr: float = 0.5
+    margin: float = 0.1
+    boundary_margin: float = 0.25
+    memory_mb: int = 512
+
+    def validate(self) -> None:
+        if len(self.widths) < 2:
+            raise BadInput("need at least two widths to fit a slope of log RD against log m")
+        if any(int(m) != m or m < 1 for m in self.widths):
+            raise BadInput(f"widths must be positive integers, got {list(self.widths)}")
+        if len(set(self.widths)) != len(self.widths):
+            raise BadInput(f"widths must be distinct, got {list(self.widths)}")
+        for name, vals in (("gammas", self.gammas), ("gamma-primes", self.gamma_primes)):
+            if not vals:
+                raise BadInput(f"--{name} is empty")
+            if not all(math.isfinite(v) for v in vals):
+                raise BadInput(f"--{name} must be finite numbers, got {list(vals)}")
+        activations.get(self.act)
+        if self.split not in SPLITS:
+            raise BadInput(f"unknown split {self.split!r}; choose one of: {', '.join(SPLITS)}")
+        if self.seeds < 1:
+            raise BadInput(f"--seeds must be at least 1, got {self.seeds}")
+        for name, v in (("tol", self.tol), ("lr", self.lr), ("margin", self.margin)):
+            if not (math.isfinite(v) and v > 0):
+                raise BadInput(f"--{name} must be a positive finite number, got {v}")
+        if self.max_steps < 1:
+            raise BadInput(f"--max-steps must be at least 1, got {self.max_steps}")
+        if self.zero_output and any(m % 2 for m in self.widths):
+            raise BadInput("--zero-output mirrors neurons in pairs: every width must be even")
+
+    def key(self, data_spec: dict) -> str:
+        """A fingerprint of everything that decides one width's result (for resuming)."""
+        d = asdict(self)
+        d.pop("widths")
+        d.pop("memory_mb")
+        d.pop("margin")
+        d.pop("boundary_margin")
+        blob = json.dumps({"config": d, "data": data_spec}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def parse_values(text: str, what: str) -> tuple[float, ...]:
+    """'0.5,1,2' or a range 'start:stop:step' (stop included when on the grid)."""
+    text = text.strip()
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise BadInput(f"{what}: a range is start:stop:step, got {text!r}")
+        try:
+            a, b, s = (float(p) for p in parts)
+        except ValueError:
+            raise BadInput(f"{what}: {text!r} is not a range of numbers") from None
+        if not all(math.isfinite(v) for v in (a, b, s)):
+            raise BadInput(f"{what}: NaN or infinite in {text!r}")
+        if s <= 0:
+            raise BadInput(f"{what}: the step of {text!r} must be positive")
+        if b < a:
+            raise BadInput(f"{what}: the range {text!r} is reversed (stop < start)")
+        n = int(math.floor((b - a) / s + 1e-9)) + 1
+        return tuple(round(a + i * s, 10) for i in range(n))
+    out = []
+    for p in [p.strip() for p in text.split(",") if p.strip()]:
+        try:
+            v = float(p)
+        except ValueError:
+            raise BadInput(f"{what}: {p!r} is not a number") from None
+        if not math.isfinite(v):
+            raise BadInput(f"{what}: {p!r} is not a finite number")
+        out.append(v)
+    if not out:
+        raise BadInput(f"{what}: empty")
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- theory
+
+
+def theory_regime(gamma: float, gamma_prime: float) -> str:
+    """Luo et al.: linear if γ < 1 or γ′ > γ − 1, condensed if γ > 1 and γ′ < γ − 1, else critical."""
+    if gamma < 1 or gamma_prime > gamma - 1:
+        return "linear"
+    if gamma > 1 and gamma_prime < gamma - 1:
+        return "condensed"
+    return "critical"
+
+
+def boundary_distance(gamma: float, gamma_prime: float) -> float:
+    """Euclidean distance in the (γ′, γ) plane to the boundary {γ = 1, γ′ ≤ 0} ∪ {γ′ = γ − 1, γ′ ≥ 0}."""
+    # vertical ray γ = 1, γ′ ≤ 0
+    d1 = abs(gamma - 1) if gamma_prime <= 0 else math.hypot(gamma - 1, gamma_prime)
+    # ray γ′ = γ − 1 from (0, 1) along (1, 1)/√2
+    t = max(((gamma_prime - 0) + (gamma - 1)) / 2, 0.0)
+    d2 = math.hypot(gamma_prime - t, gamma - 1 - t)
+    return min(d1, d2)
+
+
+def theory_boundary(gamma_primes: np.ndarray) -> np.ndarray:
+    """γ on the theoretical boundary at each γ′ (1 for γ′ ≤ 0, γ′ + 1 above)."""
+    gp = np.asarray(gamma_primes, float)
+    return np.where(gp <= 0, 1.0, gp + 1.0)
+
+
+def slopes(rd: np.ndarray, widths) -> np.ndarray:
+    """Least-squares slope of mean-over-seeds log RD against log m: rd (Γ, Γ′, W, S) -> (Γ, Γ′).
+    NaN where fewer than two widths have a positive finite RD."""
+    logm = np.log(np.asarray(widths, float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = np.log(np.where(rd > 0, rd, np.nan))
+    y = np.nanmean(np.where(np.isfinite(lr), lr, np.nan), axis=-1) if lr.shape[-1] else lr
+    out = np.full(rd.shape[:2], np.nan)
+    for idx in np.ndindex(out.shape):
+        ok = np.isfinite(y[idx])
+        if ok.sum() >= 2:
+            out[idx] = np.polyfit(logm[ok], y[idx][ok], 1)[0]
+    return out
+
+
+def classify(slope: np.ndarray, margin: float) -> np.ndarray:
+    """'linear' (slope < −margin), 'condensed' (> margin), 'critical' (within), '' where NaN."""
+    out = np.full(slope.shape, "", dtype=object)
+    out[slope < -margin] = "linear"
+    out[slope > margin] = "condensed"
+    out[np.abs(slope) <= margin] = "critical"
+    return out.astype(str)
+
+
+def measured_boundary(gammas, slope: np.ndarray) -> np.ndarray:
+    """At each γ′ column, the γ where the slope first crosses 0 going up in γ (linear
+    interpolation); NaN where it does not cross."""
+    g = np.asarray(gammas, float)
+    out = np.full(slope.shape[1], np.nan)
+    for j in range(slope.shape[1]):
+        s = slope[:, j]
+        for i in range(len(g) - 1):
+            if np.isfinite(s[i]) and np.isfinite(s[i + 1]) and s[i] <= 0 < s[i + 1]:
+                out[j] = g[i] + (g[i + 1] - g[i]) * (-s[i]) / (s[i + 1] - s[i])
+                break
+    return out
+
+
+def agreement(gammas, gamma_primes, regime: np.ndarray, boundary_margin: float) -> float | None:
+    """Share of grid points farther than `boundary_margin` from the theoretical boundary whose
+    measured regime matches the theory; None when no point is that far."""
+    hits = total = 0
+    for i, g in enumerate(gammas):
+        for j, gp in enumerate(gamma_primes):
+            if boundary_distance(g, gp) <= boundary_margin or not regime[i, j]:
+                continue
+            total += 1
+            hits += regime[i, j] == theory_regime(g, gp)
+    return hits / total if total else None
+
+
+# ----------------------------------------------------------------------------- engine
+
+
+@dataclass
+class WidthResult:
+    """One width's sweep; arrays shaped (Γ, Γ′, S)."""
+
+    width: int
+    rd: np.ndarray
+    converged: np.ndarray
+    diverged: np.ndarray
+    steps: np.ndarray
+    final_loss: np.ndarray
+    seconds: float
+
+
+def _point_scales(config: PhaseConfig, m: int):
+    """(κ, κ′, β1/α, β2, step factor) for every (γ, γ′) point, each (Γ·Γ′,)."""
+    rows = []
+    for g in config.gammas:
+        for gp in config.gamma_primes:
+            alpha, b1, b2 = phase_scales(g, gp, m, config.split)
+            kappa, kprime = b1 * b2 / alpha, b1 / b2
+            step = 1.0 / max(kappa, m * kappa ** 2 * (kprime + 1 / kprime))
+            rows.append((kappa, kprime, b1 / alpha, b2, step))
+    return np.array(rows, dtype=np.float64).T
+
+
+def group_size(n_points: int, m: int, n: int, d: int, memory_mb: int, n_devices: int) -> int:
+    """Points per compiled group so that parameters, optimizer copies and activations fit in
+    `memory_mb` (a multiple of the device count)."""
+    per_point = 4 * m * (6 * (d + 2) + 6 * n)  # bytes: 3 copies of (ā, w̄) + grads + activations
+    g = max(1, min(n_points, (memory_mb * 2 ** 20) // max(per_point, 1)))
+    g = max(n_devices, (g // n_devices) * n_devices)
+    return int(g)
+
+
+@lru_cache(maxsize=16)
+def _program(act: str, m: int, n: int, d: int, G: int, chunk: int, zero_output: bool, n_devices: int):
+    """Compiled (init, run) for G points of width m on n data points of dimension d."""
+    import jax
+    import jax.numpy as jnp
+
+    sigma = activations.get(act).fn
+
+    def loss_fn(params, pt, xt, y):
+        a, w = params
+        z = pt["b2"] * (xt @ w.T)  # (n, m)
+        f = pt["b1_over_alpha"] * (sigma(z) @ a)  # (n,)
+        e = f - y
+        return 0.5 * jnp.mean(e * e)
+
+    grad_fn = jax.value_and_grad(loss_fn)
+
+    def init_one(key):
+        half = m // 2 if zero_output else m
+        ka, kw = jax.random.split(key)
+        a = jax.random.normal(ka, (half,), jnp.float32)
+        w = jax.random.normal(kw, (half, d + 1), jnp.float32)
+        if zero_output:  # mirrored copies: (a, w) and (−a, w), so f = 0 at the start
+            a, w = jnp.concatenate([a, -a]), jnp.concatenate([w, w])
+        return a, w
+
+    def step_one(st, pt, xt, y, tol, max_steps):
+        loss, (ga, gw) = grad_fn(st["p"], pt, xt, y)
+        running = (~st["done"])
+        # a rise beyond float rounding (relative RISE_TOL) is rejected
+        rise = (~jnp.isfinite(loss)) | (loss > st["loss_acc"] * (1 + RISE_TOL))
+        accept = running & ~rise
+        reject = running & rise
+        eta = st["eta"] * pt["step"]
+        new_a = st["p"][0] - eta / pt["kprime"] * ga
+        new_w = st["p"][1] - eta * pt["kprime"] * gw
+        p = (jnp.where(accept, new_a, jnp.where(reject, st["acc"][0], st["p"][0])),
+             jnp.where(accept, new_w, jnp.where(reject, st["acc"][1], st["p"][1])))
+        acc = (jnp.where(accept, st["p"][0], st["acc"][0]), jnp.where(accept, st["p"][1], st["acc"][1]))
+        loss_acc = jnp.where(accept, loss, st["loss_acc"])
+        # halve on a rise; after an accepted step grow back slowly, never above the start
+        eta_new = jnp.where(reject, st["eta"] * 0.5,
+                            jnp.where(accept, jnp.minimum(st["eta"] * REGROW, st["eta0"]), st["eta"]))
+        steps = st["steps"] + running.astype(jnp.int32)
+        converged = st["converged"] | (accept & (loss <= tol))
+        diverged = st["diverged"] | (running & (eta_new < st["eta0"] * MIN_LR_FACTOR))
+        done = converged | diverged | (steps >= max_steps)
+        return {**st, "p": p, "acc": acc, "loss_acc": loss_acc, "eta": eta_new, "steps": steps,
+                "converged": converged, "diverged": diverged, "done": done}
+
+    v_step = jax.vmap(step_one, in_axes=(0, 0, None, None, None, None))
+
+    @jax.jit
+    def init(keys, eta0):
+        a, w = jax.vmap(init_one)(keys)
+        inf = jnp.full(keys.shape[:1], jnp.inf, jnp.float32)
+        false = jnp.zeros(keys.shape[:1], bool)
+        return {"p": (a, w), "acc": (a, w), "w0": w, "loss_acc": inf, "eta": eta0, "eta0": eta0,
+                "steps": jnp.zeros(keys.shape[:1], jnp.int32), "converged": false, "diverged": false,
+                "done": false}
+
+    @jax.jit
+    def run(state, pts, xt, y, tol, max_steps):
+        def body(st, _):
+            return v_step(st, pts, xt, y, tol, max_steps), None
+
+        state, _ = jax.lax.scan(body, state, None, length=chunk)
+        return state
+
+    @jax.jit
+    def measure(state, pts, xt, y):
+        loss = jax.vmap(lambda p, pt: loss_fn(p, pt, xt, y))(state["acc"], pts)
+        w, w0 = state["acc"][1], state["w0"]
+        num = jnp.sqrt(jnp.sum((w - w0) ** 2, axis=(1, 2)))
+        den = jnp.sqrt(jnp.sum(w0 ** 2, axis=(1, 2)))
+        return loss, num / den
+
+    return init, run, measure
+
+
+def run_width(config: PhaseConfig, data: Dataset, m: int,
+              progress: Callable[[int], None] | None = None, chunk: int = 250) -> WidthResult:
+    """Train every (γ, γ′, seed) point at width m; `progress(points_done)` after each chunk."""
+    import time
+
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    start = time.perf_counter()
+    x = np.asarray(data.x, np.float64)
+    if data.y.shape[1] != 1:
+        raise BadInput("the phase diagram needs a scalar target (y with one column)")
+    n, d = x.shape
+    xt = jnp.asarray(np.concatenate([x, np.ones((n, 1))], 1), jnp.float32)
+    y = jnp.asarray(data.y[:, 0], jnp.float32)
+    kappa, kprime, b1a, b2, step = _point_scales(config, m)
+    GG = len(kappa)
+    S = config.seeds
+    P = GG * S
+    devices = jax.devices()
+    nd = len(devices)
+    G = group_size(P, m, n, d, config.memory_mb, nd)
+    chunk = max(1, min(chunk, config.max_steps))
+    init, run, measure = _program(config.act, m, n, d, G, chunk, config.zero_output, nd)
+    mesh = Mesh(np.array(devices), ("points",))
+    shard = NamedSharding(mesh, PartitionSpec("points"))
+
+    # point p = s * GG + g: grid point g, seed s
+    grid_idx = np.tile(np.arange(GG), S)
+    seed_idx = np.repeat(np.arange(S), GG)
+    rd = np.full(P, np.nan)
+    loss = np.full(P, np.nan)
+    steps = np.zeros(P, np.int64)
+    conv = np.zeros(P, bool)
+    div = np.zeros(P, bool)
+    done_points = 0
+    for g0 in range(0, P, G):
+        idx = np.arange(g0, min(g0 + G, P))
+        pad = np.concatenate([idx, np.full(G - len(idx), idx[0])])  # same shapes: one program
+        keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(config.seed + int(seed_idx[i])), m)
+                          for i in pad])
+        gi = grid_idx[pad]
+        pts = {"kprime": jnp.asarray(kprime[gi], jnp.float32), "b1_over_alpha": jnp.asarray(b1a[gi], jnp.float32),
+               "b2": jnp.asarray(b2[gi], jnp.float32), "step": jnp.asarray(step[gi], jnp.float32)}
+        eta0 = jnp.full(G, config.lr, jnp.float32)
+        if nd > 1:
+            keys, pts, eta0 = jax.device_put((keys, pts, eta0), shard)
+        state = init(keys, eta0)
+        tol, max_steps = jnp.float32(config.tol), jnp.int32(config.max_steps)
+        while True:
+            state = run(state, pts, xt, y, tol, max_steps)
+            done = np.asarray(state["done"])[: len(idx)]
+            if progress is not None:
+                progress(done_points + int(done.sum()))
+            if done.all():
+                break
+        final_loss, final_rd = (np.asarray(v)[: len(idx)] for v in measure(state, pts, xt, y))
+        rd[idx], loss[idx] = final_rd, final_loss
+        steps[idx] = np.asarray(state["steps"])[: len(idx)]
+        conv[idx] = np.asarray(state["converged"])[: len(idx)]
+        div[idx] = np.asarray(state["diverged"])[: len(idx)]
+        done_points += len(idx)
+        if progress is not None:
+            progress(done_points)
+
+    shape = (S, len(config.gammas), len(config.gamma_primes))
+    to_grid = lambda a: np.moveaxis(a.reshape(shape), 0, -1)  # (Γ, Γ′, S)
+    return WidthResult(width=m, rd=to_grid(rd), converged=to_grid(conv), diverged=to_grid(div),
+                       steps=to_grid(steps), final_loss=to_grid(loss), seconds=time.perf_counter() - start)
+
+
+@dataclass
+class PhaseResult:
+    """The whole sweep: arrays (Γ, Γ′, W, S) and the fitted (Γ, Γ′) maps."""
+
+    config: PhaseConfig
+    rd: np.ndarray
+    converged: np.ndarray
+    diverged: np.ndarray
+    steps: np.ndarray
+    final_loss: np.ndarray
+    slope: np.ndarray
+    regime: np.ndarray
+    boundary: np.ndarray
+    agreement: float | None
+
+
+def combine(config: PhaseConfig, parts: list[WidthResult]) -> PhaseResult:
+    """Stack the widths (in config order) and fit slopes and regimes."""
+    by_width = {p.width: p for p in parts}
+    stack = lambda name: np.stack([getattr(by_width[m], name) for m in config.widths], axis=2)
+    rd = stack("rd")
+    slope = slopes(rd, config.widths)
+    regime = classify(slope, config.margin)
+    return PhaseResult(config=config, rd=rd, converged=stack("converged"), diverged=stack("diverged"),
+                       steps=stack("steps"), final_loss=stack("final_loss"), slope=slope, regime=regime,
+                       boundary=measured_boundary(config.gammas, slope),
+                       agreement=agreement(config.gammas, config.gamma_primes, regime, config.boundary_margin))
+
+
+def width_arrays(part: WidthResult) -> dict[str, np.ndarray]:
+    """A width's arrays for its resumable part file."""
+    return {"rd": part.rd, "converged": part.converged, "diverged": part.diverged, "steps": part.steps,
+            "final_loss": part.final_loss}
+
+
+def width_from_arrays(m: int, arrays: dict, shape: tuple, seconds: float) -> WidthResult | None:
+    """A width back from its part file, or None when anything is missing or malformed."""
+    try:
+        parts = {k: np.asarray(arrays[k]) for k in ("rd", "converged", "diverged", "steps", "final_loss")}
+    except KeyError:
+        return None
+    if any(v.shape != shape for v in parts.values()):
+        return None
+    if not np.issubdtype(parts["rd"].dtype, np.floating) or np.any(parts["rd"] < 0):
+        return None
+    return WidthResult(width=m, seconds=seconds, **parts)
+
+
+def sweep(config: PhaseConfig, data: Dataset, finished: dict[int, WidthResult] | None = None,
+          on_width: Callable[[WidthResult], None] | None = None,
+          progress: Callable[[int, int], None] | None = None) -> PhaseResult:
+    """Run every width not in `finished` (width -> result, e.g. read back from part files),
+    calling `on_width` as each one completes (the caller saves it at once), then combine.
+    `progress(points_done, points_total)` counts points over all widths."""
+    config.validate()
+    finished = dict(finished or {})
+    per_width = len(config.gammas) * len(config.gamma_primes) * config.seeds
+    total = per_width * len(config.widths)
+    base = per_width * sum(1 for m in config.widths if m in finished)
+    if progress is not None:
+        progress(base, total)
+    for m in config.widths:
+        if m in finished:
+            continue
+        part = run_width(config, data, m,
+                         progress=None if progress is None else (lambda k, b=base: progress(b + k, total)))
+        finished[m] = part
+        base += per_width
+        if on_width is not None:
+            on_width(part)
+    return combine(config, [finished[m] for m in config.widths])
