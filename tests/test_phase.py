@@ -1,0 +1,176 @@
+"""Phase diagram: theory functions, regimes on tiny grids, split invariance, rollback-and-halve,
+sharded equals unsharded, resume, and bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from condense_cli import phase
+from condense_cli.cli import app
+from condense_cli.data import Dataset, make
+from condense_cli.errors import BadInput
+from condense_cli.phase import PhaseConfig
+
+runner = CliRunner()
+DATA = make("phase4")
+
+
+def test_theory_regimes_and_boundary():
+    assert phase.theory_regime(0.5, 0.0) == "linear"
+    assert phase.theory_regime(2.0, 0.0) == "condensed"
+    assert phase.theory_regime(1.0, -0.5) == "critical"
+    assert phase.theory_regime(2.0, 1.0) == "critical"  # on γ′ = γ − 1
+    assert phase.theory_regime(2.0, 1.5) == "linear"
+    assert phase.boundary_distance(1.0, -1.0) == pytest.approx(0.0)
+    assert phase.boundary_distance(2.0, 0.0) == pytest.approx(np.sqrt(0.5))  # to the diagonal ray
+    assert phase.boundary_distance(0.5, -0.5) == pytest.approx(0.5)
+    np.testing.assert_allclose(phase.theory_boundary([-1, 0, 0.5]), [1, 1, 1.5])
+
+
+def test_slopes_classify_boundary_on_synthetic_rd():
+    widths = [100, 1000, 10000]
+    m = np.asarray(widths, float)
+    rd = np.stack([m ** -0.5, m ** 0.02, m ** 0.4])[:, None, :, None]  # (Γ=3, Γ′=1, W, S=1)
+    s = phase.slopes(rd, widths)
+    np.testing.assert_allclose(s[:, 0], [-0.5, 0.02, 0.4], atol=1e-9)
+    assert phase.classify(s, 0.1)[:, 0].tolist() == ["linear", "critical", "condensed"]
+    b = phase.measured_boundary([0.5, 1.0, 1.5], s)
+    assert 0.5 < b[0] < 1.0
+
+
+def test_parse_values():
+    assert phase.parse_values("0.5:2:0.5", "g") == (0.5, 1.0, 1.5, 2.0)
+    assert phase.parse_values("1, 2.5", "g") == (1.0, 2.5)
+    for bad, match in [("2:1:0.5", "reversed"), ("1:2:0", "positive"), ("", "empty"), ("1,nan", "finite"),
+                       ("1:2", "start:stop:step")]:
+        with pytest.raises(BadInput, match=match):
+            phase.parse_values(bad, "g")
+
+
+def _tiny(**kw):
+    base = dict(gammas=(0.5, 2.0), gamma_primes=(0.0,), widths=(200, 2000), max_steps=3000, seeds=1)
+    base.update(kw)
+    return PhaseConfig(**base)
+
+
+def test_deep_linear_point_negative_slope_condensed_point_positive():
+    res = phase.sweep(_tiny(), DATA)
+    assert res.slope[0, 0] < -0.2  # γ = 0.5: linear (published: −0.506)
+    assert res.slope[1, 0] > 0.2  # γ = 2: condensed
+    assert res.regime[:, 0].tolist() == ["linear", "condensed"]
+    assert res.agreement == 1.0
+
+
+def test_result_does_not_depend_on_the_split():
+    """(α, β1, β2) enter only through κ and κ′ for ReLU: the splits agree up to float32 rounding,
+    which the condensed regime's fast growth amplifies to well under 1 % of RD."""
+    cfg = _tiny(gammas=(0.75, 1.5), gamma_primes=(-0.25, 0.25), widths=(300, 600), max_steps=1500)
+    out = {split: phase.sweep(PhaseConfig(**{**cfg.__dict__, "split": split}), DATA)
+           for split in ("unit-beta2", "unit-alpha", "balanced")}
+    ref = out["unit-beta2"]
+    for split, r in out.items():
+        np.testing.assert_allclose(r.rd, ref.rd, rtol=1e-2, err_msg=split)
+        np.testing.assert_allclose(r.slope, ref.slope, atol=0.01, err_msg=split)
+        np.testing.assert_array_equal(r.regime, ref.regime)
+        np.testing.assert_array_equal(r.converged, ref.converged)
+
+
+def test_rollback_and_halve_rescues_a_too_large_step_and_flags_divergence():
+    # a start step 10^6 times too large: the point rolls back and halves until it trains
+    big = phase.run_width(_tiny(gammas=(0.5,), lr=5e5), DATA, 200)
+    ok = phase.run_width(_tiny(gammas=(0.5,)), DATA, 200)
+    assert big.converged.all() and big.final_loss.max() <= 1e-4
+    assert big.steps[0, 0, 0] > 0
+    np.testing.assert_allclose(big.rd, ok.rd, rtol=0.05)
+    # a point whose loss is never finite halves to nothing: flagged as diverged, not fatal
+    huge = Dataset(DATA.x, np.full_like(DATA.y, 1e30), {"name": "huge"})
+    bad = phase.run_width(_tiny(gammas=(0.5, 2.0)), huge, 200)
+    assert bad.diverged.all() and not bad.converged.any()
+    assert (bad.steps < 100).all()
+
+
+def test_sharded_equals_unsharded(tmp_path):
+    cfg = _tiny(gammas=(0.5, 1.0, 2.0), gamma_primes=(0.0, 0.5), max_steps=800)
+    one = phase.run_width(cfg, DATA, 200)
+    code = (
+        "import json, jax; from condense_cli import phase; from condense_cli.data import make;"
+        f"cfg = phase.PhaseConfig(**{cfg.__dict__!r});"
+        "r = phase.run_width(cfg, make('phase4'), 200);"
+        "print(json.dumps({'devices': len(jax.devices()), 'rd': r.rd.tolist(), 'steps': r.steps.tolist()}))"
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "CONDENSE_CACHE_DIR": "off"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["devices"] == 2
+    np.testing.assert_allclose(np.array(got["rd"]), one.rd, rtol=1e-5)
+    np.testing.assert_array_equal(np.array(got["steps"]), one.steps)
+
+
+ARGS = ["--widths", "200,400", "--gammas", "0.5,2", "--gamma-primes", "0", "--max-steps", "1500", "-q"]
+
+
+def _arrays(path):
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files if k != "meta"}
+
+
+def test_cli_json_resume_and_corrupt_parts(tmp_path, monkeypatch):
+    out = tmp_path / "ph"
+    res = runner.invoke(app, ["phase-diagram", *ARGS, "--out-dir", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    for key in ("widths", "gammas", "gamma_primes", "slope", "regime", "agreement", "seconds"):
+        assert key in obj
+    assert obj["regime"] == [["linear"], ["condensed"]] and obj["widths"] == [200, 400]
+    first = _arrays(out / "phase.npz")
+    assert first["rd"].shape == (2, 1, 2, 1) and first["slope"].shape == (2, 1)
+    assert (out / "phase.png").exists() and (out / "rd_vs_width.png").exists()
+
+    # interrupted during the second width: the first is kept; the same command resumes
+    fresh = tmp_path / "ph2"
+    real = phase.run_width
+    calls = []
+
+    def flaky(config, data, m, **kw):
+        calls.append(m)
+        if m == 400:
+            raise KeyboardInterrupt
+        return real(config, data, m, **kw)
+
+    monkeypatch.setattr(phase, "run_width", flaky)
+    res = runner.invoke(app, ["phase-diagram", *ARGS, "--out-dir", str(fresh)])
+    assert res.exit_code == 1 and "interrupted" in res.stderr and "200" in res.stderr
+    assert (fresh / "widths" / "m200.npz").exists() and not (fresh / "phase.npz").exists()
+    monkeypatch.setattr(phase, "run_width", real)
+    res = runner.invoke(app, ["phase-diagram", *ARGS, "--out-dir", str(fresh), "--json"])
+    assert res.exit_code == 0, res.output
+    resumed = _arrays(fresh / "phase.npz")
+    for k, v in first.items():
+        np.testing.assert_array_equal(resumed[k], v, err_msg=k)
+
+    # a corrupt part is detected and redone, never trusted
+    (fresh / "widths" / "m400.npz").write_bytes(b"garbage")
+    res = runner.invoke(app, ["phase-diagram", *ARGS[:-1], "--out-dir", str(fresh)])
+    assert res.exit_code == 0 and "redid widths [400]" in res.stderr
+    np.testing.assert_array_equal(_arrays(fresh / "phase.npz")["rd"], first["rd"])
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--widths", "0,100"], "not a positive integer"),
+    (["--widths", "1000"], "at least two widths"),
+    (["--widths", "100,abc"], "not a number"),
+    (["--gammas", "2:1:0.5"], "reversed"),
+    (["--gammas", "nan"], "finite"),
+    (["--gamma-primes", ""], "empty"),
+    (["--act", "nope"], "unknown activation"),
+    (["--split", "weird"], "unknown split"),
+])
+def test_cli_bad_input(tmp_path, args, match):
+    res = runner.invoke(app, ["phase-diagram", "--out-dir", str(tmp_path / "x"), "-q", *args])
+    assert res.exit_code == 2, res.output
+    lines = [l for l in res.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and match in lines[0]
