@@ -66,17 +66,24 @@ def test_deep_linear_point_negative_slope_condensed_point_positive():
 
 
 def test_result_does_not_depend_on_the_split():
-    """(α, β1, β2) enter only through κ and κ′ for ReLU: the splits agree up to float32 rounding,
-    which the condensed regime's fast growth amplifies to well under 1 % of RD."""
+    """(α, β1, β2) enter only through κ and κ′ for ReLU (positively homogeneous): every split
+    gives the same RD, slopes and regimes."""
     cfg = _tiny(gammas=(0.75, 1.5), gamma_primes=(-0.25, 0.25), widths=(300, 600), max_steps=1500)
     out = {split: phase.sweep(PhaseConfig(**{**cfg.__dict__, "split": split}), DATA)
            for split in ("unit-beta2", "unit-alpha", "balanced")}
     ref = out["unit-beta2"]
     for split, r in out.items():
-        np.testing.assert_allclose(r.rd, ref.rd, rtol=1e-2, err_msg=split)
-        np.testing.assert_allclose(r.slope, ref.slope, atol=0.01, err_msg=split)
+        np.testing.assert_allclose(r.rd, ref.rd, rtol=1e-6, err_msg=split)
+        np.testing.assert_allclose(r.slope, ref.slope, atol=1e-6, err_msg=split)
         np.testing.assert_array_equal(r.regime, ref.regime)
         np.testing.assert_array_equal(r.converged, ref.converged)
+
+
+def test_only_homogeneous_activations_are_split_free():
+    from condense_cli.activations import positively_homogeneous
+
+    assert positively_homogeneous("relu") and positively_homogeneous("leaky_relu")
+    assert not positively_homogeneous("tanh") and not positively_homogeneous("xtanh")
 
 
 def test_rollback_and_halve_rescues_a_too_large_step_and_flags_divergence():

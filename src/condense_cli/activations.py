@@ -119,3 +119,19 @@ def multiplicity_of(
 def multiplicity(name: str) -> int | None:
     """Multiplicity p of the named activation, None where undefined (see `multiplicity_of`)."""
     return multiplicity_of(get(name).fn)
+
+
+@lru_cache(maxsize=None)
+def positively_homogeneous(name: str) -> bool:
+    """Whether σ(c z) = c σ(z) for c > 0 (ReLU, leaky ReLU, identity), checked numerically on a
+    spread of points and scales. Then a network's output depends on the input weights' scale
+    only through a common factor, which the phase diagram's normalized flow relies on."""
+    import numpy as np
+
+    fn = get(name).fn
+    z = jnp.linspace(-3.0, 3.0, 13)
+    base = np.asarray(fn(z), np.float64)
+    for c in (0.01, 0.5, 7.0):
+        if not np.allclose(np.asarray(fn(c * z), np.float64), c * base, rtol=1e-5, atol=1e-6):
+            return False
+    return True

@@ -401,17 +401,21 @@ def phase_cmd(
     out_dir: Annotated[Path, typer.Option(help="Folder for phase.npz, the figures and finished widths.")] = Path("phase"),
     fresh: Annotated[bool, typer.Option("--fresh", help="Redo every width (ignore finished ones).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="Figure format: png or pdf.")] = "png",
+    no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip the figures (phase.npz only).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ):
     """Sweep (γ, γ′) over widths, fit the slope of log RD against log m, map the regimes."""
     import time
 
+    started = time.perf_counter()
+    from .runtime import split_cpu_into_devices
+
+    split_cpu_into_devices()  # before JAX starts: the point axis is sharded over every core
     from . import io
     from .data import resolve
     from .phase import PhaseConfig, parse_values, sweep, width_arrays, width_from_arrays
 
-    started = time.perf_counter()
     if fmt not in ("png", "pdf"):
         raise BadInput(f"--format must be png or pdf, got {fmt!r}")
     config = PhaseConfig(
@@ -454,9 +458,10 @@ def phase_cmd(
                     {"schema": "condense.phase-width/1", "key": key, "width": part.width, "seconds": part.seconds})
 
     from .progress import progress_bar
-    from .runtime import enable_compilation_cache
+    from .runtime import enable_compilation_cache, start_distributed
 
     enable_compilation_cache()
+    start_distributed()
     label = f"phase diagram: {len(config.widths)} widths × {shape[0] * shape[1] * shape[2]} points"
     try:
         with progress_bar(label, disable=quiet, console=err) as advance:
@@ -480,7 +485,7 @@ def phase_cmd(
         "widths": np.asarray(config.widths), "rd": result.rd, "slope": result.slope, "regime": regime_code,
         "converged": result.converged, "diverged": result.diverged, "steps": result.steps,
         "final_loss": result.final_loss, "measured_boundary": result.boundary}, meta)
-    outputs = [str(npz), *_phase_figures(result, unconverged, out_dir, fmt)]
+    outputs = [str(npz)] + ([] if no_figures else _phase_figures(result, unconverged, out_dir, fmt))
     summary = {
         "widths": list(config.widths), "gammas": list(config.gammas), "gamma_primes": list(config.gamma_primes),
         "slope": [[_finite_or_none(v) for v in row] for row in result.slope.tolist()],

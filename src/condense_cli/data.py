@@ -6,7 +6,6 @@ last column is y. Every failure is a one-line `BadInput`.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -153,8 +152,3 @@ def resolve(data: str, n: int | None = None, seed: int = 0) -> Dataset:
             ds = Dataset(ds.x[:n], ds.y[:n], {**ds.spec, "n": min(n, len(ds.x))})
         return ds
     return make(data, n, seed)
-
-
-def describe() -> str:
-    """JSON of the named data sets and their descriptions (for help texts)."""
-    return json.dumps({k: v.text for k, v in NAMED.items()})

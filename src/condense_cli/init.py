@@ -31,8 +31,9 @@ def phase_scales(gamma: float, gamma_prime: float, m: int, split: str = "unit-be
     """(α, β1, β2) with β1β2/α = m^−γ and β1/β2 = m^−γ′.
 
     Splits: `unit-beta2` (β2 = 1, β1 = m^−γ′, α = m^(γ−γ′)); `unit-alpha` (α = 1,
-    β1 = m^−(γ+γ′)/2, β2 = m^−(γ−γ′)/2); `balanced` (β1β2 = 1... i.e. β1 = m^−γ′/2,
-    β2 = m^γ′/2, α = m^γ). Training on the normalized flow makes results independent of it.
+    β1 = m^−(γ+γ′)/2, β2 = m^−(γ−γ′)/2); `balanced` (β1 = m^−γ′/2, β2 = m^γ′/2, so
+    β1β2 = 1 and α = m^γ). Training on the normalized flow makes results independent of it for
+    positively homogeneous σ (ReLU); otherwise σ sees β2 and the split matters.
     """
     if split not in SPLITS:
         raise BadInput(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")

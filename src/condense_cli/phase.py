@@ -14,8 +14,9 @@ stops at loss ≤ tol or after max_steps; η below 2^−40 of its start flags it
 
 For each width, one compiled program trains every (γ, γ′, seed) point (`vmap`), in groups sized
 so memory stays bounded, the point axis sharded over all devices. Every seed's points share one
-normalized draw per width (common random numbers across the grid). RD = |w̄(T) − w̄(0)|/|w̄(0)|
-is scale-free, so it is the RD of w.
+normalized draw per width (common random numbers across the grid), drawn on the host from a
+NumPy generator seeded by (seed, m). RD = |w̄(T) − w̄(0)|/|w̄(0)| is scale-free, so it is the RD
+of w; the final loss is that of the last accepted parameters.
 
 `slopes(rd, widths)` fits log RD against log m; `classify` and `theory_regime` give regimes.
 """
@@ -77,7 +78,9 @@ class PhaseConfig:
             raise BadInput(f"unknown split {self.split!r}; choose one of: {', '.join(SPLITS)}")
         if self.seeds < 1:
             raise BadInput(f"--seeds must be at least 1, got {self.seeds}")
-        for name, v in (("tol", self.tol), ("lr", self.lr), ("margin", self.margin)):
+        if not (math.isfinite(self.tol) and self.tol >= 0):
+            raise BadInput(f"--tol must be a non-negative finite number (0: no early stop), got {self.tol}")
+        for name, v in (("lr", self.lr), ("margin", self.margin)):
             if not (math.isfinite(v) and v > 0):
                 raise BadInput(f"--{name} must be a positive finite number, got {v}")
         if self.max_steps < 1:
@@ -225,12 +228,18 @@ class WidthResult:
 
 
 def _point_scales(config: PhaseConfig, m: int):
-    """(κ, κ′, β1/α, β2, step factor) for every (γ, γ′) point, each (Γ·Γ′,)."""
+    """(κ, κ′, β1/α, β2, step factor) for every (γ, γ′) point, each (Γ·Γ′,).
+
+    For a positively homogeneous σ, f = κ Σ ā σ(w̄·x̃) exactly: the output factor is κ and the
+    inner one 1, so every split computes the same numbers (not just the same mathematics)."""
+    homogeneous = activations.positively_homogeneous(config.act)
     rows = []
     for g in config.gammas:
         for gp in config.gamma_primes:
             alpha, b1, b2 = phase_scales(g, gp, m, config.split)
             kappa, kprime = b1 * b2 / alpha, b1 / b2
+            if homogeneous:
+                alpha, b1, b2 = 1.0 / kappa, 1.0, 1.0
             step = 1.0 / max(kappa, m * kappa ** 2 * (kprime + 1 / kprime))
             rows.append((kappa, kprime, b1 / alpha, b2, step))
     return np.array(rows, dtype=np.float64).T
@@ -246,8 +255,9 @@ def group_size(n_points: int, m: int, n: int, d: int, memory_mb: int, n_devices:
 
 
 @lru_cache(maxsize=16)
-def _program(act: str, m: int, n: int, d: int, G: int, chunk: int, zero_output: bool, n_devices: int):
-    """Compiled (init, run) for G points of width m on n data points of dimension d."""
+def _program(act: str, m: int, n: int, d: int, G: int, chunk: int):
+    """The compiled `run(state, pts, xt, y, tol, max_steps)`: `chunk` steps of G points of
+    width m on n data points of dimension d (one program per width)."""
     import jax
     import jax.numpy as jnp
 
@@ -261,15 +271,6 @@ def _program(act: str, m: int, n: int, d: int, G: int, chunk: int, zero_output: 
         return 0.5 * jnp.mean(e * e)
 
     grad_fn = jax.value_and_grad(loss_fn)
-
-    def init_one(key):
-        half = m // 2 if zero_output else m
-        ka, kw = jax.random.split(key)
-        a = jax.random.normal(ka, (half,), jnp.float32)
-        w = jax.random.normal(kw, (half, d + 1), jnp.float32)
-        if zero_output:  # mirrored copies: (a, w) and (−a, w), so f = 0 at the start
-            a, w = jnp.concatenate([a, -a]), jnp.concatenate([w, w])
-        return a, w
 
     def step_one(st, pt, xt, y, tol, max_steps):
         loss, (ga, gw) = grad_fn(st["p"], pt, xt, y)
@@ -298,15 +299,6 @@ def _program(act: str, m: int, n: int, d: int, G: int, chunk: int, zero_output: 
     v_step = jax.vmap(step_one, in_axes=(0, 0, None, None, None, None))
 
     @jax.jit
-    def init(keys, eta0):
-        a, w = jax.vmap(init_one)(keys)
-        inf = jnp.full(keys.shape[:1], jnp.inf, jnp.float32)
-        false = jnp.zeros(keys.shape[:1], bool)
-        return {"p": (a, w), "acc": (a, w), "w0": w, "loss_acc": inf, "eta": eta0, "eta0": eta0,
-                "steps": jnp.zeros(keys.shape[:1], jnp.int32), "converged": false, "diverged": false,
-                "done": false}
-
-    @jax.jit
     def run(state, pts, xt, y, tol, max_steps):
         def body(st, _):
             return v_step(st, pts, xt, y, tol, max_steps), None
@@ -314,24 +306,39 @@ def _program(act: str, m: int, n: int, d: int, G: int, chunk: int, zero_output: 
         state, _ = jax.lax.scan(body, state, None, length=chunk)
         return state
 
-    @jax.jit
-    def measure(state, pts, xt, y):
-        loss = jax.vmap(lambda p, pt: loss_fn(p, pt, xt, y))(state["acc"], pts)
-        w, w0 = state["acc"][1], state["w0"]
-        num = jnp.sqrt(jnp.sum((w - w0) ** 2, axis=(1, 2)))
-        den = jnp.sqrt(jnp.sum(w0 ** 2, axis=(1, 2)))
-        return loss, num / den
+    return run
 
-    return init, run, measure
+
+def initial_weights(seed: int, m: int, d: int, zero_output: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The normalized draw (ā (m,), w̄ (m, d+1)) ~ N(0, 1) of one seed at width m, shared by
+    every (γ, γ′) point; with `zero_output` the second half mirrors the first as (−ā, w̄)."""
+    rng = np.random.default_rng([seed, m])
+    half = m // 2 if zero_output else m
+    a = rng.standard_normal(half).astype(np.float32)
+    w = rng.standard_normal((half, d + 1)).astype(np.float32)
+    if zero_output:
+        a, w = np.concatenate([a, -a]), np.concatenate([w, w])
+    return a, w
+
+
+def _host(x) -> np.ndarray:
+    """A (possibly sharded) array as NumPy; across hosts (jax.distributed) every process
+    gathers the whole array."""
+    import jax
+
+    if jax.process_count() > 1:  # pragma: no cover - needs several hosts
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)
 
 
 def run_width(config: PhaseConfig, data: Dataset, m: int,
-              progress: Callable[[int], None] | None = None, chunk: int = 250) -> WidthResult:
+              progress: Callable[[int], None] | None = None, chunk: int = 500) -> WidthResult:
     """Train every (γ, γ′, seed) point at width m; `progress(points_done)` after each chunk."""
     import time
 
     import jax
-    import jax.numpy as jnp
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     start = time.perf_counter()
@@ -339,8 +346,8 @@ def run_width(config: PhaseConfig, data: Dataset, m: int,
     if data.y.shape[1] != 1:
         raise BadInput("the phase diagram needs a scalar target (y with one column)")
     n, d = x.shape
-    xt = jnp.asarray(np.concatenate([x, np.ones((n, 1))], 1), jnp.float32)
-    y = jnp.asarray(data.y[:, 0], jnp.float32)
+    xt = np.concatenate([x, np.ones((n, 1))], 1).astype(np.float32)
+    y = data.y[:, 0].astype(np.float32)
     kappa, kprime, b1a, b2, step = _point_scales(config, m)
     GG = len(kappa)
     S = config.seeds
@@ -349,9 +356,10 @@ def run_width(config: PhaseConfig, data: Dataset, m: int,
     nd = len(devices)
     G = group_size(P, m, n, d, config.memory_mb, nd)
     chunk = max(1, min(chunk, config.max_steps))
-    init, run, measure = _program(config.act, m, n, d, G, chunk, config.zero_output, nd)
+    run = _program(config.act, m, n, d, G, chunk)
     mesh = Mesh(np.array(devices), ("points",))
     shard = NamedSharding(mesh, PartitionSpec("points"))
+    draws = [initial_weights(config.seed + s, m, d, config.zero_output) for s in range(S)]
 
     # point p = s * GG + g: grid point g, seed s
     grid_idx = np.tile(np.arange(GG), S)
@@ -362,31 +370,36 @@ def run_width(config: PhaseConfig, data: Dataset, m: int,
     conv = np.zeros(P, bool)
     div = np.zeros(P, bool)
     done_points = 0
+    tol, max_steps = np.float32(config.tol), np.int32(config.max_steps)
     for g0 in range(0, P, G):
         idx = np.arange(g0, min(g0 + G, P))
         pad = np.concatenate([idx, np.full(G - len(idx), idx[0])])  # same shapes: one program
-        keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(config.seed + int(seed_idx[i])), m)
-                          for i in pad])
         gi = grid_idx[pad]
-        pts = {"kprime": jnp.asarray(kprime[gi], jnp.float32), "b1_over_alpha": jnp.asarray(b1a[gi], jnp.float32),
-               "b2": jnp.asarray(b2[gi], jnp.float32), "step": jnp.asarray(step[gi], jnp.float32)}
-        eta0 = jnp.full(G, config.lr, jnp.float32)
+        pts = {"kprime": kprime[gi].astype(np.float32), "b1_over_alpha": b1a[gi].astype(np.float32),
+               "b2": b2[gi].astype(np.float32), "step": step[gi].astype(np.float32)}
+        a0 = np.stack([draws[s][0] for s in seed_idx[pad]])
+        w0 = np.stack([draws[s][1] for s in seed_idx[pad]])
+        eta0 = np.full(G, config.lr, np.float32)
+        state = {"p": (a0, w0), "acc": (a0, w0), "loss_acc": np.full(G, np.inf, np.float32),
+                 "eta": eta0, "eta0": eta0, "steps": np.zeros(G, np.int32), "converged": np.zeros(G, bool),
+                 "diverged": np.zeros(G, bool), "done": np.zeros(G, bool)}
         if nd > 1:
-            keys, pts, eta0 = jax.device_put((keys, pts, eta0), shard)
-        state = init(keys, eta0)
-        tol, max_steps = jnp.float32(config.tol), jnp.int32(config.max_steps)
+            state, pts = jax.device_put((state, pts), shard)
         while True:
             state = run(state, pts, xt, y, tol, max_steps)
-            done = np.asarray(state["done"])[: len(idx)]
+            done = _host(state["done"])[: len(idx)]
             if progress is not None:
                 progress(done_points + int(done.sum()))
             if done.all():
                 break
-        final_loss, final_rd = (np.asarray(v)[: len(idx)] for v in measure(state, pts, xt, y))
-        rd[idx], loss[idx] = final_rd, final_loss
-        steps[idx] = np.asarray(state["steps"])[: len(idx)]
-        conv[idx] = np.asarray(state["converged"])[: len(idx)]
-        div[idx] = np.asarray(state["diverged"])[: len(idx)]
+        w_end = _host(state["acc"][1])[: len(idx)].astype(np.float64)
+        w_start = w0[: len(idx)].astype(np.float64)
+        rd[idx] = np.linalg.norm((w_end - w_start).reshape(len(idx), -1), axis=1) / \
+            np.linalg.norm(w_start.reshape(len(idx), -1), axis=1)
+        loss[idx] = _host(state["loss_acc"])[: len(idx)]
+        steps[idx] = _host(state["steps"])[: len(idx)]
+        conv[idx] = _host(state["converged"])[: len(idx)]
+        div[idx] = _host(state["diverged"])[: len(idx)]
         done_points += len(idx)
         if progress is not None:
             progress(done_points)

@@ -1,4 +1,6 @@
-"""JAX runtime settings shared by the commands: the persistent compilation cache.
+"""JAX runtime settings shared by the commands: the persistent compilation cache, one host
+device per CPU core for sweeps, and multi-host start-up (`jax.distributed`) when
+CONDENSE_DISTRIBUTED=1.
 
 `enable_compilation_cache()` points JAX at a per-user folder (CONDENSE_CACHE_DIR, else
 $XDG_CACHE_HOME/condense/jax, else ~/.cache/condense/jax) so a repeated command compiles
@@ -35,3 +37,32 @@ def enable_compilation_cache() -> Path | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return folder
+
+
+def start_distributed() -> bool:
+    """With CONDENSE_DISTRIBUTED=1, join a multi-host JAX job (`jax.distributed.initialize()`,
+    which reads the coordinator address, process count and id from the cluster environment or
+    JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID). Returns whether it did."""
+    if os.environ.get("CONDENSE_DISTRIBUTED", "").strip() not in ("1", "true", "yes"):
+        return False
+    import jax
+
+    jax.distributed.initialize()  # pragma: no cover - needs several hosts
+    return True
+
+
+def split_cpu_into_devices() -> int | None:
+    """Before JAX starts: expose one XLA host device per CPU core (unless XLA_FLAGS already sets a
+    count), so a sweep sharded over devices runs its point groups on every core at once. It
+    changes nothing on GPU/TPU, where the accelerator is the default backend. Returns the count
+    set, or None when left alone."""
+    import sys
+
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2:
+        return None
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores}".strip()
+    return cores
