@@ -1,7 +1,6 @@
 """Run files: round trip, atomic writing, and every kind of bad file refused with one line."""
 import json
 import os
-import zipfile
 
 import numpy as np
 import pytest
@@ -76,7 +75,7 @@ def test_bad_run_files(run_file, tmp_path):
     cases["meta"] = (p, "unreadable meta")
     p = tmp_path / "shape.npz"; _rewrite(path, p, extra={"w1": np.zeros((2, 4, 6, 7), np.float32)})
     cases["shape"] = (p, "w1 has shape")
-    for name, (p, match) in cases.items():
+    for p, match in cases.values():
         with pytest.raises(BadInput, match=match):
             io.load_run(p)
 

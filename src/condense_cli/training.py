@@ -13,7 +13,6 @@ a progress bar, stop early and keep finished work when interrupted.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass, field
