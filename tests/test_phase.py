@@ -167,7 +167,8 @@ def test_cli_json_resume_and_corrupt_parts(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args,match", [
-    (["--widths", "0,100"], "not a positive integer"),
+    (["--widths", "0,100"], "0 is not a positive integer"),
+    (["--widths", "1e3,2.5e3,1.5"], "1.5 is not a positive integer"),
     (["--widths", "1000"], "at least two widths"),
     (["--widths", "100,abc"], "not a number"),
     (["--gammas", "2:1:0.5"], "reversed"),

@@ -82,18 +82,21 @@ def _finite_or_none(v: float):
 
 def parse_int_list(text: str, what: str) -> tuple[int, ...]:
     """'50,30' or '1e3,1e4' -> (50, 30) / (1000, 10000); BadInput for anything else."""
-    out = []
-    for part in [p.strip() for p in text.split(",") if p.strip()]:
-        try:
-            v = float(part)
-        except ValueError:
-            raise BadInput(f"{what}: {part!r} is not a number") from None
-        if not math.isfinite(v) or v != int(v) or v < 1:
-            raise BadInput(f"{what}: {part!r} is not a positive integer")
-        out.append(int(v))
-    if not out:
-        raise BadInput(f"{what}: give at least one value")
-    return tuple(out)
+    from .phase import parse_values
+
+    values = parse_values(text, what)
+    for v in values:
+        if v != int(v) or v < 1:
+            raise BadInput(f"{what}: {v:g} is not a positive integer")
+    return tuple(int(v) for v in values)
+
+
+def _save_figure(fig, path: Path, fmt: str, written: list[str]) -> None:
+    """Save a matplotlib figure atomically (temp file, then rename) and note its path."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=130, format=fmt)
+    os.replace(tmp, path)
+    written.append(str(path))
 
 
 @app.command("activations")
@@ -303,11 +306,7 @@ def _analysis_figures(result, run, report, folder: Path, stem: str, fmt: str) ->
     written = []
 
     def save(fig, name):
-        path = folder / f"{stem}_{name}.{fmt}"
-        tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, dpi=130, format=fmt)
-        os.replace(tmp, path)
-        written.append(str(path))
+        _save_figure(fig, folder / f"{stem}_{name}.{fmt}", fmt, written)
 
     figs = result["figures"]
     step = figs["step"]
@@ -511,11 +510,7 @@ def _phase_figures(result, unconverged, out_dir: Path, fmt: str) -> list[str]:
     written = []
 
     def save(fig, name):
-        path = out_dir / f"{name}.{fmt}"
-        tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, dpi=130, format=fmt)
-        os.replace(tmp, path)
-        written.append(str(path))
+        _save_figure(fig, out_dir / f"{name}.{fmt}", fmt, written)
 
     agree = "n/a" if result.agreement is None else f"{result.agreement:.0%}"
     save(plots.phase_diagram(cfg.gammas, cfg.gamma_primes, result.slope, result.boundary, None, unconverged,
