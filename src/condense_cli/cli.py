@@ -344,25 +344,30 @@ def _analysis_figures(result, run, report, folder: Path, stem: str, fmt: str) ->
 def _print_analysis(report: dict) -> None:
     err.print(f"[bold]condense analyze[/] {report['file']}: step {report['step']} ({report['why']}); "
               f"loss ratio {_fmt(report['loss_ratio'])}, stage {report['stage']}", soft_wrap=True)
-    t = Table(show_lines=False)
-    for col in ("layer", "σ", "p / 2p", "kept", "directions", "lines", "within 2p", "largest clusters", "theory", "RD"):
+    t = Table()
+    for col in ("layer", "σ", "p / 2p", "kept", "directions", "lines", "≤ 2p", "RD"):
         t.add_column(col)
     for e in report["layers"]:
-        p = e["multiplicity"]
-        shares = ", ".join(f"{c['share']:.0%}" for c in e["clusters"][:4])
-        th = e["theory"]
-        theory_txt = "n/a" if th is None else (f"{len(th['predicted_lines'])} line(s), align {_fmt(th['alignment'])}"
-                                                + f" (step 0: {_fmt(th['at_step0']['alignment'])})")
-        wb = e["within_bound"]
+        p, wb = e["multiplicity"], e["within_bound"]
         t.add_row(str(e["layer"]), e["activation"], "undef." if p is None else f"{p} / {2 * p}",
                   f"{e['kept']}/{e['neurons']}", str(e["directions"]), str(e["lines"]),
-                  "n/a" if wb is None else ("yes" if wb else "[red]no[/]"), shares, theory_txt, _fmt(e["rd"]))
+                  "n/a" if wb is None else ("yes" if wb else "[red]no[/]"), _fmt(e["rd"]))
     err.print(t)
     for e in report["layers"]:
+        l = e["layer"]
+        shares = ", ".join(f"{c['share']:.0%}" + ("" if c["counted"] else " (not counted)") for c in e["clusters"][:6])
+        err.print(f"  layer {l}: direction clusters {shares or 'none'}"
+                  + (f" (+{len(e['clusters']) - 6} more)" if len(e["clusters"]) > 6 else ""), soft_wrap=True)
+        th = e["theory"]
+        if th is not None:
+            err.print(f"  layer {l}: theory ({th['method']}): {len(th['predicted_lines'])} predicted line(s), "
+                      f"alignment {_fmt(th['alignment'])} with the errors at this step, "
+                      f"{_fmt(th['at_step0']['alignment'])} with those at step 0; matched measured lines "
+                      f"{th['matched_lines']}", soft_wrap=True)
+        elif e["multiplicity"] is None:
+            err.print(f"  layer {l}: the multiplicity theory does not apply to {e['activation']} (p undefined)")
         if e["note"]:
-            err.print(f"  layer {e['layer']}: {e['note']}")
-        if e["multiplicity"] is None:
-            err.print(f"  layer {e['layer']}: the multiplicity theory does not apply to {e['activation']} (p undefined)")
+            err.print(f"  layer {l}: {e['note']}")
     if "one_d" in report:
         o = report["one_d"]
         err.print(f"  1-d output: lowest polynomial degree fitting within {o['fit_tol']}: {o['poly_degree']} "
