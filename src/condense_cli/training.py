@@ -364,11 +364,15 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
         stop_step = jnp.where(reach, t, st["stop_step"])
         stopped = st["stopped"] | reach
         active = (t < hyper["T"]) & (~stopped) & jnp.isfinite(loss)
-        updates, opt_state = make_opt(hyper["lr"]).update(g, st["opt"], p)
-        new_p = optax.apply_updates(p, updates)
-        keep = lambda new, old: jnp.where(active, new, old)
         buf = jax.tree.map(lambda b, leaf: jax.lax.dynamic_update_index_in_dim(b, leaf, slot, 0), buf, p)
-        st = {"params": jax.tree.map(keep, new_p, p), "opt": jax.tree.map(keep, opt_state, st["opt"]),
+
+        def update(operands):
+            params, opt_state, grads = operands
+            updates, opt_state = make_opt(hyper["lr"]).update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state
+
+        new_p, opt_state = jax.lax.cond(active, update, lambda ops: (ops[0], ops[1]), (p, st["opt"], g))
+        st = {"params": new_p, "opt": opt_state,
               "key": key, "loss0": loss0, "stopped": stopped, "stop_step": stop_step}
         return st, loss, buf
 
