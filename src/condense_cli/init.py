@@ -4,14 +4,13 @@
   layer l gets std m_l^(−γ/2), the output layer std m_L^(−γ/2) (m the hidden width).
 - `phase_scales(gamma, gamma_prime, m, split)`: (α, β1, β2) with κ = β1β2/α = m^−γ and
   κ′ = β1/β2 = m^−γ′ (Luo et al. 2021).
-- `init_params(key, spec, stds)`: Gaussian parameters in the layout of `models`.
+- `init_params(seed, spec, stds)`: Gaussian parameters in the layout of `models` (host draws).
 """
 from __future__ import annotations
 
 import math
 
-import jax
-import jax.numpy as jnp
+import numpy as np
 
 from .errors import BadInput
 from .models import NetSpec, Params
@@ -48,18 +47,19 @@ def phase_scales(gamma: float, gamma_prime: float, m: int, split: str = "unit-be
     return alpha, beta1, beta2
 
 
-def init_params(key: jax.Array, spec: NetSpec, stds: list[float], dtype=jnp.float32) -> Params:
-    """Every weight and bias ~ N(0, std_l²), layer by layer; the output bias is 0 when absent."""
+def init_params(seed: int, spec: NetSpec, stds: list[float], dtype=np.float32) -> Params:
+    """Every weight and bias ~ N(0, std_l²), layer by layer, drawn on the host from
+    `np.random.default_rng(seed)` (no compilation, same bits on every backend); the output bias
+    is 0 when absent. Arrays are NumPy, in the layout of `models`."""
     shapes = spec.shapes
     if len(stds) != len(shapes):
         raise BadInput(f"need {len(shapes)} init stds (one per layer), got {len(stds)}")
-    if not isinstance(stds, jax.Array):  # traced stds are checked by the caller
-        for s in stds:
-            if not (math.isfinite(s) and s >= 0):
-                raise BadInput(f"init std must be a non-negative finite number, got {s}")
-    keys = jax.random.split(key, len(shapes))
-    layers = [stds[l] * jax.random.normal(k, shape, dtype) for l, (k, shape) in enumerate(zip(keys, shapes))]
+    for s in stds:
+        if not (math.isfinite(s) and s >= 0):
+            raise BadInput(f"init std must be a non-negative finite number, got {s}")
+    rng = np.random.default_rng(seed)
+    layers = [(s * rng.standard_normal(shape)).astype(dtype) for s, shape in zip(stds, shapes)]
     out = layers[-1]
     if not spec.output_bias:
-        out = out.at[:, -1].set(0.0)
+        out[:, -1] = 0.0
     return {"hidden": layers[:-1], "out": out}

@@ -11,6 +11,7 @@ f = (A x^[L] + c) / α.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import jax
@@ -44,7 +45,7 @@ class NetSpec:
             raise BadInput(f"{len(self.acts)} activations given for {len(self.widths)} hidden layers")
         for a in self.acts:
             activations.get(a)
-        if not (self.alpha > 0 and jnp.isfinite(self.alpha)):
+        if not (self.alpha > 0 and math.isfinite(self.alpha)):
             raise BadInput(f"alpha must be a positive finite number, got {self.alpha}")
         if self.residual and len(set(self.widths)) > 1:
             raise BadInput(f"--residual needs equal hidden widths, got {list(self.widths)}")

@@ -88,6 +88,8 @@ class TrainConfig:
             raise BadInput(f"--steps must be at least 1, got {self.steps}")
         if self.seeds < 1:
             raise BadInput(f"--seeds must be at least 1, got {self.seeds}")
+        if not 0 <= self.seed < 2 ** 31:
+            raise BadInput(f"--seed must be a non-negative integer below 2^31, got {self.seed}")
         _positive("lr", self.lr)
         _positive("alpha", self.alpha)
         if self.gamma is not None and not (math.isfinite(self.gamma) and self.gamma >= 0):
@@ -227,7 +229,7 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
 
     init, run_chunk = _programs(spec, config.optimizer, config.batch_size if config.optimizer == "sgd" else None,
                                 S, L, Kc, jnp.dtype(dtype).name)
-    state = init(jnp.arange(config.seed, config.seed + S, dtype=jnp.uint32), jnp.asarray(stds, dtype))
+    state = init([config.seed + s for s in range(S)], stds)
     x, y = jnp.asarray(ds.x, dtype), jnp.asarray(ds.y, dtype)
     ratio = config.stop_at_loss_ratio
     hyper = {"T": jnp.int32(T), "lr": jnp.asarray(config.lr, dtype),
@@ -396,15 +398,18 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
         (state, buf), loss = jax.lax.scan(body, (state, buf), jnp.arange(L, dtype=jnp.int32))
         return state, loss, buf  # buf: (S, Kc+1, ...), the last slot is scratch
 
-    @jax.jit
-    def init(seed_ids, stds):
-        def one(seed_id):
-            init_key, run_key = jax.random.split(jax.random.PRNGKey(seed_id))
-            params = init_params(init_key, spec, stds, dtype)
-            return {"params": params, "opt": make_opt(1.0).init(params), "key": run_key,
-                    "loss0": jnp.zeros((), dtype), "stopped": jnp.zeros((), bool),
-                    "stop_step": jnp.full((), -1, jnp.int32)}
-
-        return jax.vmap(one)(seed_ids)
+    def init(seeds: list[int], stds: list[float]):
+        """The state of S networks, built on the host: parameters from `init_params`, the
+        optimizer's state (all zeros for Adam and SGD, shaped by `eval_shape`), and a raw
+        threefry key [0, seed] per network for minibatches."""
+        nets = [init_params(seed, spec, stds, np.dtype(dtype_name)) for seed in seeds]
+        params = jax.tree.map(lambda *leaves: np.stack(leaves), *nets)
+        opt_shape = jax.eval_shape(make_opt(1.0).init, jax.tree.map(lambda a: a[0], params))
+        opt = jax.tree.map(lambda sd: np.zeros((len(seeds),) + sd.shape, sd.dtype), opt_shape)
+        zeros = lambda dt: np.zeros(len(seeds), dt)
+        return {"params": params, "opt": opt,
+                "key": np.array([[0, seed] for seed in seeds], np.uint32),
+                "loss0": zeros(np.dtype(dtype_name)), "stopped": zeros(bool),
+                "stop_step": np.full(len(seeds), -1, np.int32)}
 
     return init, run_chunk
