@@ -1,7 +1,6 @@
 """Training core: shapes of the run arrays, loss decrease, determinism, seeds, stops and faults."""
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -328,10 +328,10 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
 
 @lru_cache(maxsize=32)
 def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, dtype_name: str):
-    """The compiled pieces of a run, cached by everything that shapes them (not by data,
-    steps, learning rate, stop ratio or seeds, which are arguments):
+    """The pieces of a run, cached by everything that shapes them (not by data, steps,
+    learning rate, stop ratio or seeds, which are arguments):
 
-    - `init(seed_ids (S,), stds (L+1,))` -> state, S networks each from PRNGKey(seed_id);
+    - `init(seeds (S,), stds (L+1,))` -> the host-built state of S networks (no compilation);
     - `run_chunk(state, x (n, d), y (n, d_out), hyper, t0, slots (L,))` ->
       (state, loss (L, S), snapshots with leaves (S, Kc+1, ...)): evaluations t0..t0+L-1,
       parameters at step t0+i written to slot `slots[i]` (slot Kc is scratch).
@@ -344,7 +344,7 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
     from .init import init_params
     from .models import mse
 
-    dtype = jnp.dtype(dtype_name)
+    dtype = np.dtype(dtype_name)
 
     def make_opt(lr):
         return optax.adam(lr) if optimizer == "adam" else optax.sgd(lr)
@@ -402,14 +402,14 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
         """The state of S networks, built on the host: parameters from `init_params`, the
         optimizer's state (all zeros for Adam and SGD, shaped by `eval_shape`), and a raw
         threefry key [0, seed] per network for minibatches."""
-        nets = [init_params(seed, spec, stds, np.dtype(dtype_name)) for seed in seeds]
+        nets = [init_params(seed, spec, stds, dtype) for seed in seeds]
         params = jax.tree.map(lambda *leaves: np.stack(leaves), *nets)
         opt_shape = jax.eval_shape(make_opt(1.0).init, jax.tree.map(lambda a: a[0], params))
         opt = jax.tree.map(lambda sd: np.zeros((len(seeds),) + sd.shape, sd.dtype), opt_shape)
         zeros = lambda dt: np.zeros(len(seeds), dt)
         return {"params": params, "opt": opt,
                 "key": np.array([[0, seed] for seed in seeds], np.uint32),
-                "loss0": zeros(np.dtype(dtype_name)), "stopped": zeros(bool),
+                "loss0": zeros(dtype), "stopped": zeros(bool),
                 "stop_step": np.full(len(seeds), -1, np.int32)}
 
     return init, run_chunk
