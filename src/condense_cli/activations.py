@@ -1,6 +1,7 @@
 """Activation functions and their multiplicity at 0.
 
-Owns the registry of named activations (`ACTIVATIONS`, `get`) and `multiplicity`, which finds p
+Owns the registry of named activations (`ACTIVATIONS`, `get`, which also accepts a formula of
+x, see `formula`) and `multiplicity`, which finds p
 (σ^(k)(0) = 0 for k < p, σ^(p)(0) ≠ 0) by automatic differentiation at 0, never from a table.
 An activation whose derivatives up to the order tested jump at 0 (ReLU, leaky ReLU) is not
 differentiable there and gets p = None ("undefined").
@@ -80,13 +81,23 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 def get(name: str) -> Activation:
-    """The activation called `name`; BadInput naming the valid ones otherwise."""
-    try:
+    """The activation called `name`, or the one a formula of x describes ("x*sigmoid(x)", see
+    `formula`); BadInput naming the valid ones otherwise."""
+    if name in ACTIVATIONS:
         return ACTIVATIONS[name]
-    except KeyError:
-        raise BadInput(
-            f"unknown activation {name!r}; choose one of: {', '.join(ACTIVATIONS)}"
-        ) from None
+    from .formula import looks_like_formula
+
+    if looks_like_formula(name):
+        return _from_formula(name)
+    raise BadInput(f"unknown activation {name!r}; choose one of: {', '.join(ACTIVATIONS)}, "
+                   "or give a formula of x such as 'x**2*tanh(x)'")
+
+
+@lru_cache(maxsize=64)
+def _from_formula(text: str) -> Activation:
+    from .formula import compile_formula
+
+    return Activation(text, compile_formula(text), text)
 
 
 def _derivative(fn: Callable[[Array], Array], k: int) -> Callable[[Array], Array]:

@@ -104,7 +104,9 @@ def _save_figure(fig, path: Path, fmt: str, written: list[str]) -> None:
 def activations_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ):
-    """List the activations with their multiplicity p at 0 (computed by autodiff) and bound 2p."""
+    """List the activations with their multiplicity p at 0 (computed by autodiff) and bound 2p.
+
+    Any command also takes a formula of x, e.g. --act "x**2*tanh(x)"."""
     from . import activations
 
     rows = []
