@@ -1,6 +1,7 @@
 """Training core: shapes of the run arrays, loss decrease, determinism, seeds, stops and faults."""
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -155,7 +156,31 @@ def test_sgd_minibatches_and_residual_network():
     ({"act": ("tanh", "tanh")}, "2 activations given for 1 hidden layers"),
     ({"stop_at_loss_ratio": 1.5}, "stop-at-loss-ratio"),
     ({"batch_size": 4}, "batch-size applies to --optimizer sgd"),
+    ({"dropout": 1.0}, "dropout must be in"),
 ])
 def test_bad_configs_are_refused_before_any_work(tiny, change, match):
     with pytest.raises(BadInput, match=match):
         train(dataclasses.replace(tiny, **change))
+
+
+def test_dropout_trains_stochastically_and_records_the_clean_loss(tiny):
+    plain = train(tiny)
+    drop = train(dataclasses.replace(tiny, dropout=0.5))
+    again = train(dataclasses.replace(tiny, dropout=0.5))
+    np.testing.assert_array_equal(drop.hidden[0], again.hidden[0])  # same seed, same masks
+    assert drop.loss[0, 0] == plain.loss[0, 0]  # the recorded loss is evaluated without dropout
+    assert not np.allclose(drop.hidden[0][0, -1], plain.hidden[0][0, -1])
+    assert drop.meta["dropout"] == 0.5 and np.isfinite(drop.loss).all()
+    # a rate of 0 is exactly the plain run
+    np.testing.assert_array_equal(train(dataclasses.replace(tiny, dropout=0.0)).hidden[0], plain.hidden[0])
+
+
+def test_dropout_mask_is_inverted_and_per_layer():
+    spec = NetSpec(d=1, widths=(4000,), d_out=1, acts=("identity",), output_bias=False)
+    p = {"hidden": [jnp.ones((4000, 2))], "out": jnp.ones((1, 4001)).at[0, -1].set(0.0)}
+    x = jnp.ones((1, 1))
+    clean = float(forward(p, x, spec)[0, 0])
+    noisy = float(forward(p, x, spec, dropout=0.25, key=jax.random.PRNGKey(0))[0, 0])
+    assert clean == pytest.approx(8000.0)
+    assert noisy == pytest.approx(clean, rel=0.05)  # the mean is kept by the 1/(1 − r) scale
+    assert noisy != clean

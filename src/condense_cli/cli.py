@@ -152,6 +152,7 @@ def train_cmd(
     snapshots: Annotated[Optional[int], typer.Option(help="Record K snapshots instead (0 and T included).")] = None,
     log_spaced: Annotated[bool, typer.Option(help="Space the --snapshots logarithmically.")] = False,
     stop_at_loss_ratio: Annotated[Optional[float], typer.Option(help="Stop once loss <= r · initial loss (0.7: end of the initial stage).")] = None,
+    dropout: Annotated[float, typer.Option(help="Dropout rate after every hidden layer during training (the recorded loss is without dropout).")] = 0.0,
     x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (for tiny initializations).")] = False,
     out: Annotated[Path, typer.Option(help="Run file to write (NPZ, schema condense.run/1).")] = Path("run.npz"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
@@ -167,7 +168,7 @@ def train_cmd(
         residual=residual, output_bias=output_bias, alpha=alpha, gamma=gamma, init_std=init_std,
         optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size, seed=seed, seeds=seeds,
         record_every=record_every, snapshots=snapshots, log_spaced=log_spaced,
-        stop_at_loss_ratio=stop_at_loss_ratio, x64=x64,
+        stop_at_loss_ratio=stop_at_loss_ratio, dropout=dropout, x64=x64,
     )
     config.validate()
     io.check_writable(out)

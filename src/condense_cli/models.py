@@ -57,12 +57,18 @@ class NetSpec:
         return [(m, f + 1) for m, f in zip(self.widths, fan)] + [(self.d_out, self.widths[-1] + 1)]
 
 
-def forward(params: Params, x: jax.Array, spec: NetSpec) -> jax.Array:
-    """f(x) for a batch x (n, d) -> (n, d_out)."""
+def forward(params: Params, x: jax.Array, spec: NetSpec, dropout: float = 0.0,
+            key: jax.Array | None = None) -> jax.Array:
+    """f(x) for a batch x (n, d) -> (n, d_out). With `dropout` r > 0 and a `key`, each hidden
+    layer's output is multiplied by a Bernoulli(1 − r) mask / (1 − r) (inverted dropout: after
+    the hidden layer, and so between hidden layers of deeper nets); without a key it is off."""
     h = x
     for layer, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
         z = activations.get(act).fn(h @ w[:, :-1].T + w[:, -1])
         h = z + h if (spec.residual and layer > 0) else z
+        if dropout > 0 and key is not None:
+            key, sub = jax.random.split(key)
+            h = h * jax.random.bernoulli(sub, 1.0 - dropout, h.shape) / (1.0 - dropout)
     a = params["out"]
     return (h @ a[:, :-1].T + a[:, -1]) / spec.alpha
 
@@ -77,7 +83,8 @@ def hidden_features(params: Params, x: jax.Array, spec: NetSpec) -> list[jax.Arr
     return seen
 
 
-def mse(params: Params, x: jax.Array, y: jax.Array, spec: NetSpec) -> jax.Array:
-    """R_S = (1/2n) Σ_i |f(x_i) − y_i|² (summed over output components)."""
-    e = forward(params, x, spec) - y
+def mse(params: Params, x: jax.Array, y: jax.Array, spec: NetSpec, dropout: float = 0.0,
+        key: jax.Array | None = None) -> jax.Array:
+    """R_S = (1/2n) Σ_i |f(x_i) − y_i|² (summed over output components); dropout as in `forward`."""
+    e = forward(params, x, spec, dropout, key) - y
     return 0.5 * jnp.mean(jnp.sum(e * e, axis=-1))

@@ -57,6 +57,7 @@ class TrainConfig:
     snapshots: int | None = None
     log_spaced: bool = False
     stop_at_loss_ratio: float | None = None
+    dropout: float = 0.0
     x64: bool = False
 
     def hidden_widths(self) -> tuple[int, ...]:
@@ -111,6 +112,8 @@ class TrainConfig:
                 raise BadInput("--batch-size applies to --optimizer sgd only")
             if self.batch_size < 1:
                 raise BadInput(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not (math.isfinite(self.dropout) and 0 <= self.dropout < 1):
+            raise BadInput(f"--dropout must be in [0, 1), got {self.dropout}")
         r = self.stop_at_loss_ratio
         if r is not None and not (math.isfinite(r) and 0 < r < 1):
             raise BadInput(f"--stop-at-loss-ratio must be in (0, 1), got {r}")
@@ -228,7 +231,7 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     Kc = int(per_chunk.max())
 
     init, run_chunk = _programs(spec, config.optimizer, config.batch_size if config.optimizer == "sgd" else None,
-                                S, L, Kc, jnp.dtype(dtype).name)
+                                S, L, Kc, jnp.dtype(dtype).name, float(config.dropout))
     state = init([config.seed + s for s in range(S)], stds)
     x, y = jnp.asarray(ds.x, dtype), jnp.asarray(ds.y, dtype)
     ratio = config.stop_at_loss_ratio
@@ -310,6 +313,7 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
         "init_std_layers": [f"w{l + 1}" for l in range(len(spec.widths))] + ["a"],
         "optimizer": config.optimizer,
         "lr": config.lr,
+        "dropout": config.dropout,
         "steps_requested": T,
         "steps_done": int(last),
         "seeds": [config.seed + s for s in range(S)],
@@ -327,7 +331,8 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
 
 
 @lru_cache(maxsize=32)
-def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, dtype_name: str):
+def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, dtype_name: str,
+              dropout: float = 0.0):
     """The pieces of a run, cached by everything that shapes them (not by data, steps,
     learning rate, stop ratio or seeds, which are arguments):
 
@@ -349,16 +354,21 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
     def make_opt(lr):
         return optax.adam(lr) if optimizer == "adam" else optax.sgd(lr)
 
-    grad_fn = jax.value_and_grad(lambda p, xb, yb: mse(p, xb, yb, spec))
+    grad_fn = jax.value_and_grad(lambda p, xb, yb, k=None: mse(p, xb, yb, spec, dropout, k))
 
     def seed_step(st, t, slot, buf, x, y, hyper):
         p = st["params"]
-        loss, g = grad_fn(p, x, y)
         key = st["key"]
-        if batch is not None:
-            key, sub = jax.random.split(key)
-            idx = jax.random.choice(sub, x.shape[0], (batch,), replace=False)
-            _, g = grad_fn(p, x[idx], y[idx])
+        if batch is None and dropout == 0:
+            loss, g = grad_fn(p, x, y)
+        else:  # the recorded loss is the full-batch loss without dropout
+            loss = mse(p, x, y, spec)
+            key, k_batch, k_drop = jax.random.split(key, 3)
+            xb, yb = x, y
+            if batch is not None:
+                idx = jax.random.choice(k_batch, x.shape[0], (batch,), replace=False)
+                xb, yb = x[idx], y[idx]
+            _, g = grad_fn(p, xb, yb, k_drop if dropout > 0 else None)
         if not spec.output_bias:
             g = {**g, "out": g["out"].at[:, -1].set(0.0)}
         loss0 = jnp.where(t == 0, loss, st["loss0"])
