@@ -202,7 +202,7 @@ def prepare(config: TrainConfig, dataset: Dataset | None = None):
 
 
 def train(config: TrainConfig, progress: Callable[[int, int], None] | None = None,
-          dataset: Dataset | None = None) -> TrainResult:
+          dataset: Dataset | None = None, initial_params: dict | None = None) -> TrainResult:
     """Train `config.seeds` networks at once; returns every finite step computed.
 
     `progress(done, total)` is called after each compiled chunk. A KeyboardInterrupt between
@@ -210,6 +210,9 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     (meta status "stopped", reason "interrupted"). `stop_at_loss_ratio` ends a run early with
     status "finished" and the reason in meta. A non-finite loss stops the run: the result
     keeps the steps before it and meta says at which step; the caller decides the exit code.
+    `initial_params` (one network's `models` layout, NumPy) starts every seed from those
+    weights instead of a random draw (e.g. fine-tuning a reduced network); the widths of the
+    config must match them.
     """
     ds, spec, stds = prepare(config, dataset)
     import jax
@@ -233,6 +236,12 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     init, run_chunk = _programs(spec, config.optimizer, config.batch_size if config.optimizer == "sgd" else None,
                                 S, L, Kc, jnp.dtype(dtype).name, float(config.dropout))
     state = init([config.seed + s for s in range(S)], stds)
+    if initial_params is not None:
+        shapes = [tuple(np.shape(w)) for w in [*initial_params["hidden"], initial_params["out"]]]
+        if shapes != [tuple(s) for s in spec.shapes]:
+            raise BadInput(f"initial parameters have shapes {shapes}, the network needs {spec.shapes}")
+        state["params"] = jax.tree.map(lambda a: np.broadcast_to(np.asarray(a, dtype), (S,) + np.shape(a)).copy(),
+                                       {"hidden": list(initial_params["hidden"]), "out": initial_params["out"]})
     x, y = jnp.asarray(ds.x, dtype), jnp.asarray(ds.y, dtype)
     ratio = config.stop_at_loss_ratio
     hyper = {"T": jnp.int32(T), "lr": jnp.asarray(config.lr, dtype),
@@ -309,7 +318,8 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
         "alpha": spec.alpha,
         "residual": spec.residual,
         "output_bias": spec.output_bias,
-        "init_std": stds,
+        "init_std": None if initial_params is not None else stds,
+        "initialized_from": "given parameters" if initial_params is not None else "random",
         "init_std_layers": [f"w{l + 1}" for l in range(len(spec.widths))] + ["a"],
         "optimizer": config.optimizer,
         "lr": config.lr,

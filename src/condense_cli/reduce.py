@@ -1,0 +1,92 @@
+"""Reducing a condensed network, and its converse, splitting a neuron (NumPy, layout of `models`).
+
+- `reduce_network(params, spec, tol, min_norm)`: layer by layer, the neurons of each direction
+  cluster become one neuron. With members w_j ≈ |w_j| u (u the cluster's unit centre) and
+  r = the mean member norm, the merged neuron has input weight r·u and outgoing weights
+  Σ_j (|w_j| / r) · out_j: exact for positively homogeneous σ (ReLU) when the members differ only
+  by a positive scale, and for any σ it reduces to the summed outgoing weight when the norms are
+  equal (u is the normalized sum of the members' input weights). Neurons below `min_norm` of the largest norm are dropped (their share is reported).
+  Residual networks are refused: merging changes a width that the residual sum needs.
+- `split_neuron(params, layer, j, ratio)`: the embedding principle's one-step splitting: neuron j
+  is copied and its outgoing weights shared as ratio and 1 − ratio. The output is unchanged and a
+  critical point stays critical (the gradients of the copies are ratio and 1 − ratio times the
+  original input-weight gradient; both copies' outgoing gradients equal the original's).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .analysis import layer_condensation
+from .errors import BadInput
+from .models import NetSpec
+
+
+def _outgoing(params: dict, layer: int) -> np.ndarray:
+    """The matrix whose columns (bias column last) read layer `layer` (0-based)."""
+    nxt = params["hidden"][layer + 1] if layer + 1 < len(params["hidden"]) else params["out"]
+    return nxt
+
+
+def _set_outgoing(params: dict, layer: int, value: np.ndarray) -> None:
+    if layer + 1 < len(params["hidden"]):
+        params["hidden"][layer + 1] = value
+    else:
+        params["out"] = value
+
+
+def reduce_network(params: dict, spec: NetSpec, tol: float = 0.95, min_norm: float = 0.1):
+    """(reduced params, reduced NetSpec, per-layer report). `params` hold NumPy arrays
+    (hidden[l] (m_l, fan_in+1), out (d_out, m_L+1)) of one network."""
+    if spec.residual:
+        raise BadInput("reduce does not support residual networks (merging changes the widths "
+                       "the residual sum adds)")
+    params = {"hidden": [np.array(w, np.float64) for w in params["hidden"]],
+              "out": np.array(params["out"], np.float64)}
+    report = []
+    for l in range(len(params["hidden"])):
+        W = params["hidden"][l]
+        lc = layer_condensation(W, tol=tol, min_norm=min_norm, min_share=0.0)
+        nxt = _outgoing(params, l)
+        rows, cols = [], []
+        for c in range(len(lc.clusters)):
+            members = lc.kept_index[lc.labels == c]
+            norms = np.linalg.norm(W[members], axis=1)
+            r = norms.mean()
+            total = W[members].sum(axis=0)
+            u = total / np.linalg.norm(total)
+            rows.append(r * u)
+            cols.append((nxt[:, members] * (norms / r)[None, :]).sum(axis=1))
+        new_W = np.array(rows).reshape(len(rows), W.shape[1])
+        new_next = np.concatenate([np.array(cols).reshape(len(cols), nxt.shape[0]).T, nxt[:, -1:]], axis=1)
+        params["hidden"][l] = new_W
+        _set_outgoing(params, l, new_next)
+        report.append({"layer": l + 1, "width_before": int(W.shape[0]), "width_after": int(len(rows)),
+                       "dropped_negligible": int(lc.left_out + lc.nonfinite),
+                       "largest_cluster": int(max((c["neurons"] for c in lc.clusters), default=0))})
+    widths = tuple(w.shape[0] for w in params["hidden"])
+    if min(widths) < 1:
+        raise BadInput("every neuron of a layer is negligible: nothing to keep")
+    new_spec = NetSpec(d=spec.d, widths=widths, d_out=spec.d_out, acts=spec.acts, alpha=spec.alpha,
+                       residual=False, output_bias=spec.output_bias)
+    return params, new_spec, report
+
+
+def split_neuron(params: dict, layer: int, j: int, ratio: float = 0.5) -> dict:
+    """A copy of `params` with neuron j of hidden layer `layer` (1-based) split in two: the same
+    input weight, outgoing weights ratio·v and (1 − ratio)·v (the copy is appended last)."""
+    l = layer - 1
+    if not 0 <= l < len(params["hidden"]):
+        raise BadInput(f"layer {layer} does not exist")
+    hidden = [np.array(w) for w in params["hidden"]]
+    out = np.array(params["out"])
+    new = {"hidden": hidden, "out": out}
+    W = hidden[l]
+    if not 0 <= j < W.shape[0]:
+        raise BadInput(f"neuron {j} does not exist in layer {layer}")
+    hidden[l] = np.concatenate([W, W[j:j + 1]], axis=0)
+    nxt = _outgoing(new, l)
+    v = nxt[:, j].copy()
+    body, bias = nxt[:, :-1].copy(), nxt[:, -1:]
+    body[:, j] = ratio * v
+    _set_outgoing(new, l, np.concatenate([body, (1 - ratio) * v[:, None], bias], axis=1))
+    return new
