@@ -79,7 +79,7 @@ def test_non_finite_loss_exit_1_keeps_finite_steps(tmp_path):
 def test_python_m_and_help_are_fast_and_core_imports_no_ui():
     res = subprocess.run([sys.executable, "-m", "condense_cli", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "train" in res.stdout
-    code = ("import sys, condense_cli.training, condense_cli.io, condense_cli.analysis, condense_cli.data, condense_cli.theory, condense_cli.phase, condense_cli.runtime;"
+    code = ("import sys, condense_cli.training, condense_cli.io, condense_cli.analysis, condense_cli.data, condense_cli.theory, condense_cli.phase, condense_cli.runtime, condense_cli.reduce, condense_cli.reproduce, condense_cli.formula;"
             "bad = [m for m in ('typer', 'rich', 'matplotlib', 'click') if m in sys.modules]; print(bad)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.stdout.strip() == "[]", res.stdout + res.stderr

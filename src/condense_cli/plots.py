@@ -199,3 +199,37 @@ def rd_vs_width(widths, rd_by_gamma, gammas, slopes_by_gamma, gamma_prime: float
     ax.set_title(f"RD against width at γ′ = {gamma_prime:g}", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     return fig
+
+
+def heatmap_grid(panels: list[dict]) -> Figure:
+    """Several cosine heat maps side by side: panels of {"title", "D", "blocks"}."""
+    n = len(panels)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig = Figure(figsize=(4.2 * cols, 3.9 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    im = None
+    for ax, panel in zip(axes, panels):
+        im = ax.imshow(panel["D"], cmap="RdYlBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(panel["title"], fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[n:]:
+        ax.axis("off")
+    if im is not None:
+        fig.colorbar(im, ax=list(axes[:n]), shrink=0.8, label="cosine of input weights")
+    return fig
+
+
+def loss_comparison(curves: dict, title: str) -> Figure:
+    """Training-loss curves (log scale) by name."""
+    fig = Figure(figsize=(6, 3.8), layout="constrained")
+    ax = fig.subplots()
+    for name, loss in curves.items():
+        ax.plot(np.arange(len(loss)), loss, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return fig
