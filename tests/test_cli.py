@@ -175,3 +175,14 @@ def test_analyze_degenerate_runs(tmp_path, tiny_run):
         assert res.exit_code == 0, res.output
         layer = json.loads(res.stdout)["layers"][0]
         assert layer["kept"] == 0 and layer["directions"] == 0 and layer["note"]
+
+
+def test_init_std_per_layer(tmp_path):
+    out = tmp_path / "s.npz"
+    res = invoke(["train", *TINY, "--init-std", "1,0.03", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    with np.load(out, allow_pickle=False) as f:
+        assert json.loads(str(f["meta"]))["init_std"] == [1.0, 0.03]
+        assert 0.5 < float(np.std(f["w1"][0, 0])) < 1.5
+    res = invoke(["train", *TINY, "--init-std", "1,2,3", "--out", str(out)])
+    assert res.exit_code == 2 and "one value or 2" in res.stderr

@@ -150,6 +150,7 @@ def test_sgd_minibatches_and_residual_network():
     ({"lr": -1.0}, "lr must be a positive"),
     ({"gamma": -2.0}, "gamma must be"),
     ({"init_std": float("nan")}, "init-std must be"),
+    ({"init_std": (1.0, 2.0, 3.0)}, "init-std takes one value or 2"),
     ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'; choose one of: adam, gd, sgd"),
     ({"act": "swishy"}, "unknown activation"),
     ({"data": "moons"}, "unknown data set"),

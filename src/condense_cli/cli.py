@@ -141,7 +141,7 @@ def train_cmd(
     output_bias: Annotated[bool, typer.Option("--output-bias/--no-output-bias", help="Bias on the output layer (--no-output-bias: f = Σ a_k σ(w_k·x̃) exactly).")] = True,
     alpha: Annotated[float, typer.Option(help="Output scale: f = (1/α)·(...).")] = 1.0,
     gamma: Annotated[Optional[float], typer.Option(help="Init every weight and bias from N(0, m^-γ) (variance; m the hidden width).")] = None,
-    init_std: Annotated[Optional[float], typer.Option(help="Init std directly (default 0.005, the paper's Fig. 2).")] = None,
+    init_std: Annotated[Optional[str], typer.Option(help="Init std directly: one value, or one per layer '1,0.03' (hidden layers, then output); default 0.005, the paper's Fig. 2.")] = None,
     optimizer: Annotated[str, typer.Option(help="adam, gd (full batch) or sgd (minibatch, --batch-size).")] = "adam",
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     steps: Annotated[int, typer.Option(help="Training steps T.")] = 1000,
@@ -165,7 +165,7 @@ def train_cmd(
     config = TrainConfig(
         act=tuple(a.strip() for a in act.split(",")), data=data, n=n, data_seed=data_seed,
         depth=depth, width=width, widths=parse_int_list(widths, "--widths") if widths else None,
-        residual=residual, output_bias=output_bias, alpha=alpha, gamma=gamma, init_std=init_std,
+        residual=residual, output_bias=output_bias, alpha=alpha, gamma=gamma, init_std=_parse_stds(init_std),
         optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size, seed=seed, seeds=seeds,
         record_every=record_every, snapshots=snapshots, log_spaced=log_spaced,
         stop_at_loss_ratio=stop_at_loss_ratio, dropout=dropout, x64=x64,
@@ -190,6 +190,16 @@ def train_cmd(
     if meta["status"] != "finished":
         done = meta["steps_done"]
         _fail(f"{meta['reason']}; kept steps 0..{done} in {out}", 1)
+
+
+def _parse_stds(text: str | None):
+    """--init-std: None, one float, or a tuple of floats (one per layer)."""
+    if text is None:
+        return None
+    from .phase import parse_values
+
+    values = parse_values(text, "--init-std")
+    return values[0] if len(values) == 1 else values
 
 
 def _train_summary(result, out: Path) -> dict:

@@ -46,7 +46,7 @@ class TrainConfig:
     output_bias: bool = True
     alpha: float = 1.0
     gamma: float | None = None
-    init_std: float | None = None
+    init_std: float | tuple[float, ...] | None = None  # one for every layer, or one per layer (hidden..., output)
     optimizer: str = "adam"
     lr: float = 1e-3
     steps: int = 1000
@@ -95,8 +95,13 @@ class TrainConfig:
         _positive("alpha", self.alpha)
         if self.gamma is not None and not (math.isfinite(self.gamma) and self.gamma >= 0):
             raise BadInput(f"--gamma must be a non-negative finite number, got {self.gamma}")
-        if self.init_std is not None and not (math.isfinite(self.init_std) and self.init_std >= 0):
-            raise BadInput(f"--init-std must be a non-negative finite number, got {self.init_std}")
+        if self.init_std is not None:
+            stds = self.init_std if isinstance(self.init_std, tuple) else (self.init_std,)
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in stds):
+                raise BadInput(f"--init-std must be non-negative finite numbers, got {self.init_std}")
+            if len(stds) not in (1, len(widths) + 1):
+                raise BadInput(f"--init-std takes one value or {len(widths) + 1} (each hidden layer, then the "
+                               f"output layer), got {len(stds)}")
         if self.gamma is not None and self.init_std is not None:
             raise BadInput("give --gamma or --init-std, not both")
         if self.record_every is not None and self.record_every < 1:
@@ -124,6 +129,8 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["act"] = list(self.activation_names())
         d["widths"] = list(self.hidden_widths())
+        if isinstance(self.init_std, tuple):
+            d["init_std"] = list(self.init_std)
         return d
 
 
@@ -196,8 +203,9 @@ def prepare(config: TrainConfig, dataset: Dataset | None = None):
     if config.gamma is not None:
         stds = gamma_stds(spec, config.gamma)
     else:
-        s = DEFAULT_INIT_STD if config.init_std is None else float(config.init_std)
-        stds = [s] * (len(spec.widths) + 1)
+        given = DEFAULT_INIT_STD if config.init_std is None else config.init_std
+        given = tuple(given) if isinstance(given, tuple) else (float(given),)
+        stds = [float(v) for v in given] * (len(spec.widths) + 1 if len(given) == 1 else 1)
     return ds, spec, stds
 
 
