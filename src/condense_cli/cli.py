@@ -131,7 +131,7 @@ def activations_cmd(
 @reported
 def train_cmd(
     act: Annotated[str, typer.Option(help="Activation, or one per hidden layer: 'x2tanh,xtanh'. See `condense activations`.")] = "tanh",
-    data: Annotated[str, typer.Option(help="Named data set (sin5d, sin5d-low, sin3d, sin1d, relu-combo, tanh1d, sin1, phase4) or a .npz (x, y) / .csv file.")] = "sin5d",
+    data: Annotated[str, typer.Option(help="Named data set (sin5d, sin5d-low, sin3d, sin1d, relu-combo, tanh1d, sin1, phase4), real data (digits, mnist, fashion-mnist, cifar10, cifar100) or a .npz (x, y) / .csv file.")] = "sin5d",
     n: Annotated[Optional[int], typer.Option(help="Number of training points (default: the data set's own).")] = None,
     data_seed: Annotated[int, typer.Option(help="Seed for sampling the data.")] = 0,
     depth: Annotated[int, typer.Option(help="Number of hidden layers.")] = 1,
@@ -153,6 +153,9 @@ def train_cmd(
     log_spaced: Annotated[bool, typer.Option(help="Space the --snapshots logarithmically.")] = False,
     stop_at_loss_ratio: Annotated[Optional[float], typer.Option(help="Stop once loss <= r · initial loss (0.7: end of the initial stage).")] = None,
     dropout: Annotated[float, typer.Option(help="Dropout rate after every hidden layer during training (the recorded loss is without dropout).")] = 0.0,
+    loss: Annotated[str, typer.Option(help="mse, or ce (softmax cross-entropy, classification data).")] = "mse",
+    data_dir: Annotated[Optional[str], typer.Option(help="Folder with the MNIST/Fashion-MNIST IDX or CIFAR binary files (never downloaded).")] = None,
+    test_fraction: Annotated[float, typer.Option(help="Classification data: share held out for test accuracy.")] = 0.2,
     x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (for tiny initializations).")] = False,
     out: Annotated[Path, typer.Option(help="Run file to write (NPZ, schema condense.run/1).")] = Path("run.npz"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
@@ -168,7 +171,8 @@ def train_cmd(
         residual=residual, output_bias=output_bias, alpha=alpha, gamma=gamma, init_std=_parse_stds(init_std),
         optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size, seed=seed, seeds=seeds,
         record_every=record_every, snapshots=snapshots, log_spaced=log_spaced,
-        stop_at_loss_ratio=stop_at_loss_ratio, dropout=dropout, x64=x64,
+        stop_at_loss_ratio=stop_at_loss_ratio, dropout=dropout, loss=loss, data_dir=data_dir,
+        test_fraction=test_fraction, x64=x64,
     )
     config.validate()
     io.check_writable(out)
@@ -222,6 +226,9 @@ def _train_summary(result, out: Path) -> dict:
         "seconds": round(float(result.meta["seconds"]), 3),
         "status": result.meta["status"],
     }
+    if "train_acc" in result.extra:
+        summary["train_acc"] = _finite_or_none(float(np.mean(result.extra["train_acc"][:, -1])))
+        summary["test_acc"] = _finite_or_none(float(np.mean(result.extra["test_acc"][:, -1])))
     if len(loss0) > 1:
         summary["per_seed"] = {
             "seed": result.meta["seeds"],
@@ -244,6 +251,8 @@ def _print_train_summary(s: dict, result) -> None:
     seeds = f" (mean of {len(meta['seeds'])} seeds)" if len(meta["seeds"]) > 1 else ""
     t.add_row("loss", f"{_fmt(s['loss_initial'])} → {_fmt(s['loss_final'])}{seeds}")
     t.add_row("loss ratio", _fmt(s["loss_ratio"]))
+    if "train_acc" in s:
+        t.add_row("accuracy", f"train {_fmt(s['train_acc'])}, test {_fmt(s['test_acc'])}")
     for l, r in enumerate(s["rd"], 1):
         t.add_row(f"RD layer {l}", _fmt(r))
     ps = meta["multiplicity"]

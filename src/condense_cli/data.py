@@ -17,11 +17,18 @@ from .errors import BadInput
 
 @dataclass(frozen=True)
 class Dataset:
-    """x: (n, d), y: (n, d_out), both float64; `spec` is JSON-able and goes into run metadata."""
+    """x: (n, d), y: (n, d_out), both float64; `spec` is JSON-able and goes into run metadata.
+    Classification sets (one-hot y) also carry a held-out x_test, y_test."""
 
     x: np.ndarray
     y: np.ndarray
     spec: dict
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+    @property
+    def classification(self) -> bool:
+        return "classes" in self.spec
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -77,8 +84,10 @@ NAMED: dict[str, _Named] = {
 def make(name: str, n: int | None = None, seed: int = 0) -> Dataset:
     """The named data set with n points (its paper's n by default), x drawn with `seed`."""
     if name not in NAMED:
-        raise BadInput(f"unknown data set {name!r}; choose one of: {', '.join(NAMED)} "
-                       "or give a .npz/.csv file")
+        from .realdata import REAL
+
+        raise BadInput(f"unknown data set {name!r}; choose one of: {', '.join(NAMED)}, "
+                       f"{', '.join(REAL)} or give a .npz/.csv file")
     spec = NAMED[name]
     n = spec.n if n is None else n
     if n < 1:
@@ -142,8 +151,14 @@ def _numeric_row(line: str) -> bool:
         return False
 
 
-def resolve(data: str, n: int | None = None, seed: int = 0) -> Dataset:
-    """A named data set, or a file when `data` ends in .npz/.csv (then `n` subsets the first n)."""
+def resolve(data: str, n: int | None = None, seed: int = 0, data_dir: str | None = None,
+            test_fraction: float = 0.2) -> Dataset:
+    """A named data set, a real classification set (`realdata.REAL`, read from `data_dir`, with
+    `test_fraction` held out), or a file when `data` ends in .npz/.csv (`n` subsets the first n)."""
+    from .realdata import REAL, load
+
+    if data in REAL:
+        return load(data, data_dir, n, test_fraction, seed)
     if data.lower().endswith((".npz", ".csv")):
         ds = load_file(data)
         if n is not None:

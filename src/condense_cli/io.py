@@ -156,4 +156,8 @@ def load_run(path: str | Path):
         raise BadInput(f"{path}: a has shape {out.shape}, expected ({S}, {K}, {y.shape[1]}, {fan + 1})")
     if np.any(step < 0) or np.any(np.diff(step) <= 0) or step[-1] >= loss.shape[1]:
         raise BadInput(f"{path}: step must be increasing and within the loss record")
-    return TrainResult(x=x, y=y, loss=loss, step=step, hidden=hidden, out=out, meta=meta)
+    extra = {k: arrays[k] for k in ("x_test", "y_test", "train_acc", "test_acc") if k in arrays}
+    for k in ("train_acc", "test_acc"):
+        if k in extra and extra[k].shape != (S, K):
+            raise BadInput(f"{path}: {k} has shape {extra[k].shape}, expected ({S}, {K})")
+    return TrainResult(x=x, y=y, loss=loss, step=step, hidden=hidden, out=out, meta=meta, extra=extra)

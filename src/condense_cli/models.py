@@ -88,3 +88,13 @@ def mse(params: Params, x: jax.Array, y: jax.Array, spec: NetSpec, dropout: floa
     """R_S = (1/2n) Σ_i |f(x_i) − y_i|² (summed over output components); dropout as in `forward`."""
     e = forward(params, x, spec, dropout, key) - y
     return 0.5 * jnp.mean(jnp.sum(e * e, axis=-1))
+
+
+def cross_entropy(params: Params, x: jax.Array, y: jax.Array, spec: NetSpec, dropout: float = 0.0,
+                  key: jax.Array | None = None) -> jax.Array:
+    """Softmax cross-entropy −(1/n) Σ_i Σ_c y_ic log softmax(f(x_i))_c, y one-hot (n, classes)."""
+    logits = forward(params, x, spec, dropout, key)
+    return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(logits, axis=-1), axis=-1))
+
+
+LOSSES = {"mse": mse, "ce": cross_entropy}

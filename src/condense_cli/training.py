@@ -58,6 +58,9 @@ class TrainConfig:
     log_spaced: bool = False
     stop_at_loss_ratio: float | None = None
     dropout: float = 0.0
+    loss: str = "mse"
+    data_dir: str | None = None
+    test_fraction: float = 0.2
     x64: bool = False
 
     def hidden_widths(self) -> tuple[int, ...]:
@@ -117,6 +120,10 @@ class TrainConfig:
                 raise BadInput("--batch-size applies to --optimizer sgd only")
             if self.batch_size < 1:
                 raise BadInput(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.loss not in ("mse", "ce"):
+            raise BadInput(f"unknown loss {self.loss!r}; choose one of: mse, ce")
+        if not (math.isfinite(self.test_fraction) and 0 <= self.test_fraction < 1):
+            raise BadInput(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
         if not (math.isfinite(self.dropout) and 0 <= self.dropout < 1):
             raise BadInput(f"--dropout must be in [0, 1), got {self.dropout}")
         r = self.stop_at_loss_ratio
@@ -150,6 +157,7 @@ class TrainResult:
     hidden: list[np.ndarray]
     out: np.ndarray
     meta: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # optional arrays: x_test, y_test, train_acc, test_acc
 
     @property
     def finished(self) -> bool:
@@ -159,6 +167,7 @@ class TrainResult:
         """Run-file arrays by name: x, y, loss, step, w1..wL, a."""
         arr = {"x": self.x, "y": self.y, "loss": self.loss, "step": self.step, "a": self.out}
         arr.update({f"w{l + 1}": w for l, w in enumerate(self.hidden)})
+        arr.update(self.extra)
         return arr
 
 
@@ -194,7 +203,10 @@ def prepare(config: TrainConfig, dataset: Dataset | None = None):
     from .init import gamma_stds
 
     config.validate()
-    ds = dataset if dataset is not None else resolve(config.data, config.n, config.data_seed)
+    ds = dataset if dataset is not None else resolve(config.data, config.n, config.data_seed, config.data_dir,
+                                                     config.test_fraction)
+    if config.loss == "ce" and not (ds.y.shape[1] >= 2 and ds.classification):
+        raise BadInput("--loss ce needs a classification data set (digits, mnist, fashion-mnist, cifar10, cifar100)")
     if config.batch_size is not None and config.batch_size > len(ds.x):
         raise BadInput(f"--batch-size {config.batch_size} exceeds the {len(ds.x)} training points")
     spec = NetSpec(d=ds.x.shape[1], widths=config.hidden_widths(), d_out=ds.y.shape[1],
@@ -242,7 +254,7 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     Kc = int(per_chunk.max())
 
     init, run_chunk = _programs(spec, config.optimizer, config.batch_size if config.optimizer == "sgd" else None,
-                                S, L, Kc, jnp.dtype(dtype).name, float(config.dropout))
+                                S, L, Kc, jnp.dtype(dtype).name, float(config.dropout), config.loss)
     state = init([config.seed + s for s in range(S)], stds)
     if initial_params is not None:
         shapes = [tuple(np.shape(w)) for w in [*initial_params["hidden"], initial_params["out"]]]
@@ -312,6 +324,9 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
         out = np.concatenate([out, final["out"][:, None]], 1)
         steps_kept = np.concatenate([steps_kept, [last]])
 
+    extra = {}
+    if ds.classification:
+        extra = _accuracies(spec, hidden, out, ds, dtype)
     seconds = time.perf_counter() - started
     meta = {
         "schema": SCHEMA,
@@ -332,6 +347,7 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
         "optimizer": config.optimizer,
         "lr": config.lr,
         "dropout": config.dropout,
+        "loss": config.loss,
         "steps_requested": T,
         "steps_done": int(last),
         "seeds": [config.seed + s for s in range(S)],
@@ -345,12 +361,36 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
         "seconds": seconds,
     }
     return TrainResult(x=np.asarray(ds.x, np.float64), y=np.asarray(ds.y, np.float64),
-                       loss=loss, step=steps_kept.astype(np.int64), hidden=hidden, out=out, meta=meta)
+                       loss=loss, step=steps_kept.astype(np.int64), hidden=hidden, out=out, meta=meta,
+                       extra=extra)
+
+
+def _accuracies(spec, hidden, out, ds, dtype) -> dict:
+    """Train and test accuracy (S, K) of every recorded snapshot (argmax of f against the
+    one-hot label), data in batches of 4,096 so memory stays bounded; plus x_test, y_test."""
+    import jax
+    import jax.numpy as jnp
+
+    from .models import forward
+
+    @jax.jit
+    def correct(params, xb, yb):  # params with leading (S, K) axes -> (S, K) counts
+        f = jax.vmap(jax.vmap(lambda p: forward(p, xb, spec)))(params)
+        return jnp.sum(jnp.argmax(f, -1) == jnp.argmax(yb, -1)[None, None], axis=-1)
+
+    params = {"hidden": [jnp.asarray(w, dtype) for w in hidden], "out": jnp.asarray(out, dtype)}
+    result = {"x_test": ds.x_test.astype(np.float32), "y_test": ds.y_test.astype(np.float32)}
+    for name, x, y in (("train_acc", ds.x, ds.y), ("test_acc", ds.x_test, ds.y_test)):
+        total = np.zeros(out.shape[:2])
+        for i in range(0, len(x), 4096):
+            total += np.asarray(correct(params, jnp.asarray(x[i:i + 4096], dtype), jnp.asarray(y[i:i + 4096], dtype)))
+        result[name] = total / max(len(x), 1) if len(x) else np.full(out.shape[:2], np.nan)
+    return result
 
 
 @lru_cache(maxsize=32)
 def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, dtype_name: str,
-              dropout: float = 0.0):
+              dropout: float = 0.0, loss_name: str = "mse"):
     """The pieces of a run, cached by everything that shapes them (not by data, steps,
     learning rate, stop ratio or seeds, which are arguments):
 
@@ -365,7 +405,9 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
     import optax
 
     from .init import init_params
-    from .models import mse
+    from .models import LOSSES
+
+    mse = LOSSES[loss_name]  # the training loss (MSE or cross-entropy), same signature
 
     dtype = np.dtype(dtype_name)
 

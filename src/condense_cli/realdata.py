@@ -1,0 +1,135 @@
+"""Real classification data from local files: digits (shipped inside scikit-learn), MNIST and
+Fashion-MNIST (the four IDX files, raw or .gz), CIFAR-10/100 (their *binary* versions only: the
+pickled Python version is never read, since unpickling a downloaded file can run code).
+
+`load(name, data_dir, n, test_fraction, seed)` returns a `data.Dataset` with x (n_train, d)
+scaled to [0, 1], y one-hot (n_train, classes), and the held-out x_test, y_test. Nothing is ever
+downloaded; every fault is a one-line `BadInput` naming the file.
+"""
+from __future__ import annotations
+
+import gzip
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BadInput
+
+REAL = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
+SOURCES = {
+    "mnist": "the MNIST page (yann.lecun.com/exdb/mnist) or any mirror of its four IDX files",
+    "fashion-mnist": "the Fashion-MNIST repository (github.com/zalandoresearch/fashion-mnist)",
+    "cifar10": "the CIFAR page (www.cs.toronto.edu/~kriz/cifar.html), 'CIFAR-10 binary version'",
+    "cifar100": "the CIFAR page (www.cs.toronto.edu/~kriz/cifar.html), 'CIFAR-100 binary version'",
+}
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100}
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise BadInput("the digits data set ships with scikit-learn, which is not installed "
+                       "(pip install scikit-learn)")
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    if not path.is_file():
+        raise BadInput(f"digits data not found at {path} (a scikit-learn installation without its data)")
+    table = np.loadtxt(gzip.open(path, "rt"), delimiter=",")
+    return table[:, :-1] / 16.0, table[:, -1].astype(np.int64)
+
+
+def _read(path: Path) -> bytes:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            return f.read()
+    except (OSError, EOFError) as e:
+        raise BadInput(f"{path}: cannot be read ({e.__class__.__name__}: truncated or not gzip?)") from None
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """An IDX array of unsigned bytes with `ndim` dimensions (magic 0x0000 08 ndim)."""
+    raw = _read(path)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] != ndim:
+        raise BadInput(f"{path}: wrong magic number (expected 0x000008{ndim:02x}: unsigned bytes, {ndim}-d)")
+    head = 4 + 4 * ndim
+    if len(raw) < head:
+        raise BadInput(f"{path}: truncated header")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    size = int(np.prod(dims))
+    if len(raw) - head != size:
+        raise BadInput(f"{path}: holds {len(raw) - head} bytes of data, its header says {size} (truncated?)")
+    return np.frombuffer(raw, np.uint8, offset=head).reshape(dims)
+
+
+def _find(folder: Path, stem: str, name: str) -> Path:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise BadInput(f"{name}: {stem}[.gz] not found in {folder}; get it from {SOURCES[name]}")
+
+
+def _idx(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    images = read_idx(_find(folder, IDX_FILES[0], name), 3)
+    labels = read_idx(_find(folder, IDX_FILES[1], name), 1)
+    if len(images) != len(labels):
+        raise BadInput(f"{name}: {len(images)} images but {len(labels)} labels in {folder}")
+    return images.reshape(len(images), -1) / 255.0, labels.astype(np.int64)
+
+
+def _cifar(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    sub = folder / ("cifar-10-batches-bin" if name == "cifar10" else "cifar-100-binary")
+    where = sub if sub.is_dir() else folder
+    files = [f"data_batch_{i}.bin" for i in range(1, 6)] if name == "cifar10" else ["train.bin"]
+    labels_per_record = 1 if name == "cifar10" else 2  # CIFAR-100: coarse then fine label
+    record = labels_per_record + 3072
+    xs, ys = [], []
+    for fname in files:
+        path = where / fname
+        if not path.is_file():
+            raise BadInput(f"{name}: {fname} not found in {where}; get it from {SOURCES[name]} "
+                           "(the binary version; the pickled Python version is never read)")
+        raw = np.fromfile(path, np.uint8)
+        if raw.size == 0 or raw.size % record:
+            raise BadInput(f"{path}: {raw.size} bytes is not a whole number of {record}-byte records "
+                           f"(wrong file or truncated)")
+        rows = raw.reshape(-1, record)
+        ys.append(rows[:, labels_per_record - 1].astype(np.int64))  # the fine label for CIFAR-100
+        xs.append(rows[:, labels_per_record:] / 255.0)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def load(name: str, data_dir: str | Path | None, n: int | None, test_fraction: float, seed: int):
+    """A classification `Dataset` (one-hot y) with its test split in x_test / y_test."""
+    from .data import Dataset
+
+    if not 0 <= test_fraction < 1:
+        raise BadInput(f"--test-fraction must be in [0, 1), got {test_fraction}")
+    if name == "digits":
+        x, labels = _digits()
+        source = "scikit-learn's digits (8x8, pixels / 16)"
+    else:
+        if data_dir is None:
+            raise BadInput(f"{name} is read from local files: give --data-dir (see {SOURCES[name]})")
+        folder = Path(data_dir)
+        if not folder.is_dir():
+            raise BadInput(f"--data-dir {folder} does not exist or is not a folder")
+        x, labels = (_idx(name, folder) if name in ("mnist", "fashion-mnist") else _cifar(name, folder))
+        source = f"{name} from {folder} (pixels / 255)"
+    classes = CLASSES[name]
+    if labels.min() < 0 or labels.max() >= classes:
+        raise BadInput(f"{name}: labels outside 0..{classes - 1} (wrong file?)")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x))
+    if n is not None:
+        if n < 2:
+            raise BadInput(f"--n must be at least 2 for a classification data set, got {n}")
+        order = order[:n]
+    n_test = int(round(test_fraction * len(order)))
+    test, train_idx = order[:n_test], order[n_test:]
+    onehot = np.eye(classes)[labels]
+    spec = {"name": name, "n": int(len(train_idx)), "n_test": int(n_test), "classes": classes, "seed": seed,
+            "test_fraction": test_fraction, "normalization": "pixels scaled to [0, 1]", "source": source}
+    return Dataset(x[train_idx].astype(np.float64), onehot[train_idx], spec,
+                   x_test=x[test].astype(np.float64), y_test=onehot[test])
