@@ -126,3 +126,61 @@ def test_classification_training_records_accuracies(tmp_path):
     res = runner.invoke(app, ["train", "--data", "mnist", "--data-dir", str(tmp_path / "none"), "-q",
                               "--out", str(tmp_path / "y.npz")])
     assert res.exit_code == 2 and "does not exist" in res.stderr
+
+
+def test_convolution_layer_matches_a_hand_convolution():
+    import jax.numpy as jnp
+
+    from condense_cli.models import NetSpec, forward
+
+    H, W, C, k, c = 5, 4, 2, 3, 2
+    spec = NetSpec(d=H * W * C, widths=(c,), d_out=1, acts=("identity",), output_bias=False, conv=(k, (H, W, C)))
+    assert spec.shapes == [(c, C * k * k + 1), (1, c * 3 * 2 + 1)]
+    x = RNG.standard_normal((3, H * W * C))
+    w = RNG.standard_normal((c, C * k * k + 1))
+    a = np.zeros((1, c * 6 + 1))
+    a[0, :-1] = RNG.standard_normal(c * 6)
+    f = np.asarray(forward({"hidden": [jnp.asarray(w)], "out": jnp.asarray(a)}, jnp.asarray(x), spec))
+    # by hand: channel j at (r, s) = Σ_{ci, u, v} K[j, ci, u, v] · img[r+u, s+v, ci] + b_j, flattened (r, s, j)
+    img = x.reshape(3, H, W, C)
+    K = w[:, :-1].reshape(c, C, k, k)
+    out = np.zeros((3, H - k + 1, W - k + 1, c))
+    for r in range(H - k + 1):
+        for s_ in range(W - k + 1):
+            patch = img[:, r:r + k, s_:s_ + k, :]  # (n, k, k, C)
+            out[:, r, s_, :] = np.einsum("nuvc,jcuv->nj", patch, K) + w[:, -1]
+    np.testing.assert_allclose(f[:, 0], out.reshape(3, -1) @ a[0, :-1], rtol=1e-5, atol=1e-5)
+
+
+def test_cnn_on_image_data_and_bad_shapes(tmp_path):
+    write_mnist(tmp_path, n=30)
+    out = tmp_path / "c.npz"
+    res = runner.invoke(app, ["train", "--data", "mnist", "--data-dir", str(tmp_path), "--arch", "cnn", "--channels", "3",
+                              "--kernel", "2", "--width", "5", "--loss", "ce", "--steps", "20", "-q", "--json",
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    with np.load(out, allow_pickle=False) as f:
+        assert f["w1"].shape[2:] == (3, 1 * 2 * 2 + 1)  # one row per channel: c_in·k·k + bias
+        assert f["w2"].shape[2:] == (5, 3 * 3 * 3 + 1)
+        meta = json.loads(str(f["meta"]))
+        assert meta["schema"] == "condense.run/2" and meta["layers"][0]["kind"] == "conv"
+    res = runner.invoke(app, ["analyze", str(out), "-q", "--json", "--no-figures", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["layers"][0]["neurons"] == 3
+    for args, match in ((["--kernel", "9"], "does not fit the 4x4 image"),
+                        (["--data", "sin5d"], "needs image data"),
+                        (["--act", "relu,tanh,sigmoid"], "3 activations given for 2 hidden layers")):
+        base = ["train", "--data", "mnist", "--data-dir", str(tmp_path), "--arch", "cnn", "--kernel", "2", "-q",
+                "--out", str(tmp_path / "bad.npz")]
+        res = runner.invoke(app, base + args)
+        assert res.exit_code == 2 and match in res.stderr, res.output
+
+
+def test_version_1_run_files_are_still_read(tmp_path):
+    from condense_cli import TrainConfig, io, train
+
+    r = train(TrainConfig(data="sin1d", n=8, width=4, steps=5))
+    meta = {k: v for k, v in r.meta.items() if k not in ("layers", "arch")}
+    meta["schema"] = "condense.run/1"
+    io.save_npz(tmp_path / "old.npz", r.arrays(), meta)
+    assert io.load_run(tmp_path / "old.npz").hidden[0].shape == r.hidden[0].shape

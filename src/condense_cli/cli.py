@@ -134,6 +134,9 @@ def train_cmd(
     data: Annotated[str, typer.Option(help="Named data set (sin5d, sin5d-low, sin3d, sin1d, relu-combo, tanh1d, sin1, phase4), real data (digits, mnist, fashion-mnist, cifar10, cifar100) or a .npz (x, y) / .csv file.")] = "sin5d",
     n: Annotated[Optional[int], typer.Option(help="Number of training points (default: the data set's own).")] = None,
     data_seed: Annotated[int, typer.Option(help="Seed for sampling the data.")] = 0,
+    arch: Annotated[str, typer.Option(help="mlp, or cnn: one convolution layer (--channels, --kernel) before the dense layers (image data).")] = "mlp",
+    channels: Annotated[int, typer.Option(help="--arch cnn: convolution channels.")] = 8,
+    kernel: Annotated[int, typer.Option(help="--arch cnn: kernel size k (k x k, stride 1, no padding).")] = 3,
     depth: Annotated[int, typer.Option(help="Number of hidden layers.")] = 1,
     width: Annotated[int, typer.Option(help="Hidden width m.")] = 50,
     widths: Annotated[Optional[str], typer.Option(help="Widths per hidden layer, e.g. '50,30' (overrides --depth/--width).")] = None,
@@ -157,7 +160,7 @@ def train_cmd(
     data_dir: Annotated[Optional[str], typer.Option(help="Folder with the MNIST/Fashion-MNIST IDX or CIFAR binary files (never downloaded).")] = None,
     test_fraction: Annotated[float, typer.Option(help="Classification data: share held out for test accuracy.")] = 0.2,
     x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (for tiny initializations).")] = False,
-    out: Annotated[Path, typer.Option(help="Run file to write (NPZ, schema condense.run/1).")] = Path("run.npz"),
+    out: Annotated[Path, typer.Option(help="Run file to write (NPZ, schema condense.run/2).")] = Path("run.npz"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ):
@@ -166,7 +169,8 @@ def train_cmd(
     from .training import TrainConfig, train
 
     config = TrainConfig(
-        act=tuple(a.strip() for a in act.split(",")), data=data, n=n, data_seed=data_seed,
+        act=tuple(a.strip() for a in act.split(",")), arch=arch, channels=channels, kernel=kernel,
+        data=data, n=n, data_seed=data_seed,
         depth=depth, width=width, widths=parse_int_list(widths, "--widths") if widths else None,
         residual=residual, output_bias=output_bias, alpha=alpha, gamma=gamma, init_std=_parse_stds(init_std),
         optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size, seed=seed, seeds=seeds,

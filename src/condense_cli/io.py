@@ -1,4 +1,4 @@
-"""Files: the run file (`condense.run/1`), atomic NPZ writing, and safe reading.
+"""Files: the run file (`condense.run/2`, reading /1 too), atomic NPZ writing, and safe reading.
 
 - `save_run(path, result)` / `load_run(path) -> TrainResult`: the run-file contract of DESIGN.md.
 - `save_npz(path, arrays, meta)`: any result NPZ, written atomically (temp file in the same
@@ -20,7 +20,7 @@ import numpy as np
 from .errors import BadInput
 
 RUN_SCHEMA = "condense.run"
-RUN_VERSION = 1
+RUN_VERSION = 2  # /1 files (no conv layers, no 'layers' in meta) are read too
 
 
 def check_writable(path: str | Path) -> Path:
@@ -147,11 +147,18 @@ def load_run(path: str | Path):
     S, K = out.shape[:2]
     if loss.shape[0] != S or len(step) != K or len(step) == 0:
         raise BadInput(f"{path}: loss, step and a disagree on seeds or snapshots")
+    kinds = meta.get("layers") or []
+    conv = kinds[0] if kinds and isinstance(kinds[0], dict) and kinds[0].get("kind") == "conv" else None
     fan = x.shape[1]
     for l, w in enumerate(hidden, 1):
+        if l == 1 and conv is not None:
+            try:
+                fan = int(conv["in_channels"]) * int(conv["kernel"]) ** 2
+            except (KeyError, TypeError, ValueError):
+                raise BadInput(f"{path}: meta describes a convolution layer without in_channels/kernel") from None
         if w.ndim != 4 or w.shape[:2] != (S, K) or w.shape[3] != fan + 1:
             raise BadInput(f"{path}: w{l} has shape {w.shape}, expected ({S}, {K}, m, {fan + 1})")
-        fan = w.shape[2]
+        fan = w.shape[2] * (int(np.prod(conv["out"])) if (l == 1 and conv is not None) else 1)
     if out.shape[3] != fan + 1 or out.shape[2] != y.shape[1]:
         raise BadInput(f"{path}: a has shape {out.shape}, expected ({S}, {K}, {y.shape[1]}, {fan + 1})")
     if np.any(step < 0) or np.any(np.diff(step) <= 0) or step[-1] >= loss.shape[1]:

@@ -35,8 +35,17 @@ class NetSpec:
     alpha: float = 1.0
     residual: bool = False
     output_bias: bool = True
+    conv: tuple | None = None  # (kernel k, image (H, W, C_in)): layer 1 is a convolution with widths[0] channels
 
     def __post_init__(self):
+        if self.conv is not None:
+            k, (H, W, C) = self.conv
+            if k < 1 or k > min(H, W):
+                raise BadInput(f"kernel {k}x{k} does not fit the {H}x{W} image")
+            if H * W * C != self.d:
+                raise BadInput(f"image {H}x{W}x{C} does not match the input dimension {self.d}")
+            if self.residual:
+                raise BadInput("--residual applies to fully connected networks only")
         if not self.widths:
             raise BadInput("the network needs at least one hidden layer")
         if any(int(m) < 1 for m in self.widths):
@@ -51,10 +60,40 @@ class NetSpec:
             raise BadInput(f"--residual needs equal hidden widths, got {list(self.widths)}")
 
     @property
+    def conv_out(self) -> tuple[int, int] | None:
+        """(H', W') of the convolution's output (stride 1, no padding), or None."""
+        if self.conv is None:
+            return None
+        k, (H, W, _) = self.conv
+        return H - k + 1, W - k + 1
+
+    @property
+    def fans(self) -> list[int]:
+        """Inputs of each hidden layer then of the output layer (bias not counted). A convolution
+        layer's input weight is its kernel, C_in·k·k weights (ordered C_in, row, column)."""
+        fan = [self.d, *self.widths]
+        if self.conv is not None:
+            k, (_, _, C) = self.conv
+            Ho, Wo = self.conv_out
+            fan[0], fan[1] = C * k * k, self.widths[0] * Ho * Wo
+        return fan
+
+    @property
     def shapes(self) -> list[tuple[int, int]]:
         """(rows, cols) of every hidden layer then of the output layer, bias column included."""
-        fan = [self.d, *self.widths]
-        return [(m, f + 1) for m, f in zip(self.widths, fan)] + [(self.d_out, self.widths[-1] + 1)]
+        return [(m, f + 1) for m, f in zip([*self.widths, self.d_out], self.fans)]
+
+    def layer_kinds(self) -> list[dict]:
+        """Each hidden layer's kind and shape, for run-file metadata."""
+        out = []
+        for l, m in enumerate(self.widths):
+            if l == 0 and self.conv is not None:
+                k, (H, W, C) = self.conv
+                out.append({"kind": "conv", "channels": m, "kernel": k, "in_channels": C, "image": [H, W, C],
+                            "out": list(self.conv_out), "weights": "c_in*k*k + bias, ordered (c_in, row, col)"})
+            else:
+                out.append({"kind": "dense", "width": m, "fan_in": self.fans[l]})
+        return out
 
 
 def forward(params: Params, x: jax.Array, spec: NetSpec, dropout: float = 0.0,
@@ -64,7 +103,10 @@ def forward(params: Params, x: jax.Array, spec: NetSpec, dropout: float = 0.0,
     the hidden layer, and so between hidden layers of deeper nets); without a key it is off."""
     h = x
     for layer, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
-        z = activations.get(act).fn(h @ w[:, :-1].T + w[:, -1])
+        if layer == 0 and spec.conv is not None:
+            z = activations.get(act).fn(_convolve(h, w, spec))
+        else:
+            z = activations.get(act).fn(h @ w[:, :-1].T + w[:, -1])
         h = z + h if (spec.residual and layer > 0) else z
         if dropout > 0 and key is not None:
             key, sub = jax.random.split(key)
@@ -73,11 +115,23 @@ def forward(params: Params, x: jax.Array, spec: NetSpec, dropout: float = 0.0,
     return (h @ a[:, :-1].T + a[:, -1]) / spec.alpha
 
 
+def _convolve(x: jax.Array, w: jax.Array, spec: NetSpec) -> jax.Array:
+    """x (n, H·W·C_in) flattened images, w (c, C_in·k·k + 1) -> (n, H'·W'·c): stride 1, no padding."""
+    k, (H, W, C) = spec.conv
+    images = x.reshape(x.shape[0], H, W, C)
+    kernel = w[:, :-1].reshape(w.shape[0], C, k, k)  # OIHW
+    out = jax.lax.conv_general_dilated(images, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "OIHW", "NHWC"))
+    return (out + w[:, -1]).reshape(x.shape[0], -1)
+
+
 def hidden_features(params: Params, x: jax.Array, spec: NetSpec) -> list[jax.Array]:
     """The inputs x^[l-1] (n, fan_in_l) that each hidden layer l sees, for l = 1..L."""
     h, seen = x, []
     for layer, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
         seen.append(h)
+        if layer == 0 and spec.conv is not None:
+            h = activations.get(act).fn(_convolve(h, w, spec))
+            continue
         z = activations.get(act).fn(h @ w[:, :-1].T + w[:, -1])
         h = z + h if (spec.residual and layer > 0) else z
     return seen

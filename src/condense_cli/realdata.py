@@ -3,7 +3,8 @@ Fashion-MNIST (the four IDX files, raw or .gz), CIFAR-10/100 (their *binary* ver
 pickled Python version is never read, since unpickling a downloaded file can run code).
 
 `load(name, data_dir, n, test_fraction, seed)` returns a `data.Dataset` with x (n_train, d)
-scaled to [0, 1], y one-hot (n_train, classes), and the held-out x_test, y_test. Nothing is ever
+scaled to [0, 1] (images flattened in (row, column, channel) order, shape in spec["image"]), y
+one-hot (n_train, classes), and the held-out x_test, y_test. Nothing is ever
 downloaded; every fault is a one-line `BadInput` naming the file.
 """
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _idx(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
     labels = read_idx(_find(folder, IDX_FILES[1], name), 1)
     if len(images) != len(labels):
         raise BadInput(f"{name}: {len(images)} images but {len(labels)} labels in {folder}")
-    return images.reshape(len(images), -1) / 255.0, labels.astype(np.int64)
+    return images.reshape(len(images), -1) / 255.0, labels.astype(np.int64), [images.shape[1], images.shape[2], 1]
 
 
 def _cifar(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -96,8 +97,9 @@ def _cifar(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
                            f"(wrong file or truncated)")
         rows = raw.reshape(-1, record)
         ys.append(rows[:, labels_per_record - 1].astype(np.int64))  # the fine label for CIFAR-100
-        xs.append(rows[:, labels_per_record:] / 255.0)
-    return np.concatenate(xs), np.concatenate(ys)
+        planes = rows[:, labels_per_record:].reshape(-1, 3, 32, 32)  # stored R, G, B planes
+        xs.append(planes.transpose(0, 2, 3, 1).reshape(len(rows), -1) / 255.0)  # flattened (H, W, C)
+    return np.concatenate(xs), np.concatenate(ys), [32, 32, 3]
 
 
 def load(name: str, data_dir: str | Path | None, n: int | None, test_fraction: float, seed: int):
@@ -108,6 +110,7 @@ def load(name: str, data_dir: str | Path | None, n: int | None, test_fraction: f
         raise BadInput(f"--test-fraction must be in [0, 1), got {test_fraction}")
     if name == "digits":
         x, labels = _digits()
+        image = [8, 8, 1]
         source = "scikit-learn's digits (8x8, pixels / 16)"
     else:
         if data_dir is None:
@@ -115,7 +118,7 @@ def load(name: str, data_dir: str | Path | None, n: int | None, test_fraction: f
         folder = Path(data_dir)
         if not folder.is_dir():
             raise BadInput(f"--data-dir {folder} does not exist or is not a folder")
-        x, labels = (_idx(name, folder) if name in ("mnist", "fashion-mnist") else _cifar(name, folder))
+        x, labels, image = (_idx(name, folder) if name in ("mnist", "fashion-mnist") else _cifar(name, folder))
         source = f"{name} from {folder} (pixels / 255)"
     classes = CLASSES[name]
     if labels.min() < 0 or labels.max() >= classes:
@@ -130,6 +133,7 @@ def load(name: str, data_dir: str | Path | None, n: int | None, test_fraction: f
     test, train_idx = order[:n_test], order[n_test:]
     onehot = np.eye(classes)[labels]
     spec = {"name": name, "n": int(len(train_idx)), "n_test": int(n_test), "classes": classes, "seed": seed,
-            "test_fraction": test_fraction, "normalization": "pixels scaled to [0, 1]", "source": source}
+            "test_fraction": test_fraction, "normalization": "pixels scaled to [0, 1]", "source": source,
+            "image": image, "layout": "each row is an image flattened in (row, column, channel) order"}
     return Dataset(x[train_idx].astype(np.float64), onehot[train_idx], spec,
                    x_test=x[test].astype(np.float64), y_test=onehot[test])

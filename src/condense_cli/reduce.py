@@ -37,6 +37,8 @@ def _set_outgoing(params: dict, layer: int, value: np.ndarray) -> None:
 def reduce_network(params: dict, spec: NetSpec, tol: float = 0.95, min_norm: float = 0.1):
     """(reduced params, reduced NetSpec, per-layer report). `params` hold NumPy arrays
     (hidden[l] (m_l, fan_in+1), out (d_out, m_L+1)) of one network."""
+    if spec.conv is not None:
+        raise BadInput("reduce supports fully connected networks only (this run has a convolution layer)")
     if spec.residual:
         raise BadInput("reduce does not support residual networks (merging changes the widths "
                        "the residual sum adds)")

@@ -112,10 +112,14 @@ def network(run, s: int, k: int):
 
     meta = run.meta
     n_layers = len(run.hidden)
+    kinds = meta.get("layers") or [{}]
+    conv = None
+    if kinds[0].get("kind") == "conv":
+        conv = (int(kinds[0]["kernel"]), tuple(int(v) for v in kinds[0]["image"]))
     spec = NetSpec(d=run.x.shape[1], widths=tuple(w.shape[2] for w in run.hidden), d_out=run.y.shape[1],
                    acts=tuple(meta.get("activation") or ["tanh"] * n_layers),
                    alpha=float(meta.get("alpha", 1.0)), residual=bool(meta.get("residual", False)),
-                   output_bias=bool(meta.get("output_bias", True)))
+                   output_bias=bool(meta.get("output_bias", True)), conv=conv)
     params = {"hidden": [jnp.asarray(w[s, k], jnp.float32) for w in run.hidden],
               "out": jnp.asarray(run.out[s, k], jnp.float32)}
     return params, spec
@@ -150,6 +154,8 @@ def layer_theory(run, s: int, k: int, l: int, p, lc, tol: float) -> dict:
     """Theory for layer l of seed s at snapshot k: {"report": JSON-able or None, "lines": [...]}."""
     if p is None:
         return {"report": None, "lines": [], "note": "the multiplicity theory does not apply (p undefined)"}
+    if l == 1 and (run.meta.get("layers") or [{}])[0].get("kind") == "conv":
+        return {"report": None, "lines": [], "note": "the theory is not evaluated for convolution layers"}
     if run.y.shape[1] != 1:
         return {"report": None, "lines": [], "note": "the theory is stated for a scalar output"}
     if not (p == 1 or (l == 1 and run.x.shape[1] == 1)):

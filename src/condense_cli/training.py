@@ -1,7 +1,7 @@
 """Training: one compiled program per run, S seeds at once, snapshots from the scan.
 
 `TrainConfig` (frozen) says what to train; `train(config, progress=None)` returns a
-`TrainResult` whose arrays follow the run-file contract (`condense.run/1`):
+`TrainResult` whose arrays follow the run-file contract (`condense.run/2`; /1 plus meta "arch", "layers"):
 loss (S, T+1), step (K,), hidden[l] (S, K, m_l, fan_in_l+1), out (S, K, d_out, m_L+1).
 
 Design: a step function closed over the config evaluates the full-batch loss at step t, writes
@@ -25,7 +25,7 @@ from . import __version__, activations
 from .data import Dataset, resolve
 from .errors import BadInput, RunFailure
 
-SCHEMA = "condense.run/1"
+SCHEMA = "condense.run/2"  # /2 adds meta "arch" and "layers" (convolution kernels as input weights)
 OPTIMIZERS = ("adam", "gd", "sgd")
 DEFAULT_INIT_STD = 0.005  # initial-condensation Fig. 2: var = 0.005²
 
@@ -36,6 +36,9 @@ class TrainConfig:
     (5-50-1 tanh network, sin5d data, n = 80, std 0.005, Adam lr 1e-3, full batch)."""
 
     act: tuple[str, ...] | str = "tanh"
+    arch: str = "mlp"  # "mlp", or "cnn": one convolution layer of `channels` k x k kernels, then the dense layers
+    channels: int = 8
+    kernel: int = 3
     data: str = "sin5d"
     n: int | None = None
     data_seed: int = 0
@@ -67,9 +70,14 @@ class TrainConfig:
         """(m_1..m_L): `widths` if given, else `depth` layers of `width`."""
         return tuple(int(m) for m in self.widths) if self.widths else (int(self.width),) * int(self.depth)
 
+    def layer_widths(self) -> tuple[int, ...]:
+        """Neurons of every hidden layer: for a CNN the channels first, then the dense widths."""
+        head = self.hidden_widths()
+        return (int(self.channels), *head) if self.arch == "cnn" else head
+
     def activation_names(self) -> tuple[str, ...]:
         """One activation per hidden layer (a single name is used for every layer)."""
-        depth = len(self.hidden_widths())
+        depth = len(self.layer_widths())
         acts = (self.act,) if isinstance(self.act, str) else tuple(self.act)
         if len(acts) == 1:
             acts = acts * depth
@@ -86,6 +94,10 @@ class TrainConfig:
             raise BadInput(f"width must be at least 1, got {list(widths)}")
         for a in self.activation_names():
             activations.get(a)
+        if self.arch not in ("mlp", "cnn"):
+            raise BadInput(f"unknown architecture {self.arch!r}; choose one of: mlp, cnn")
+        if self.arch == "cnn" and (self.channels < 1 or self.kernel < 1):
+            raise BadInput(f"--channels and --kernel must be at least 1, got {self.channels} and {self.kernel}")
         if self.optimizer not in OPTIMIZERS:
             raise BadInput(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
         if self.steps < 1:
@@ -102,8 +114,9 @@ class TrainConfig:
             stds = self.init_std if isinstance(self.init_std, tuple) else (self.init_std,)
             if not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in stds):
                 raise BadInput(f"--init-std must be non-negative finite numbers, got {self.init_std}")
-            if len(stds) not in (1, len(widths) + 1):
-                raise BadInput(f"--init-std takes one value or {len(widths) + 1} (each hidden layer, then the "
+            layers = len(self.layer_widths())
+            if len(stds) not in (1, layers + 1):
+                raise BadInput(f"--init-std takes one value or {layers + 1} (each hidden layer, then the "
                                f"output layer), got {len(stds)}")
         if self.gamma is not None and self.init_std is not None:
             raise BadInput("give --gamma or --init-std, not both")
@@ -136,6 +149,7 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["act"] = list(self.activation_names())
         d["widths"] = list(self.hidden_widths())
+        d["layer_widths"] = list(self.layer_widths())
         if isinstance(self.init_std, tuple):
             d["init_std"] = list(self.init_std)
         return d
@@ -209,9 +223,15 @@ def prepare(config: TrainConfig, dataset: Dataset | None = None):
         raise BadInput("--loss ce needs a classification data set (digits, mnist, fashion-mnist, cifar10, cifar100)")
     if config.batch_size is not None and config.batch_size > len(ds.x):
         raise BadInput(f"--batch-size {config.batch_size} exceeds the {len(ds.x)} training points")
-    spec = NetSpec(d=ds.x.shape[1], widths=config.hidden_widths(), d_out=ds.y.shape[1],
+    conv = None
+    if config.arch == "cnn":
+        if "image" not in ds.spec:
+            raise BadInput(f"--arch cnn needs image data (digits, mnist, fashion-mnist, cifar10, cifar100), "
+                           f"not {ds.spec.get('name')!r}")
+        conv = (int(config.kernel), tuple(int(v) for v in ds.spec["image"]))
+    spec = NetSpec(d=ds.x.shape[1], widths=config.layer_widths(), d_out=ds.y.shape[1],
                    acts=config.activation_names(), alpha=float(config.alpha),
-                   residual=config.residual, output_bias=config.output_bias)
+                   residual=config.residual, output_bias=config.output_bias, conv=conv)
     if config.gamma is not None:
         stds = gamma_stds(spec, config.gamma)
     else:
@@ -336,6 +356,8 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
         "multiplicity": [activations.multiplicity(a) for a in spec.acts],
         "widths": list(spec.widths),
         "depth": len(spec.widths),
+        "arch": config.arch,
+        "layers": spec.layer_kinds(),
         "d": spec.d,
         "d_out": spec.d_out,
         "alpha": spec.alpha,
