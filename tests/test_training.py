@@ -185,3 +185,25 @@ def test_dropout_mask_is_inverted_and_per_layer():
     assert clean == pytest.approx(8000.0)
     assert noisy == pytest.approx(clean, rel=0.05)  # the mean is kept by the 1/(1 − r) scale
     assert noisy != clean
+
+
+def test_sgd_epochs_reshuffle_inside_the_compiled_step():
+    """Minibatches come from a permutation of the data carried in the state and redrawn at each
+    epoch's first step (n = 12, batch 4: epochs of 3 steps)."""
+    from condense_cli.training import _programs, prepare
+
+    cfg = TrainConfig(act="tanh", data="sin1d", n=12, width=3, optimizer="sgd", batch_size=4, lr=0.01, steps=6)
+    ds, spec, stds = prepare(cfg)
+    init, run_chunk = _programs(spec, "sgd", 4, 1, 3, 3, "float32", 0.0, "mse", 12)
+    x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
+    hyper = {"T": jnp.int32(6), "lr": jnp.float32(0.01), "ratio": jnp.float32(-np.inf)}
+    st = init([0], stds)
+    perms = []
+    for t0 in (0, 3):  # one chunk of 3 steps per epoch
+        st, loss, _ = run_chunk(st, x, y, hyper, jnp.int32(t0), np.arange(3, dtype=np.int32))
+        perms.append(np.asarray(st["perm"][0]))
+        assert np.isfinite(np.asarray(loss)).all()
+    assert all(sorted(p.tolist()) == list(range(12)) for p in perms)
+    assert not np.array_equal(perms[0], perms[1])
+    r = train(cfg)
+    assert r.loss[0, -1] < r.loss[0, 0]

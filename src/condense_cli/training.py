@@ -274,7 +274,8 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     Kc = int(per_chunk.max())
 
     init, run_chunk = _programs(spec, config.optimizer, config.batch_size if config.optimizer == "sgd" else None,
-                                S, L, Kc, jnp.dtype(dtype).name, float(config.dropout), config.loss)
+                                S, L, Kc, jnp.dtype(dtype).name, float(config.dropout), config.loss,
+                                len(ds.x) if config.optimizer == "sgd" and config.batch_size else 0)
     state = init([config.seed + s for s in range(S)], stds)
     if initial_params is not None:
         shapes = [tuple(np.shape(w)) for w in [*initial_params["hidden"], initial_params["out"]]]
@@ -412,7 +413,7 @@ def _accuracies(spec, hidden, out, ds, dtype) -> dict:
 
 @lru_cache(maxsize=32)
 def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, dtype_name: str,
-              dropout: float = 0.0, loss_name: str = "mse"):
+              dropout: float = 0.0, loss_name: str = "mse", n_data: int = 0):
     """The pieces of a run, cached by everything that shapes them (not by data, steps,
     learning rate, stop ratio or seeds, which are arguments):
 
@@ -441,15 +442,23 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
     def seed_step(st, t, slot, buf, x, y, hyper):
         p = st["params"]
         key = st["key"]
+        perm = st["perm"]
         if batch is None and dropout == 0:
             loss, g = grad_fn(p, x, y)
         else:  # the recorded loss is the full-batch loss without dropout
             loss = mse(p, x, y, spec)
-            key, k_batch, k_drop = jax.random.split(key, 3)
             xb, yb = x, y
-            if batch is not None:
-                idx = jax.random.choice(k_batch, x.shape[0], (batch,), replace=False)
+            if batch is not None:  # epochs of n // batch minibatches, reshuffled at each epoch's start
+                per_epoch = x.shape[0] // batch
+                epoch, pos = t // per_epoch, t % per_epoch
+                perm = jax.lax.cond(
+                    pos == 0,
+                    lambda: jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, 2), epoch),
+                                                   x.shape[0]).astype(jnp.int32),
+                    lambda: perm)
+                idx = jax.lax.dynamic_slice(perm, (pos * batch,), (batch,))
                 xb, yb = x[idx], y[idx]
+            k_drop = jax.random.fold_in(jax.random.fold_in(key, 1), t)
             _, g = grad_fn(p, xb, yb, k_drop if dropout > 0 else None)
         if not spec.output_bias:
             g = {**g, "out": g["out"].at[:, -1].set(0.0)}
@@ -467,7 +476,7 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
 
         new_p, opt_state = jax.lax.cond(active, update, lambda ops: (ops[0], ops[1]), (p, st["opt"], g))
         st = {"params": new_p, "opt": opt_state,
-              "key": key, "loss0": loss0, "stopped": stopped, "stop_step": stop_step}
+              "key": key, "perm": perm, "loss0": loss0, "stopped": stopped, "stop_step": stop_step}
         return st, loss, buf
 
     if S == 1:  # one network: no batch axis inside the step (XLA's small dots are faster so)
@@ -501,6 +510,7 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
         zeros = lambda dt: np.zeros(len(seeds), dt)
         return {"params": params, "opt": opt,
                 "key": np.array([[0, seed] for seed in seeds], np.uint32),
+                "perm": np.zeros((len(seeds), n_data), np.int32),  # the current epoch's order
                 "loss0": zeros(dtype), "stopped": zeros(bool),
                 "stop_step": np.full(len(seeds), -1, np.int32)}
 
