@@ -184,3 +184,26 @@ def test_version_1_run_files_are_still_read(tmp_path):
     meta["schema"] = "condense.run/1"
     io.save_npz(tmp_path / "old.npz", r.arrays(), meta)
     assert io.load_run(tmp_path / "old.npz").hidden[0].shape == r.hidden[0].shape
+
+
+def test_conv_channel_outputs_condense_when_kernels_are_scaled_copies():
+    from condense_cli.analysis import cluster_by_cosine, conv_output_cosine
+    from condense_cli.training import TrainResult
+
+    H = W = 4
+    k = 2
+    base = RNG.standard_normal(k * k)
+    other = RNG.standard_normal(k * k)
+    rows = [np.append(base, 0.0), np.append(2.5 * base, 0.0), np.append(other, 0.0)]  # relu: 2.5·K ~ K
+    w1 = np.array(rows)[None, None]
+    a = RNG.standard_normal((1, 1, 1, 3 * 9 + 1))
+    x = RNG.uniform(0, 1, (20, H * W))
+    meta = {"activation": ["relu"], "layers": [{"kind": "conv", "kernel": k, "image": [H, W, 1], "in_channels": 1,
+                                                "out": [3, 3]}]}
+    run = TrainResult(x=x, y=np.zeros((20, 1)), loss=np.zeros((1, 1)), step=np.array([0]), hidden=[w1], out=a,
+                      meta=meta)
+    cos, norms = conv_output_cosine(run, 0, 0, batch=7)
+    assert cos[0, 1] == pytest.approx(1.0, abs=1e-5) and cos[0, 2] < 0.999
+    assert norms[1] == pytest.approx(2.5 * norms[0], rel=1e-5)
+    labels = cluster_by_cosine(cos, norms, 0.999)
+    assert labels[0] == labels[1] != labels[2]

@@ -185,6 +185,47 @@ def heatmap_order(lc: LayerCondensation, max_neurons: int = 1000, rng_seed: int 
     return pos[np.lexsort((-closeness, labels))]
 
 
+def conv_output_cosine(run, s: int, k: int, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """For a run whose first layer is a convolution: (cosine (c, c) of the channels' outputs over
+    all training images and positions, output norms (c,)), accumulated over batches of images so
+    memory stays bounded (overview Fig. 3c/3f: channels condense in what they compute)."""
+    import jax
+    import jax.numpy as jnp
+
+    from . import activations
+    from .models import _convolve
+    from .theory import network
+
+    params, spec = network(run, s, k)
+    w, act = params["hidden"][0], activations.get(spec.acts[0]).fn
+    gram_fn = jax.jit(lambda xb: (lambda o: o.T @ o)(act(_convolve(xb, w, spec)).reshape(-1, w.shape[0])))
+    c = w.shape[0]
+    gram = np.zeros((c, c))
+    for i in range(0, len(run.x), batch):
+        gram += np.asarray(gram_fn(jnp.asarray(run.x[i:i + batch], jnp.float32)), np.float64)
+    norms = np.sqrt(np.clip(np.diag(gram), 0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where(np.outer(norms, norms) > 0, gram / np.outer(norms, norms), 0.0)
+    return np.clip(cos, -1, 1), norms
+
+
+def cluster_by_cosine(cos: np.ndarray, norms: np.ndarray, tol: float) -> np.ndarray:
+    """Greedy leader clustering from a cosine matrix (c, c): channels by decreasing norm open a
+    cluster and take every unassigned channel within `tol`. Labels numbered by decreasing size."""
+    c = len(norms)
+    labels = np.full(c, -1)
+    for i in np.argsort(-norms, kind="stable"):
+        if labels[i] >= 0:
+            continue
+        near = (labels < 0) & (cos[i] >= tol)
+        near[i] = True
+        labels[near] = labels.max() + 1
+    sizes = np.bincount(labels)
+    relabel = np.empty_like(sizes)
+    relabel[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
+    return relabel[labels]
+
+
 # ----------------------------------------------------------------------------- whole runs
 
 
@@ -310,13 +351,21 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
             p = mult[l - 1] if l - 1 < len(mult) else None
             th = theory.layer_theory(run, s, k, l, p, lc, options.tol)
             rd = float(series_rd[s, j, k])
+            outputs = None
+            if l == 1 and (meta.get("layers") or [{}])[0].get("kind") == "conv" and np.isfinite(W).all():
+                cos, norms = conv_output_cosine(run, s, k)
+                out_labels = cluster_by_cosine(cos, norms, options.tol)
+                shares = np.bincount(out_labels) / len(out_labels)
+                outputs = {"clusters": int(np.sum(shares >= options.min_share)),
+                           "shares": [round(float(v), 6) for v in shares],
+                           "note": "channels clustered by the cosine of their outputs over the training images"}
             entry["layers"].append({
                 "layer": l, "activation": acts[l - 1], "multiplicity": p,
                 "bound": None if p is None else 2 * p,
                 "neurons": lc.neurons, "kept": lc.kept, "left_out": lc.left_out,
                 "nonfinite": lc.nonfinite, "directions": lc.directions, "lines": lc.lines,
                 "clusters": lc.clusters, "line_clusters": lc.line_clusters, "rd": _num(rd),
-                "within_bound": lc.within_bound(p), "theory": th["report"],
+                "within_bound": lc.within_bound(p), "theory": th["report"], "outputs": outputs,
                 "note": _layer_note(lc, p),
             })
             if s == 0:

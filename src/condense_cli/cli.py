@@ -392,6 +392,10 @@ def _print_analysis(report: dict) -> None:
                       f"{th['matched_lines']}", soft_wrap=True)
         elif e["multiplicity"] is None:
             err.print(f"  layer {l}: the multiplicity theory does not apply to {e['activation']} (p undefined)")
+        if e.get("outputs"):
+            o = e["outputs"]
+            err.print(f"  layer {l}: convolution channels by their outputs over the data: {o['clusters']} "
+                      f"counted clusters (shares {', '.join(f'{v:.0%}' for v in o['shares'][:6])})", soft_wrap=True)
         if e["note"]:
             err.print(f"  layer {l}: {e['note']}")
     if "one_d" in report:
