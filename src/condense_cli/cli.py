@@ -423,79 +423,28 @@ def reduce_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ):
     """Merge each condensed cluster into one neuron; report width and loss before and after."""
-    import dataclasses
-
-    import jax.numpy as jnp
-    import numpy as np
-
     from . import io
-    from .analysis import AnalysisOptions, choose_step
-    from .data import Dataset
-    from .errors import RunFailure
-    from .models import mse
-    from .reduce import reduce_network
-    from .theory import network
-    from .training import TrainConfig, TrainResult, train
+    from .reduce import reduce_run
 
     if finetune_steps < 0:
         raise BadInput(f"--finetune-steps must be at least 0, got {finetune_steps}")
     if not (0 < tol <= 1) or not (0 <= min_norm < 1):
         raise BadInput("--tol must be in (0, 1] and --min-norm in [0, 1)")
     run = io.load_run(run_file)
-    S = run.out.shape[0]
-    if not 0 <= seed_index < S:
-        raise BadInput(f"--seed-index {seed_index} does not exist; the run holds {S} network(s)")
     target = out if out is not None else run_file.with_name(run_file.name.removesuffix(".npz") + "_reduced.npz")
     io.check_writable(target)
-    k, why = choose_step(np.asarray(run.loss[seed_index], np.float64), np.asarray(run.step), AnalysisOptions(at=at))
-    _, spec = network(run, seed_index, k)
-    params = {"hidden": [np.asarray(w[seed_index, k], np.float64) for w in run.hidden],
-              "out": np.asarray(run.out[seed_index, k], np.float64)}
-    if not all(np.isfinite(w).all() for w in [*params["hidden"], params["out"]]):
-        raise RunFailure(f"the weights at step {run.step[k]} are not finite; nothing to reduce")
-    reduced, new_spec, layers = reduce_network(params, spec, tol=tol, min_norm=min_norm)
-    x, y = jnp.asarray(run.x, jnp.float32), jnp.asarray(run.y, jnp.float32)
-    as_jax = lambda p: {"hidden": [jnp.asarray(w, jnp.float32) for w in p["hidden"]], "out": jnp.asarray(p["out"], jnp.float32)}
-    loss_before = float(mse(as_jax(params), x, y, spec))
-    loss_after = float(mse(as_jax(reduced), x, y, new_spec))
-    if not any(l["largest_cluster"] > 1 for l in layers):
-        raise RunFailure(f"not condensed at step {run.step[k]}: no two neurons share an orientation within "
-                         f"tol {tol} in any layer; nothing written")
-    meta = run.meta
-    reduced_from = {"file": str(run_file), "step": int(run.step[k]), "why": why, "seed_index": seed_index,
-                    "tol": tol, "min_norm": min_norm, "layers": layers}
-    if finetune_steps > 0:
-        fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        base = {key: v for key, v in (meta.get("config") or {}).items() if key in fields}
-        base.update(widths=new_spec.widths, act=tuple(new_spec.acts), steps=finetune_steps, seeds=1, residual=False,
-                    stop_at_loss_ratio=None, record_every=None, snapshots=None, log_spaced=False,
-                    gamma=None, init_std=None, data="file")
-        if lr is not None:
-            base["lr"] = lr
-        config = TrainConfig(**base)
-        from .progress import progress_bar
+    from .progress import progress_bar
 
-        with progress_bar("fine-tuning the reduced network", disable=quiet, console=err) as advance:
-            result = train(config, progress=advance, dataset=Dataset(run.x, run.y, meta.get("data") or {}),
-                           initial_params=reduced)
-        loss_finetuned = float(result.loss[0, -1])
-    else:
-        result = TrainResult(
-            x=run.x, y=run.y, loss=np.array([[loss_after]]), step=np.array([0]),
-            hidden=[w[None, None].astype(run.hidden[0].dtype) for w in reduced["hidden"]],
-            out=reduced["out"][None, None].astype(run.out.dtype),
-            meta={**meta, "widths": list(new_spec.widths), "depth": len(new_spec.widths), "steps_done": 0,
-                  "status": "finished", "reason": "reduced, not trained", "seeds": [0], "stop_step": None})
-        loss_finetuned = None
-    result.meta["reduced_from"] = reduced_from
+    with progress_bar("fine-tuning the reduced network", disable=quiet or finetune_steps == 0, console=err) as advance:
+        result, summary = reduce_run(run, at=at, seed_index=seed_index, tol=tol, min_norm=min_norm,
+                                     finetune_steps=finetune_steps, lr=lr, progress=advance, source=str(run_file))
     io.save_run(target, result)
-    one = len(layers) == 1
-    summary = {"width_before": layers[0]["width_before"] if one else [l["width_before"] for l in layers],
-               "width_after": layers[0]["width_after"] if one else [l["width_after"] for l in layers],
-               "loss_before": loss_before, "loss_after": loss_after, "loss_finetuned": loss_finetuned,
-               "step": int(run.step[k]), "layers": layers, "out": str(target)}
+    summary["out"] = str(target)
+    layers, why, loss_before, loss_after, loss_finetuned = (summary["layers"], summary["why"], summary["loss_before"],
+                                                            summary["loss_after"], summary["loss_finetuned"])
+    step = summary["step"]
     if not quiet:
-        err.print(f"[bold]condense reduce[/] {run_file} at step {run.step[k]} ({why}):", soft_wrap=True)
+        err.print(f"[bold]condense reduce[/] {run_file} at step {step} ({why}):", soft_wrap=True)
         for l in layers:
             err.print(f"  layer {l['layer']}: {l['width_before']} → {l['width_after']} neurons "
                       f"({l['dropped_negligible']} negligible dropped, largest cluster {l['largest_cluster']})")

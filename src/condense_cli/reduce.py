@@ -92,3 +92,73 @@ def split_neuron(params: dict, layer: int, j: int, ratio: float = 0.5) -> dict:
     body[:, j] = ratio * v
     _set_outgoing(new, l, np.concatenate([body, (1 - ratio) * v[:, None], bias], axis=1))
     return new
+
+
+def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float = 0.95, min_norm: float = 0.1,
+               finetune_steps: int = 0, lr: float | None = None, progress=None, source: str = ""):
+    """Reduce one network of a run (a `TrainResult`) at a recorded step; optionally fine-tune it.
+
+    Returns (the reduced run as a `TrainResult`, a summary dict with width_before, width_after,
+    loss_before, loss_after, loss_finetuned, step, why, layers). Raises BadInput for a bad
+    seed index or step, RunFailure when the weights are not finite or nothing is condensed."""
+    import dataclasses
+
+    import jax.numpy as jnp
+
+    from .analysis import AnalysisOptions, choose_step
+    from .data import Dataset
+    from .errors import RunFailure
+    from .models import LOSSES
+    from .theory import network
+    from .training import TrainConfig, TrainResult, train
+
+    S = run.out.shape[0]
+    if not 0 <= seed_index < S:
+        raise BadInput(f"--seed-index {seed_index} does not exist; the run holds {S} network(s)")
+    k, why = choose_step(np.asarray(run.loss[seed_index], np.float64), np.asarray(run.step), AnalysisOptions(at=at))
+    step = int(run.step[k])
+    _, spec = network(run, seed_index, k)
+    params = {"hidden": [np.asarray(w[seed_index, k], np.float64) for w in run.hidden],
+              "out": np.asarray(run.out[seed_index, k], np.float64)}
+    if not all(np.isfinite(w).all() for w in [*params["hidden"], params["out"]]):
+        raise RunFailure(f"the weights at step {step} are not finite; nothing to reduce")
+    reduced, new_spec, layers = reduce_network(params, spec, tol=tol, min_norm=min_norm)
+    if not any(l["largest_cluster"] > 1 for l in layers):
+        raise RunFailure(f"not condensed at step {step}: no two neurons share an orientation within "
+                         f"tol {tol} in any layer; nothing written")
+    meta = run.meta
+    loss_fn = LOSSES[meta.get("loss", "mse")]
+    x, y = jnp.asarray(run.x, jnp.float32), jnp.asarray(run.y, jnp.float32)
+    as_jax = lambda p: {"hidden": [jnp.asarray(w, jnp.float32) for w in p["hidden"]],
+                        "out": jnp.asarray(p["out"], jnp.float32)}
+    loss_before = float(loss_fn(as_jax(params), x, y, spec))
+    loss_after = float(loss_fn(as_jax(reduced), x, y, new_spec))
+    if finetune_steps > 0:
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        base = {key: v for key, v in (meta.get("config") or {}).items() if key in fields}
+        base.update(widths=new_spec.widths, act=tuple(new_spec.acts), steps=finetune_steps, seeds=1, residual=False,
+                    stop_at_loss_ratio=None, record_every=None, snapshots=None, log_spaced=False, gamma=None,
+                    init_std=None, data="file", arch="mlp")
+        base = {key: tuple(v) if isinstance(v, list) else v for key, v in base.items()}
+        if lr is not None:
+            base["lr"] = lr
+        data = Dataset(run.x, run.y, meta.get("data") or {}, run.extra.get("x_test"), run.extra.get("y_test"))
+        result = train(TrainConfig(**base), progress=progress, dataset=data, initial_params=reduced)
+        loss_finetuned = float(result.loss[0, -1])
+    else:
+        result = TrainResult(
+            x=run.x, y=run.y, loss=np.array([[loss_after]]), step=np.array([0]),
+            hidden=[w[None, None].astype(run.hidden[0].dtype) for w in reduced["hidden"]],
+            out=reduced["out"][None, None].astype(run.out.dtype),
+            meta={**meta, "widths": list(new_spec.widths), "depth": len(new_spec.widths), "steps_done": 0,
+                  "layers": new_spec.layer_kinds(), "status": "finished", "reason": "reduced, not trained",
+                  "seeds": [0], "stop_step": None})
+        loss_finetuned = None
+    result.meta["reduced_from"] = {"file": source, "step": step, "why": why, "seed_index": seed_index,
+                                   "tol": tol, "min_norm": min_norm, "layers": layers}
+    one = len(layers) == 1
+    summary = {"width_before": layers[0]["width_before"] if one else [l["width_before"] for l in layers],
+               "width_after": layers[0]["width_after"] if one else [l["width_after"] for l in layers],
+               "loss_before": loss_before, "loss_after": loss_after, "loss_finetuned": loss_finetuned,
+               "step": step, "why": why, "layers": layers}
+    return result, summary
