@@ -91,6 +91,21 @@ def parse_int_list(text: str, what: str) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
+def _output_folder(folder: Path, must_be_empty: bool = False) -> Path:
+    """Create --out-dir (its parent must exist); BadInput when it is a file, or when it already
+    holds something and `must_be_empty`."""
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"--out-dir {folder} exists and is not a folder")
+    if must_be_empty and folder.is_dir() and any(folder.iterdir()):
+        raise BadInput(f"{folder} already holds results; pass --force to overwrite them or choose another --out-dir")
+    if not folder.exists():
+        parent = folder.parent if str(folder.parent) else Path(".")
+        if not parent.is_dir():
+            raise BadInput(f"cannot create --out-dir {folder}: {parent} does not exist")
+        folder.mkdir()
+    return folder
+
+
 def _save_figure(fig, path: Path, fmt: str, written: list[str]) -> None:
     """Save a matplotlib figure atomically (temp file, then rename) and note its path."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -297,10 +312,8 @@ def analyze_cmd(
                               min_norm=min_norm, tol=tol, min_share=min_share, fit_tol=fit_tol)
     run = io.load_run(run_file)
     folder = out_dir if out_dir is not None else (run_file.parent if str(run_file.parent) else Path("."))
-    if out_dir is not None and not out_dir.exists():
-        if not out_dir.parent.exists():
-            raise BadInput(f"cannot create --out-dir {out_dir}: {out_dir.parent} does not exist")
-        out_dir.mkdir()
+    if out_dir is not None:
+        _output_folder(out_dir)
     stem = run_file.name[:-4] if run_file.name.endswith(".npz") else run_file.name
     npz_path = io.check_writable(folder / f"{stem}_analysis.npz")
     from .progress import progress_bar
@@ -490,13 +503,7 @@ def reproduce_cmd(
         raise BadInput(f"unknown figure {unknown[0]!r}; choose one of: {', '.join(FIGURES)}, or all")
     if seeds < 1:
         raise BadInput(f"--seeds must be at least 1, got {seeds}")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BadInput(f"--out-dir {out_dir} exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise BadInput(f"{out_dir} already holds results; pass --force to overwrite them or choose another --out-dir")
-    if not (out_dir.parent if str(out_dir.parent) else Path(".")).is_dir():
-        raise BadInput(f"cannot create --out-dir {out_dir}: its parent does not exist")
-    out_dir.mkdir(exist_ok=True)
+    _output_folder(out_dir, must_be_empty=not force)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -631,12 +638,7 @@ def phase_cmd(
         boundary_margin=boundary_margin, memory_mb=memory_mb)
     config.validate()
     dataset = resolve(data, n, data_seed)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BadInput(f"--out-dir {out_dir} exists and is not a folder")
-    if not out_dir.exists():
-        if not (out_dir.parent if str(out_dir.parent) else Path(".")).is_dir():
-            raise BadInput(f"cannot create --out-dir {out_dir}: its parent does not exist")
-        out_dir.mkdir()
+    _output_folder(out_dir)
     parts_dir = out_dir / "widths"
     parts_dir.mkdir(exist_ok=True)
     io.check_writable(out_dir / "phase.npz")
