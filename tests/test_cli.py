@@ -52,6 +52,7 @@ def test_activations_json():
     (["--data", "missing.csv"], "does not exist"),
     (["--widths", "5,x"], "not a number"),
     (["--out", "/nonexistent/dir/r.npz"], "folder /nonexistent/dir does not exist"),
+    (["--n", "0"], "--n must be at least 1"),
 ])
 def test_bad_input_exit_2_one_line_nothing_written(tmp_path, args, match):
     out = tmp_path / "r.npz"
@@ -186,3 +187,8 @@ def test_init_std_per_layer(tmp_path):
         assert 0.5 < float(np.std(f["w1"][0, 0])) < 1.5
     res = invoke(["train", *TINY, "--init-std", "1,2,3", "--out", str(out)])
     assert res.exit_code == 2 and "one value or 2" in res.stderr
+
+
+def test_analyze_out_dir_that_cannot_be_created(tiny_run):
+    res = invoke(["analyze", str(tiny_run), "-q", "--out-dir", "/proc/condense-cannot-create"])
+    assert res.exit_code == 2 and "cannot create --out-dir" in res.stderr

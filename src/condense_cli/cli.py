@@ -102,7 +102,10 @@ def _output_folder(folder: Path, must_be_empty: bool = False) -> Path:
         parent = folder.parent if str(folder.parent) else Path(".")
         if not parent.is_dir():
             raise BadInput(f"cannot create --out-dir {folder}: {parent} does not exist")
-        folder.mkdir()
+        try:
+            folder.mkdir()
+        except OSError as e:
+            raise BadInput(f"cannot create --out-dir {folder}: {e.strerror or e}") from None
     return folder
 
 

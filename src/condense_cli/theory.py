@@ -87,12 +87,16 @@ def direction_field(e: np.ndarray, x: np.ndarray, act: str, grid: np.ndarray) ->
 def poly_fits(xs: np.ndarray, f: np.ndarray, fit_tol: float, max_degree: int = 4) -> dict:
     """Least-squares polynomial fits of f(xs) for degree 1..max_degree: relative residual
     rms(f − fit) / rms(f − mean f), and the lowest degree within `fit_tol`."""
+    import warnings
+
     from numpy.polynomial import Polynomial
 
     spread = np.sqrt(np.mean((f - f.mean()) ** 2))
     residuals, curves = {}, {}
     for deg in range(1, max_degree + 1):
-        fit = Polynomial.fit(xs, f, deg)
+        with warnings.catch_warnings():  # a degenerate x range (one point) is poorly conditioned
+            warnings.simplefilter("ignore", np.exceptions.RankWarning)
+            fit = Polynomial.fit(xs, f, deg)
         curve = fit(xs)
         res = np.sqrt(np.mean((f - curve) ** 2))
         residuals[deg] = float(res / spread) if spread > 0 else 0.0
