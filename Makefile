@@ -18,6 +18,8 @@ demo: install
 	mkdir -p demo
 	$(BIN)/condense train --out demo/run.npz
 	$(BIN)/condense analyze demo/run.npz --out-dir demo
+	$(BIN)/condense train --act x2tanh --data sin1d --width 100 --lr 5e-4 --out demo/onedim.npz -q
+	$(BIN)/condense analyze demo/onedim.npz --out-dir demo
 	@echo "demo output: $$(ls demo | tr '\n' ' ') in ./demo/"
 
 test: install
