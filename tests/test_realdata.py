@@ -207,3 +207,32 @@ def test_conv_channel_outputs_condense_when_kernels_are_scaled_copies():
     assert norms[1] == pytest.approx(2.5 * norms[0], rel=1e-5)
     labels = cluster_by_cosine(cos, norms, 0.999)
     assert labels[0] == labels[1] != labels[2]
+
+
+def test_resnet18_trunk_smoke(tmp_path):
+    from condense_cli import io
+    from condense_cli.models import NetSpec
+
+    spec = NetSpec(d=32 * 32 * 3, widths=(1024, 1024), d_out=10, acts=("relu", "relu"), trunk=("resnet18", 64, (32, 32, 3)))
+    shapes = spec.trunk_shapes()
+    assert len(shapes) == 20 and shapes[-1][0] == 512 and spec.shapes[0] == (1024, 513)
+    assert 11.0e6 < sum(int(np.prod(s)) for s in shapes) < 11.3e6  # ResNet18's convolutions, 3x3 stem
+
+    write_cifar(tmp_path, n=16)
+    out = tmp_path / "rn.npz"
+    res = runner.invoke(app, ["train", "--data", "cifar10", "--data-dir", str(tmp_path), "--arch", "resnet18",
+                              "--trunk-width", "2", "--widths", "6,6", "--act", "relu", "--loss", "ce", "--optimizer",
+                              "sgd", "--batch-size", "16", "--lr", "0.01", "--steps", "4", "--record-every", "2",
+                              "-q", "--json", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    run = io.load_run(out)
+    assert run.hidden[0].shape == (1, 3, 6, 8 * 2 + 1)  # the head's first layer reads 8b pooled features
+    assert len([k for k in run.extra if k.startswith("trunk_")]) == 20
+    acc = run.extra["train_acc"][0]
+    assert np.isnan(acc[:-1]).all() and 0 <= acc[-1] <= 1  # trunk kept at the end only
+    assert run.meta["trunk"]["features"] == 16
+    res = runner.invoke(app, ["analyze", str(out), "--json", "-q", "--no-figures", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["layers"][0]["theory"] is None
+    res = runner.invoke(app, ["reduce", str(out), "-q"])
+    assert res.exit_code == 2 and "ResNet18 trunk" in res.stderr

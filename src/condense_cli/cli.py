@@ -152,7 +152,8 @@ def train_cmd(
     data: Annotated[str, typer.Option(help="Named data set (sin5d, sin5d-low, sin3d, sin1d, relu-combo, tanh1d, sin1, phase4), real data (digits, mnist, fashion-mnist, cifar10, cifar100) or a .npz (x, y) / .csv file.")] = "sin5d",
     n: Annotated[Optional[int], typer.Option(help="Number of training points (default: the data set's own).")] = None,
     data_seed: Annotated[int, typer.Option(help="Seed for sampling the data.")] = 0,
-    arch: Annotated[str, typer.Option(help="mlp, or cnn: one convolution layer (--channels, --kernel) before the dense layers (image data).")] = "mlp",
+    arch: Annotated[str, typer.Option(help="mlp; cnn: one convolution layer (--channels, --kernel) before the dense layers; resnet18: the ResNet18 convolution trunk before the dense layers (image data).")] = "mlp",
+    trunk_width: Annotated[int, typer.Option(help="--arch resnet18: channels of the first stage (64 as in ResNet18; e.g. 4 for a CPU smoke run).")] = 64,
     channels: Annotated[int, typer.Option(help="--arch cnn: convolution channels.")] = 8,
     kernel: Annotated[int, typer.Option(help="--arch cnn: kernel size k (k x k, stride 1, no padding).")] = 3,
     depth: Annotated[int, typer.Option(help="Number of hidden layers.")] = 1,
@@ -188,6 +189,7 @@ def train_cmd(
 
     config = TrainConfig(
         act=tuple(a.strip() for a in act.split(",")), arch=arch, channels=channels, kernel=kernel,
+        trunk_width=trunk_width,
         data=data, n=n, data_seed=data_seed,
         depth=depth, width=width, widths=parse_int_list(widths, "--widths") if widths else None,
         residual=residual, output_bias=output_bias, alpha=alpha, gamma=gamma, init_std=_parse_stds(init_std),

@@ -62,4 +62,8 @@ def init_params(seed: int, spec: NetSpec, stds: list[float], dtype=np.float32) -
     out = layers[-1]
     if not spec.output_bias:
         out[:, -1] = 0.0
-    return {"hidden": layers[:-1], "out": out}
+    params = {"hidden": layers[:-1], "out": out}
+    if spec.trunk is not None:  # He-normal kernels so the deep trunk passes signal; stated in meta
+        params["trunk"] = [(np.sqrt(2.0 / (i * k * k)) * rng.standard_normal((o, i, k, k))).astype(dtype)
+                           for o, i, k, _ in spec.trunk_shapes()]
+    return params

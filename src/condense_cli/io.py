@@ -149,7 +149,11 @@ def load_run(path: str | Path):
         raise BadInput(f"{path}: loss, step and a disagree on seeds or snapshots")
     kinds = meta.get("layers") or []
     conv = kinds[0] if kinds and isinstance(kinds[0], dict) and kinds[0].get("kind") == "conv" else None
-    fan = x.shape[1]
+    trunk = meta.get("trunk") if isinstance(meta.get("trunk"), dict) else None
+    try:
+        fan = int(trunk["features"]) if trunk else x.shape[1]
+    except (KeyError, TypeError, ValueError):
+        raise BadInput(f"{path}: meta describes a trunk without its number of features") from None
     for l, w in enumerate(hidden, 1):
         if l == 1 and conv is not None:
             try:
@@ -163,7 +167,8 @@ def load_run(path: str | Path):
         raise BadInput(f"{path}: a has shape {out.shape}, expected ({S}, {K}, {y.shape[1]}, {fan + 1})")
     if np.any(step < 0) or np.any(np.diff(step) <= 0) or step[-1] >= loss.shape[1]:
         raise BadInput(f"{path}: step must be increasing and within the loss record")
-    extra = {k: arrays[k] for k in ("x_test", "y_test", "train_acc", "test_acc") if k in arrays}
+    extra = {k: v for k, v in arrays.items()
+             if k in ("x_test", "y_test", "train_acc", "test_acc") or (k.startswith("trunk_") and k[6:].isdigit())}
     for k in ("train_acc", "test_acc"):
         if k in extra and extra[k].shape != (S, K):
             raise BadInput(f"{path}: {k} has shape {extra[k].shape}, expected ({S}, {K})")

@@ -1,6 +1,6 @@
 """Fully connected networks as pure functions over a parameter pytree, in the run file's layout.
 
-Parameters (`Params`, a dict):
+Parameters (`Params`, a dict; with a ResNet18 trunk also `trunk`, its list of kernels):
 - `hidden`: list of L arrays, layer l shaped (m_l, fan_in_l + 1), the input weight of each
   neuron in a row with its bias as the last column (fan_in_1 = d, fan_in_l = m_{l-1});
 - `out`: (d_out, m_L + 1), output weights with the output bias as the last column.
@@ -36,8 +36,17 @@ class NetSpec:
     residual: bool = False
     output_bias: bool = True
     conv: tuple | None = None  # (kernel k, image (H, W, C_in)): layer 1 is a convolution with widths[0] channels
+    trunk: tuple | None = None  # ("resnet18", base width b, image (H, W, C_in)): a ResNet18 trunk before layer 1
 
     def __post_init__(self):
+        if self.trunk is not None:
+            name, base, (H, W, C) = self.trunk
+            if name != "resnet18" or base < 1:
+                raise BadInput(f"unknown trunk {name!r} or width {base}")
+            if H * W * C != self.d:
+                raise BadInput(f"image {H}x{W}x{C} does not match the input dimension {self.d}")
+            if self.conv is not None or self.residual:
+                raise BadInput("a ResNet18 trunk is followed by dense layers only")
         if self.conv is not None:
             k, (H, W, C) = self.conv
             if k < 1 or k > min(H, W):
@@ -72,6 +81,8 @@ class NetSpec:
         """Inputs of each hidden layer then of the output layer (bias not counted). A convolution
         layer's input weight is its kernel, C_in·k·k weights (ordered C_in, row, column)."""
         fan = [self.d, *self.widths]
+        if self.trunk is not None:
+            fan[0] = 8 * self.trunk[1]  # the trunk's pooled features
         if self.conv is not None:
             k, (_, _, C) = self.conv
             Ho, Wo = self.conv_out
@@ -82,6 +93,24 @@ class NetSpec:
     def shapes(self) -> list[tuple[int, int]]:
         """(rows, cols) of every hidden layer then of the output layer, bias column included."""
         return [(m, f + 1) for m, f in zip([*self.widths, self.d_out], self.fans)]
+
+    def trunk_shapes(self) -> list[tuple[int, int, int, int]]:
+        """Kernel shapes (out, in, k, k) of the ResNet18 trunk: a 3x3 stem, then 4 stages of 2 basic
+        blocks (two 3x3 convolutions, a 1x1 shortcut where the shape changes) with b, 2b, 4b, 8b
+        channels, stride 2 at the first block of stages 2-4. No batch normalization, no biases."""
+        if self.trunk is None:
+            return []
+        _, b, (_, _, C) = self.trunk
+        shapes, c_in = [(b, C, 3, 3)], b
+        for stage in range(4):
+            c = b * 2 ** stage
+            for block in range(2):
+                stride = 2 if (stage > 0 and block == 0) else 1
+                shapes += [(c, c_in, 3, 3), (c, c, 3, 3)]
+                if stride != 1 or c_in != c:
+                    shapes.append((c, c_in, 1, 1))
+                c_in = c
+        return shapes
 
     def layer_kinds(self) -> list[dict]:
         """Each hidden layer's kind and shape, for run-file metadata."""
@@ -101,7 +130,7 @@ def forward(params: Params, x: jax.Array, spec: NetSpec, dropout: float = 0.0,
     """f(x) for a batch x (n, d) -> (n, d_out). With `dropout` r > 0 and a `key`, each hidden
     layer's output is multiplied by a Bernoulli(1 − r) mask / (1 − r) (inverted dropout: after
     the hidden layer, and so between hidden layers of deeper nets); without a key it is off."""
-    h = x
+    h = _resnet18(params["trunk"], x, spec) if spec.trunk is not None else x
     for layer, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
         if layer == 0 and spec.conv is not None:
             z = activations.get(act).fn(_convolve(h, w, spec))
@@ -124,9 +153,30 @@ def _convolve(x: jax.Array, w: jax.Array, spec: NetSpec) -> jax.Array:
     return (out + w[:, -1]).reshape(x.shape[0], -1)
 
 
+def _resnet18(kernels: list, x: jax.Array, spec: NetSpec) -> jax.Array:
+    """The ResNet18 trunk (ReLU, 'SAME' padding) on flattened images x (n, H·W·C) -> pooled
+    features (n, 8b). `kernels` follow `NetSpec.trunk_shapes`."""
+    _, b, (H, W, C) = spec.trunk
+    h = x.reshape(x.shape[0], H, W, C)
+    conv = lambda z, k, stride: jax.lax.conv_general_dilated(
+        z, k, (stride, stride), "SAME", dimension_numbers=("NHWC", "OIHW", "NHWC"))
+    it = iter(kernels)
+    h = jax.nn.relu(conv(h, next(it), 1))
+    c_in = b
+    for stage in range(4):
+        c = b * 2 ** stage
+        for block in range(2):
+            stride = 2 if (stage > 0 and block == 0) else 1
+            out = conv(jax.nn.relu(conv(h, next(it), stride)), next(it), 1)
+            shortcut = conv(h, next(it), stride) if (stride != 1 or c_in != c) else h
+            h = jax.nn.relu(out + shortcut)
+            c_in = c
+    return jnp.mean(h, axis=(1, 2))
+
+
 def hidden_features(params: Params, x: jax.Array, spec: NetSpec) -> list[jax.Array]:
     """The inputs x^[l-1] (n, fan_in_l) that each hidden layer l sees, for l = 1..L."""
-    h, seen = x, []
+    h, seen = (_resnet18(params["trunk"], x, spec) if spec.trunk is not None else x), []
     for layer, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
         seen.append(h)
         if layer == 0 and spec.conv is not None:

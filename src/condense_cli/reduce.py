@@ -112,6 +112,8 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float = 0.95, min
     from .theory import network
     from .training import TrainConfig, TrainResult, train
 
+    if run.meta.get("trunk"):
+        raise BadInput("reduce supports fully connected networks only (this run has a ResNet18 trunk)")
     S = run.out.shape[0]
     if not 0 <= seed_index < S:
         raise BadInput(f"--seed-index {seed_index} does not exist; the run holds {S} network(s)")

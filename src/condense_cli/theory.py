@@ -158,6 +158,8 @@ def layer_theory(run, s: int, k: int, l: int, p, lc, tol: float) -> dict:
     """Theory for layer l of seed s at snapshot k: {"report": JSON-able or None, "lines": [...]}."""
     if p is None:
         return {"report": None, "lines": [], "note": "the multiplicity theory does not apply (p undefined)"}
+    if run.meta.get("trunk"):
+        return {"report": None, "lines": [], "note": "the theory is not evaluated behind a ResNet18 trunk"}
     if l == 1 and (run.meta.get("layers") or [{}])[0].get("kind") == "conv":
         return {"report": None, "lines": [], "note": "the theory is not evaluated for convolution layers"}
     if run.y.shape[1] != 1:

@@ -39,6 +39,7 @@ class TrainConfig:
     arch: str = "mlp"  # "mlp", or "cnn": one convolution layer of `channels` k x k kernels, then the dense layers
     channels: int = 8
     kernel: int = 3
+    trunk_width: int = 64  # arch "resnet18": channels of the first stage (64 in ResNet18; tiny for CPU smoke runs)
     data: str = "sin5d"
     n: int | None = None
     data_seed: int = 0
@@ -94,8 +95,10 @@ class TrainConfig:
             raise BadInput(f"width must be at least 1, got {list(widths)}")
         for a in self.activation_names():
             activations.get(a)
-        if self.arch not in ("mlp", "cnn"):
-            raise BadInput(f"unknown architecture {self.arch!r}; choose one of: mlp, cnn")
+        if self.arch not in ("mlp", "cnn", "resnet18"):
+            raise BadInput(f"unknown architecture {self.arch!r}; choose one of: mlp, cnn, resnet18")
+        if self.arch == "resnet18" and self.trunk_width < 1:
+            raise BadInput(f"--trunk-width must be at least 1, got {self.trunk_width}")
         if self.arch == "cnn" and (self.channels < 1 or self.kernel < 1):
             raise BadInput(f"--channels and --kernel must be at least 1, got {self.channels} and {self.kernel}")
         if self.optimizer not in OPTIMIZERS:
@@ -204,6 +207,12 @@ def record_steps(config: TrainConfig) -> np.ndarray:
     return np.unique(np.concatenate([[0], steps, [T]]))
 
 
+def _recorded(params: dict) -> dict:
+    """The parameters a run file records at every snapshot: hidden layers and output (a ResNet18
+    trunk is kept only at the end)."""
+    return {"hidden": params["hidden"], "out": params["out"]}
+
+
 def _chunk_length(T: int) -> int:
     """Steps per compiled chunk: long enough that the host loop costs well under 5 %
     (at least 2,000 steps unless the run is shorter), at most about 50 chunks per run."""
@@ -223,15 +232,19 @@ def prepare(config: TrainConfig, dataset: Dataset | None = None):
         raise BadInput("--loss ce needs a classification data set (digits, mnist, fashion-mnist, cifar10, cifar100)")
     if config.batch_size is not None and config.batch_size > len(ds.x):
         raise BadInput(f"--batch-size {config.batch_size} exceeds the {len(ds.x)} training points")
-    conv = None
-    if config.arch == "cnn":
+    conv = trunk = None
+    if config.arch in ("cnn", "resnet18"):
         if "image" not in ds.spec:
-            raise BadInput(f"--arch cnn needs image data (digits, mnist, fashion-mnist, cifar10, cifar100), "
-                           f"not {ds.spec.get('name')!r}")
-        conv = (int(config.kernel), tuple(int(v) for v in ds.spec["image"]))
+            raise BadInput(f"--arch {config.arch} needs image data (digits, mnist, fashion-mnist, cifar10, "
+                           f"cifar100), not {ds.spec.get('name')!r}")
+        image = tuple(int(v) for v in ds.spec["image"])
+        if config.arch == "cnn":
+            conv = (int(config.kernel), image)
+        else:
+            trunk = ("resnet18", int(config.trunk_width), image)
     spec = NetSpec(d=ds.x.shape[1], widths=config.layer_widths(), d_out=ds.y.shape[1],
                    acts=config.activation_names(), alpha=float(config.alpha),
-                   residual=config.residual, output_bias=config.output_bias, conv=conv)
+                   residual=config.residual, output_bias=config.output_bias, conv=conv, trunk=trunk)
     if config.gamma is not None:
         stds = gamma_stds(spec, config.gamma)
     else:
@@ -278,6 +291,8 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
                                 len(ds.x) if config.optimizer == "sgd" and config.batch_size else 0)
     state = init([config.seed + s for s in range(S)], stds)
     if initial_params is not None:
+        if spec.trunk is not None:
+            raise BadInput("starting from given parameters is not supported for a ResNet18 trunk")
         shapes = [tuple(np.shape(w)) for w in [*initial_params["hidden"], initial_params["out"]]]
         if shapes != [tuple(s) for s in spec.shapes]:
             raise BadInput(f"initial parameters have shapes {shapes}, the network needs {spec.shapes}")
@@ -291,7 +306,7 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     # Host copies of everything recorded, filled chunk by chunk (what survives an interrupt).
     loss_host = np.empty((S, T + 1), dtype)
     snap_host = jax.tree.map(lambda leaf: np.empty((S, len(rec)) + leaf.shape[1:], leaf.dtype),
-                             state["params"])
+                             _recorded(state["params"]))
     status, reason, nan_step, stop_steps = "finished", None, None, None
     evals = recorded = 0  # steps evaluated and snapshots taken so far
     try:
@@ -346,8 +361,12 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
         steps_kept = np.concatenate([steps_kept, [last]])
 
     extra = {}
+    trunk = None
+    if spec.trunk is not None:  # the trunk at the last step: enough to rebuild the final network
+        trunk = [np.asarray(k) for k in state["params"]["trunk"]]
+        extra.update({f"trunk_{i}": k for i, k in enumerate(trunk)})
     if ds.classification:
-        extra = _accuracies(spec, hidden, out, ds, dtype)
+        extra.update(_accuracies(spec, hidden, out, ds, dtype, trunk))
     seconds = time.perf_counter() - started
     meta = {
         "schema": SCHEMA,
@@ -359,6 +378,10 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
         "depth": len(spec.widths),
         "arch": config.arch,
         "layers": spec.layer_kinds(),
+        "trunk": None if spec.trunk is None else {
+            "name": "resnet18", "width": spec.trunk[1], "features": 8 * spec.trunk[1], "image": list(spec.trunk[2]),
+            "init": "He-normal (std sqrt(2/fan_in)), no batch normalization, ReLU",
+            "recorded": "final kernels only, as trunk_0..trunk_N (S, out, in, k, k)"},
         "d": spec.d,
         "d_out": spec.d_out,
         "alpha": spec.alpha,
@@ -388,9 +411,10 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
                        extra=extra)
 
 
-def _accuracies(spec, hidden, out, ds, dtype) -> dict:
+def _accuracies(spec, hidden, out, ds, dtype, trunk=None) -> dict:
     """Train and test accuracy (S, K) of every recorded snapshot (argmax of f against the
-    one-hot label), data in batches of 4,096 so memory stays bounded; plus x_test, y_test."""
+    one-hot label), data in batches of 4,096 so memory stays bounded; plus x_test, y_test.
+    With a trunk (recorded only at the end) only the last snapshot is evaluated, the rest NaN."""
     import jax
     import jax.numpy as jnp
 
@@ -401,13 +425,21 @@ def _accuracies(spec, hidden, out, ds, dtype) -> dict:
         f = jax.vmap(jax.vmap(lambda p: forward(p, xb, spec)))(params)
         return jnp.sum(jnp.argmax(f, -1) == jnp.argmax(yb, -1)[None, None], axis=-1)
 
+    K_total = out.shape[1]
+    if trunk is not None:
+        hidden, out = [w[:, -1:] for w in hidden], out[:, -1:]
     params = {"hidden": [jnp.asarray(w, dtype) for w in hidden], "out": jnp.asarray(out, dtype)}
+    if trunk is not None:  # the same trunk for every seed's last snapshot: broadcast over (S, 1)
+        params["trunk"] = [jnp.broadcast_to(jnp.asarray(k, dtype)[:, None], k.shape[:1] + (1,) + k.shape[1:])
+                           for k in trunk]
     result = {"x_test": ds.x_test.astype(np.float32), "y_test": ds.y_test.astype(np.float32)}
     for name, x, y in (("train_acc", ds.x, ds.y), ("test_acc", ds.x_test, ds.y_test)):
         total = np.zeros(out.shape[:2])
         for i in range(0, len(x), 4096):
             total += np.asarray(correct(params, jnp.asarray(x[i:i + 4096], dtype), jnp.asarray(y[i:i + 4096], dtype)))
         result[name] = total / max(len(x), 1) if len(x) else np.full(out.shape[:2], np.nan)
+        if trunk is not None:
+            result[name] = np.concatenate([np.full((out.shape[0], K_total - 1), np.nan), result[name]], axis=1)
     return result
 
 
@@ -467,7 +499,8 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
         stop_step = jnp.where(reach, t, st["stop_step"])
         stopped = st["stopped"] | reach
         active = (t < hyper["T"]) & (~stopped) & jnp.isfinite(loss)
-        buf = jax.tree.map(lambda b, leaf: jax.lax.dynamic_update_index_in_dim(b, leaf, slot, 0), buf, p)
+        buf = jax.tree.map(lambda b, leaf: jax.lax.dynamic_update_index_in_dim(b, leaf, slot, 0), buf,
+                           _recorded(p))
 
         def update(operands):
             params, opt_state, grads = operands
@@ -489,7 +522,8 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
 
     @jax.jit
     def run_chunk(state, x, y, hyper, t0, slots):
-        buf = jax.tree.map(lambda leaf: jnp.zeros((S, Kc + 1) + leaf.shape[1:], leaf.dtype), state["params"])
+        buf = jax.tree.map(lambda leaf: jnp.zeros((S, Kc + 1) + leaf.shape[1:], leaf.dtype),
+                           _recorded(state["params"]))
 
         def body(carry, i):
             st, b = carry
