@@ -727,7 +727,7 @@ def _phase_figures(result, unconverged, out_dir: Path, fmt: str) -> list[str]:
         _save_figure(fig, out_dir / f"{name}.{fmt}", fmt, written)
 
     agree = "n/a" if result.agreement is None else f"{result.agreement:.0%}"
-    save(plots.phase_diagram(cfg.gammas, cfg.gamma_primes, result.slope, result.boundary, None, unconverged,
+    save(plots.phase_diagram(cfg.gammas, cfg.gamma_primes, result.slope, result.boundary, unconverged,
                              f"{cfg.act}, widths {', '.join(map(str, cfg.widths))}: agreement with theory {agree}"),
          "phase")
     j = int(np.argmin(np.abs(np.asarray(cfg.gamma_primes))))

@@ -140,7 +140,7 @@ def _edges(v) -> np.ndarray:
     return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
 
 
-def phase_diagram(gammas, gamma_primes, slope, measured, theory_gamma, unconverged, title: str) -> Figure:
+def phase_diagram(gammas, gamma_primes, slope, measured, unconverged, title: str) -> Figure:
     """Slope of log RD against log m over (γ′, γ), with the theoretical and measured boundaries,
     the known initialization schemes, and unconverged points marked."""
     fig = Figure(figsize=(6.6, 6.2), layout="constrained")
@@ -152,7 +152,9 @@ def phase_diagram(gammas, gamma_primes, slope, measured, theory_gamma, unconverg
     fig.colorbar(mesh, ax=ax, extend="both", label="slope S of log RD vs log m  (S<0 linear, S>0 condensed)")
     lo, hi = _edges(gp)[[0, -1]]
     tx = np.linspace(lo, hi, 200)
-    ax.plot(tx, np.where(tx <= 0, 1.0, tx + 1.0), color="k", lw=2, label="theory: γ = 1 (γ′ ≤ 0), γ′ = γ − 1")
+    from .phase import theory_boundary
+
+    ax.plot(tx, theory_boundary(tx), color="k", lw=2, label="theory: γ = 1 (γ′ ≤ 0), γ′ = γ − 1")
     ax.plot(tx, tx, color="0.3", lw=1, ls=":", label="E et al.: γ′ = γ")
     ok = np.isfinite(measured)
     if ok.any():
