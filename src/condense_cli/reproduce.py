@@ -242,7 +242,9 @@ def _ov_fig89(quick: bool, seeds: int) -> Reproduction:
     ok8 = sum(d < n for d, n in zip(lines["normal init + dropout 0.5"], lines["normal init"]))
     ok9 = sum(a is not None and (b is None or a < b) for a, b in zip(fast_drop, fast_small))
     measured = ("lines at the end: " + "; ".join(f"{k} {_fmt_counts(v)}" for k, v in lines.items())
-                + f". Steps to 5 % of the initial loss: dropout {_fmt_counts(fast_drop)}, small init {_fmt_counts(fast_small)}")
+                + f". Steps to 5 % of the initial loss: dropout {_fmt_counts(fast_drop)}, small init {_fmt_counts(fast_small)}"
+                + f". Final clean loss (seed 0): dropout {dropout.loss[0, -1]:.2g}, small init {small.loss[0, -1]:.2g}, "
+                  f"normal init {normal.loss[0, -1]:.2g}")
     panels = [_heatmap_panel(run.hidden[0][0, -1], name) for name, run in
               (("normal init", normal), ("normal init + dropout 0.5", dropout), ("small init", small))]
     loss_spec = ("ov-fig9-loss", "loss_comparison", {
