@@ -632,7 +632,7 @@ def phase_cmd(
     split_cpu_into_devices()  # before JAX starts: the point axis is sharded over every core
     from . import io
     from .data import resolve
-    from .phase import PhaseConfig, parse_values, sweep, width_arrays, width_from_arrays
+    from .phase import REGIMES, PhaseConfig, parse_values, sweep, width_arrays, width_from_arrays
 
     if fmt not in ("png", "pdf"):
         raise BadInput(f"--format must be png or pdf, got {fmt!r}")
@@ -688,11 +688,10 @@ def phase_cmd(
 
     unconverged = ~result.converged.all(axis=(2, 3))
     meta = {"schema": "condense.phase/1", "config": {**config.__dict__}, "data": dataset.spec,
-            "regimes": ["linear", "critical", "condensed"], "agreement": result.agreement,
+            "regimes": list(REGIMES), "agreement": result.agreement,
             "unconverged_points": int(unconverged.sum()), "diverged_points": int(result.diverged.any(axis=(2, 3)).sum()),
             "resumed_widths": sorted(finished), "redone_widths": redone, "seconds": time.perf_counter() - started}
-    regime_code = np.select([result.regime == "linear", result.regime == "critical", result.regime == "condensed"],
-                            [-1, 0, 1], default=-2)
+    regime_code = np.select([result.regime == r for r in REGIMES], [i - 1 for i in range(len(REGIMES))], default=-2)
     npz = io.save_npz(out_dir / "phase.npz", {
         "gamma": np.asarray(config.gammas), "gamma_prime": np.asarray(config.gamma_primes),
         "widths": np.asarray(config.widths), "rd": result.rd, "slope": result.slope, "regime": regime_code,
