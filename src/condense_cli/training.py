@@ -286,9 +286,9 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     per_chunk = np.bincount(chunk_of, minlength=n_chunks)
     Kc = int(per_chunk.max())
 
-    init, run_chunk = _programs(spec, config.optimizer, config.batch_size if config.optimizer == "sgd" else None,
-                                S, L, Kc, jnp.dtype(dtype).name, float(config.dropout), config.loss,
-                                len(ds.x) if config.optimizer == "sgd" and config.batch_size else 0)
+    batch = config.batch_size if config.optimizer == "sgd" else None  # None: full batch
+    init, run_chunk = _programs(spec, config.optimizer, batch, S, L, Kc, jnp.dtype(dtype).name,
+                                float(config.dropout), config.loss, len(ds.x) if batch else 0)
     state = init([config.seed + s for s in range(S)], stds)
     if initial_params is not None:
         if spec.trunk is not None:
