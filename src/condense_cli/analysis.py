@@ -122,6 +122,15 @@ def _clusters_summary(labels, centres, kept, min_share):
     return out
 
 
+def _kept_neurons(W: np.ndarray, min_norm: float):
+    """(finite rows (m,), unit rows (m, k), norms (m,), indices of the kept neurons): finite rows
+    whose norm is positive and at least `min_norm` × the largest finite norm."""
+    finite = np.isfinite(W).all(axis=1)
+    norms, U = unit_rows(np.where(finite[:, None], W, 0.0))
+    top = norms[finite].max() if finite.any() else 0.0
+    return finite, U, norms, np.flatnonzero(finite & (norms > 0) & (norms >= min_norm * top))
+
+
 def layer_condensation(W: np.ndarray, tol: float = 0.95, min_norm: float = 0.1,
                        min_share: float = 0.05) -> LayerCondensation:
     """Condensation of one layer's input weights W (m, k) (bias last).
@@ -131,11 +140,7 @@ def layer_condensation(W: np.ndarray, tol: float = 0.95, min_norm: float = 0.1,
     reported but not counted as condensed orientations."""
     W = np.asarray(W, np.float64)
     m = W.shape[0]
-    finite = np.isfinite(W).all(axis=1)
-    norms, U = unit_rows(np.where(finite[:, None], W, 0.0))
-    top = norms[finite].max() if finite.any() else 0.0
-    keep = finite & (norms > 0) & (norms >= min_norm * top)
-    idx = np.flatnonzero(keep)
+    finite, U, norms, idx = _kept_neurons(W, min_norm)
     Uk, nk = U[idx], norms[idx]
     labels, centres = cluster(Uk, nk, tol, signed=True)
     line_labels, line_centres = cluster(Uk, nk, tol, signed=False)
@@ -154,16 +159,12 @@ def count_orientations(W: np.ndarray, tol: float, min_norm: float, min_share: fl
     """(directions, lines) of W (m, k), cheaply: when more than `max_neurons` neurons are
     kept, a fixed random subset of that many is clustered (shares then carry a sampling error
     of about sqrt(share/max_neurons))."""
-    W = np.asarray(W, np.float64)
-    finite = np.isfinite(W).all(axis=1)
-    norms = np.linalg.norm(np.where(finite[:, None], W, 0.0), axis=1)
-    top = norms[finite].max() if finite.any() else 0.0
-    idx = np.flatnonzero(finite & (norms > 0) & (norms >= min_norm * top))
+    _, U, norms, idx = _kept_neurons(np.asarray(W, np.float64), min_norm)
     if len(idx) > max_neurons:
         idx = np.sort(np.random.default_rng(rng_seed).choice(idx, max_neurons, replace=False))
     if len(idx) == 0:
         return 0, 0
-    Uk = W[idx] / norms[idx, None]
+    Uk = U[idx]
     counts = []
     for signed in (True, False):
         labels, centres = cluster(Uk, norms[idx], tol, signed)
