@@ -125,6 +125,15 @@ class NetSpec:
         return out
 
 
+def _hidden_layer(h: jax.Array, layer: int, w: jax.Array, act: str, spec: NetSpec) -> jax.Array:
+    """Hidden layer `layer` (0-based) applied to its input h: σ(W h + b), a convolution for a
+    CNN's first layer, plus h for residual layers after the first."""
+    if layer == 0 and spec.conv is not None:
+        return activations.get(act).fn(_convolve(h, w, spec))
+    z = activations.get(act).fn(h @ w[:, :-1].T + w[:, -1])
+    return z + h if (spec.residual and layer > 0) else z
+
+
 def forward(params: Params, x: jax.Array, spec: NetSpec, dropout: float = 0.0,
             key: jax.Array | None = None) -> jax.Array:
     """f(x) for a batch x (n, d) -> (n, d_out). With `dropout` r > 0 and a `key`, each hidden
@@ -132,11 +141,7 @@ def forward(params: Params, x: jax.Array, spec: NetSpec, dropout: float = 0.0,
     the hidden layer, and so between hidden layers of deeper nets); without a key it is off."""
     h = _resnet18(params["trunk"], x, spec) if spec.trunk is not None else x
     for layer, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
-        if layer == 0 and spec.conv is not None:
-            z = activations.get(act).fn(_convolve(h, w, spec))
-        else:
-            z = activations.get(act).fn(h @ w[:, :-1].T + w[:, -1])
-        h = z + h if (spec.residual and layer > 0) else z
+        h = _hidden_layer(h, layer, w, act, spec)
         if dropout > 0 and key is not None:
             key, sub = jax.random.split(key)
             h = h * jax.random.bernoulli(sub, 1.0 - dropout, h.shape) / (1.0 - dropout)
@@ -179,11 +184,7 @@ def hidden_features(params: Params, x: jax.Array, spec: NetSpec) -> list[jax.Arr
     h, seen = (_resnet18(params["trunk"], x, spec) if spec.trunk is not None else x), []
     for layer, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
         seen.append(h)
-        if layer == 0 and spec.conv is not None:
-            h = activations.get(act).fn(_convolve(h, w, spec))
-            continue
-        z = activations.get(act).fn(h @ w[:, :-1].T + w[:, -1])
-        h = z + h if (spec.residual and layer > 0) else z
+        h = _hidden_layer(h, layer, w, act, spec)
     return seen
 
 
