@@ -36,15 +36,16 @@ def main() -> None:
     L = _chunk_length(T)
     rec = record_steps(cfg)
     Kc = int(np.bincount(rec // L).max())
-    init, run_chunk = _programs(spec, "sgd", 64, 1, L, Kc, "float32", 0.0, "ce", len(ds.x))
+    init, buffer, run_chunk = _programs(spec, "sgd", 64, 1, L, Kc, "float32", 0.0, "ce", len(ds.x))
     state = init([cfg.seed], stds)
     x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
     hyper = {"T": jnp.int32(T), "lr": jnp.float32(cfg.lr), "ratio": jnp.float32(-np.inf)}
     slots = np.full(L, Kc, np.int32)
+    buf = buffer()
     compiled = 0.0
     for c in range((T + L) // L):
         t0 = time.perf_counter()
-        state, loss, snaps = run_chunk(state, x, y, hyper, jnp.int32(c * L), slots)
+        state, loss, buf = run_chunk(state, buf, x, y, hyper, jnp.int32(c * L), slots)
         np.asarray(loss)
         compiled += time.perf_counter() - t0
     print(f"digits CNN, SGD batch 64, {T} steps: {T / total:,.0f} steps/s through `train` "

@@ -94,6 +94,23 @@ def test_record_schedules():
     assert record_steps(TrainConfig(steps=10, snapshots=3)).tolist() == [0, 5, 10]
 
 
+def test_snapshots_across_chunks_match_a_sparser_record(tiny):
+    """5,000 steps run as 3 chunks whose snapshot buffers are reused in turn (and copied while
+    the next chunk computes): every step recorded must agree bit for bit with a run recording
+    every 250 steps, and the first snapshot of each chunk with its loss."""
+    dense = train(dataclasses.replace(tiny, steps=5000, record_every=1))
+    sparse = train(dataclasses.replace(tiny, steps=5000, record_every=250))
+    assert dense.step.tolist() == list(range(5001))
+    np.testing.assert_array_equal(dense.loss, sparse.loss)
+    for a, b in zip([*dense.hidden, dense.out], [*sparse.hidden, sparse.out]):
+        np.testing.assert_array_equal(a[:, ::250], b)
+    spec = NetSpec(d=1, widths=(8,), d_out=1, acts=("tanh",))
+    for t in (1999, 2000, 4000, 5000):  # chunk boundaries (chunks of 2,000 steps)
+        p = {"hidden": [jnp.asarray(dense.hidden[0][0, t])], "out": jnp.asarray(dense.out[0, t])}
+        e = np.asarray(forward(p, jnp.asarray(dense.x, jnp.float32), spec)) - dense.y
+        assert dense.loss[0, t] == pytest.approx(0.5 * np.mean(e[:, 0] ** 2), rel=1e-4)
+
+
 def test_stop_at_loss_ratio_stops_at_the_first_step_below(tiny):
     r = train(dataclasses.replace(tiny, steps=2000, stop_at_loss_ratio=0.7, seeds=2))
     assert r.meta["status"] == "finished" and "stopped early as asked" in r.meta["reason"]
@@ -194,13 +211,13 @@ def test_sgd_epochs_reshuffle_inside_the_compiled_step():
 
     cfg = TrainConfig(act="tanh", data="sin1d", n=12, width=3, optimizer="sgd", batch_size=4, lr=0.01, steps=6)
     ds, spec, stds = prepare(cfg)
-    init, run_chunk = _programs(spec, "sgd", 4, 1, 3, 3, "float32", 0.0, "mse", 12)
+    init, buffer, run_chunk = _programs(spec, "sgd", 4, 1, 3, 3, "float32", 0.0, "mse", 12)
     x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
     hyper = {"T": jnp.int32(6), "lr": jnp.float32(0.01), "ratio": jnp.float32(-np.inf)}
     st = init([0], stds)
     perms = []
     for t0 in (0, 3):  # one chunk of 3 steps per epoch
-        st, loss, _ = run_chunk(st, x, y, hyper, jnp.int32(t0), np.arange(3, dtype=np.int32))
+        st, loss, _ = run_chunk(st, buffer(), x, y, hyper, jnp.int32(t0), np.arange(3, dtype=np.int32))
         perms.append(np.asarray(st["perm"][0]))
         assert np.isfinite(np.asarray(loss)).all()
     assert all(sorted(p.tolist()) == list(range(12)) for p in perms)

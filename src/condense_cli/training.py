@@ -16,8 +16,8 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Callable
+from functools import lru_cache, partial
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -287,8 +287,9 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     Kc = int(per_chunk.max())
 
     batch = config.batch_size if config.optimizer == "sgd" else None  # None: full batch
-    init, run_chunk = _programs(spec, config.optimizer, batch, S, L, Kc, jnp.dtype(dtype).name,
-                                float(config.dropout), config.loss, len(ds.x) if batch else 0)
+    init, buffer, run_chunk = _programs(spec, config.optimizer, batch, S, L, Kc, jnp.dtype(dtype).name,
+                                        float(config.dropout), config.loss, len(ds.x) if batch else 0,
+                                        config.stop_at_loss_ratio is not None)
     state = init([config.seed + s for s in range(S)], stds)
     if initial_params is not None:
         if spec.trunk is not None:
@@ -310,17 +311,30 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     status, reason, nan_step, stop_steps = "finished", None, None, None
     evals = recorded = 0  # steps evaluated and snapshots taken so far
     try:
+        # Two snapshot buffers take turns: chunk c+1 is launched (JAX runs it asynchronously)
+        # before chunk c's results are copied to the host, so the copying overlaps the
+        # computing; after a stop, the chunk in flight is simply not used.
+        spare = [buffer() for _ in range(min(2, n_chunks))]
+
+        def launch(c, state):
+            slots = np.full(L, Kc, dtype=np.int32)
+            mine = rec[chunk_of == c]
+            slots[mine - c * L] = np.arange(len(mine), dtype=np.int32)
+            return run_chunk(state, spare.pop(), x, y, hyper, jnp.int32(c * L), jnp.asarray(slots))
+
+        pending = launch(0, state)
         for c in range(n_chunks):
+            state, chunk_loss, chunk_snap = pending
+            if c + 1 < n_chunks:
+                pending = launch(c + 1, state)
             t0 = c * L
             mine = rec[chunk_of == c]
-            slots = np.full(L, Kc, dtype=np.int32)
-            slots[mine - t0] = np.arange(len(mine), dtype=np.int32)
-            state, chunk_loss, chunk_snap = run_chunk(state, x, y, hyper, jnp.int32(t0), jnp.asarray(slots))
             valid = min(L, T + 1 - t0)
             chunk_loss = np.asarray(chunk_loss)[:valid].T  # (S, valid): waits for the chunk
             k = len(mine)
             jax.tree.map(lambda host, dev: host.__setitem__((slice(None), slice(recorded, recorded + k)),
                                                              np.asarray(dev)[:, :k]), snap_host, chunk_snap)
+            spare.append(chunk_snap)
             loss_host[:, t0:t0 + valid] = chunk_loss
             evals, recorded = t0 + valid, recorded + k
             if progress is not None:
@@ -445,15 +459,19 @@ def _accuracies(spec, hidden, out, ds, dtype, trunk=None) -> dict:
 
 @lru_cache(maxsize=32)
 def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, dtype_name: str,
-              dropout: float = 0.0, loss_name: str = "mse", n_data: int = 0):
+              dropout: float = 0.0, loss_name: str = "mse", n_data: int = 0, early_stop: bool = False):
     """The pieces of a run, cached by everything that shapes them (not by data, steps,
     learning rate, stop ratio or seeds, which are arguments):
 
     - `init(seeds (S,), stds (L+1,))` -> the host-built state of S networks (no compilation);
-    - `run_chunk(state, x (n, d), y (n, d_out), hyper, t0, slots (L,))` ->
-      (state, loss (L, S), snapshots with leaves (S, Kc+1, ...)): evaluations t0..t0+L-1,
-      parameters at step t0+i written to slot `slots[i]` (slot Kc is scratch).
-      `hyper` = {"T": int32, "lr": float, "ratio": float (-inf: no early stop)}.
+    - `buffer()` -> a snapshot buffer on the device, leaves (S, Kc+1, ...);
+    - `run_chunk(state, buf, x (n, d), y (n, d_out), hyper, t0, slots (L,))` ->
+      (state, loss (L, S), buf): evaluations t0..t0+L-1, parameters at step t0+i written to
+      slot `slots[i]` of `buf` (slot Kc is scratch). `buf` is donated: its memory is reused in
+      place (a fresh buffer per chunk costs page faults on every chunk), so it must not be read
+      after the call; only the slots written in this call are meaningful in the result.
+      `hyper` = {"T": int32, "lr": float, "ratio": float}; the stop ratio is read only by the
+      program built with `early_stop` (without it, no per-step stop bookkeeping is compiled).
     """
     import jax
     import jax.numpy as jnp
@@ -494,11 +512,14 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
             _, g = grad_fn(p, xb, yb, k_drop if dropout > 0 else None)
         if not spec.output_bias:
             g = {**g, "out": g["out"].at[:, -1].set(0.0)}
-        loss0 = jnp.where(t == 0, loss, st["loss0"])
-        reach = (~st["stopped"]) & (loss <= hyper["ratio"] * loss0)
-        stop_step = jnp.where(reach, t, st["stop_step"])
-        stopped = st["stopped"] | reach
-        active = (t < hyper["T"]) & (~stopped) & jnp.isfinite(loss)
+        loss0, stopped, stop_step = st["loss0"], st["stopped"], st["stop_step"]
+        active = (t < hyper["T"]) & jnp.isfinite(loss)
+        if early_stop:
+            loss0 = jnp.where(t == 0, loss, loss0)
+            reach = (~stopped) & (loss <= hyper["ratio"] * loss0)
+            stop_step = jnp.where(reach, t, stop_step)
+            stopped = stopped | reach
+            active = active & ~stopped
         buf = jax.tree.map(lambda b, leaf: jax.lax.dynamic_update_index_in_dim(b, leaf, slot, 0), buf,
                            _recorded(p))
 
@@ -520,11 +541,8 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
     else:
         v_step = jax.vmap(seed_step, in_axes=(0, None, None, 0, None, None, None))
 
-    @jax.jit
-    def run_chunk(state, x, y, hyper, t0, slots):
-        buf = jax.tree.map(lambda leaf: jnp.zeros((S, Kc + 1) + leaf.shape[1:], leaf.dtype),
-                           _recorded(state["params"]))
-
+    @partial(jax.jit, donate_argnums=1)
+    def run_chunk(state, buf, x, y, hyper, t0, slots):
         def body(carry, i):
             st, b = carry
             st, loss, b = v_step(st, t0 + i, slots[i], b, x, y, hyper)
@@ -532,6 +550,10 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
 
         (state, buf), loss = jax.lax.scan(body, (state, buf), jnp.arange(L, dtype=jnp.int32))
         return state, loss, buf  # buf: (S, Kc+1, ...), the last slot is scratch
+
+    def buffer():
+        zeros = lambda shape: jnp.zeros((S, Kc + 1) + tuple(shape), dtype)
+        return {"hidden": [zeros(shape) for shape in spec.shapes[:-1]], "out": zeros(spec.shapes[-1])}
 
     def init(seeds: list[int], stds: list[float]):
         """The state of S networks, built on the host: parameters from `init_params`, the
@@ -548,4 +570,12 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
                 "loss0": zeros(dtype), "stopped": zeros(bool),
                 "stop_step": np.full(len(seeds), -1, np.int32)}
 
-    return init, run_chunk
+    return Programs(init, buffer, run_chunk)
+
+
+class Programs(NamedTuple):
+    """What `_programs` returns."""
+
+    init: Callable
+    buffer: Callable
+    run_chunk: Callable

@@ -1,0 +1,68 @@
+"""Network arithmetic: `forward` and `hidden_features` against a plain NumPy loop, in both
+internal layouts (batch-major for 1-d inputs, feature-major otherwise) and with a convolution."""
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from condense_cli.init import init_params
+from condense_cli.models import NetSpec, forward, hidden_features
+
+
+NUMPY_ACTS = {"tanh": np.tanh, "xtanh": lambda z: z * np.tanh(z), "x2tanh": lambda z: z * z * np.tanh(z),
+              "sin": np.sin, "softplus": lambda z: np.log1p(np.exp(z)), "relu": lambda z: np.maximum(z, 0),
+              "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "identity": lambda z: z}
+
+
+def numpy_forward(params, x, spec):
+    """x^[l] = σ(x^[l-1] Wᵀ + b) (+ x^[l-1] residual after the first layer), f = (x^[L] Aᵀ + c)/α."""
+    h, seen = x, []
+    for l, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
+        seen.append(h)
+        z = NUMPY_ACTS[act](h @ w[:, :-1].T + w[:, -1])
+        h = z + h if (spec.residual and l > 0) else z
+    a = params["out"]
+    return (h @ a[:, :-1].T + a[:, -1]) / spec.alpha, seen
+
+
+@pytest.mark.parametrize("spec", [
+    NetSpec(d=1, widths=(7,), d_out=1, acts=("tanh",)),  # batch-major
+    NetSpec(d=1, widths=(6, 6, 6), d_out=2, acts=("xtanh", "tanh", "sin"), residual=True, alpha=3.0),
+    NetSpec(d=5, widths=(9,), d_out=1, acts=("x2tanh",)),  # feature-major
+    NetSpec(d=3, widths=(4, 4), d_out=3, acts=("tanh", "softplus"), residual=True, output_bias=False),
+    NetSpec(d=2, widths=(5, 3), d_out=1, acts=("relu", "sigmoid"), alpha=0.5),
+], ids=["1d", "1d-residual-deep", "5d", "3d-residual", "2d-two-layers"])
+def test_forward_and_features_match_a_numpy_loop(spec):
+    params = init_params(3, spec, [0.7] * (len(spec.widths) + 1), np.float64)
+    x = np.random.default_rng(0).normal(size=(11, spec.d))
+    f_ref, seen_ref = numpy_forward(params, x, spec)
+    jparams = {"hidden": [jnp.asarray(w, jnp.float32) for w in params["hidden"]],
+               "out": jnp.asarray(params["out"], jnp.float32)}
+    f = np.asarray(forward(jparams, jnp.asarray(x, jnp.float32), spec))
+    assert f.shape == (11, spec.d_out)
+    np.testing.assert_allclose(f, f_ref, rtol=2e-5, atol=2e-5)
+    seen = hidden_features(jparams, jnp.asarray(x, jnp.float32), spec)
+    for s, r in zip(seen, seen_ref):
+        assert s.shape == r.shape
+        np.testing.assert_allclose(np.asarray(s), r, rtol=2e-5, atol=2e-5)
+
+
+def test_convolution_only_network_reads_the_channels_batch_major():
+    """A CNN whose only hidden layer is the convolution: the output layer reads its
+    (n, H'·W'·c) output directly; f must equal the hand computation."""
+    H, W, C, k, c = 4, 4, 1, 3, 2
+    spec = NetSpec(d=H * W * C, widths=(c,), d_out=2, acts=("identity",), conv=(k, (H, W, C)))
+    params = init_params(1, spec, [0.5, 0.5], np.float64)
+    x = np.random.default_rng(1).normal(size=(3, H * W * C))
+    img = x.reshape(3, H, W)
+    kern = params["hidden"][0][:, :-1].reshape(c, k, k)
+    out = np.zeros((3, 2, 2, c))  # (n, H', W', c), flattened in that order
+    for i in range(2):
+        for j in range(2):
+            out[:, i, j] = np.einsum("nab,cab->nc", img[:, i:i + k, j:j + k], kern) + params["hidden"][0][:, -1]
+    a = params["out"]
+    f_ref = out.reshape(3, -1) @ a[:, :-1].T + a[:, -1]
+    jparams = {"hidden": [jnp.asarray(params["hidden"][0], jnp.float32)], "out": jnp.asarray(a, jnp.float32)}
+    f = np.asarray(forward(jparams, jnp.asarray(x, jnp.float32), spec))
+    np.testing.assert_allclose(f, f_ref, rtol=1e-5, atol=1e-5)
+    seen = hidden_features(jparams, jnp.asarray(x, jnp.float32), spec)
+    assert seen[0].shape == (3, H * W * C)
