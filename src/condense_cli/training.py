@@ -479,8 +479,10 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
 
     from .init import init_params
     from .models import LOSSES
+    from .runtime import compiler_options
 
     mse = LOSSES[loss_name]  # the training loss (MSE or cross-entropy), same signature
+    freeze = early_stop or spec.trunk is not None
 
     dtype = np.dtype(dtype_name)
 
@@ -528,7 +530,10 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
             updates, opt_state = make_opt(hyper["lr"]).update(grads, opt_state, params)
             return optax.apply_updates(params, updates), opt_state
 
-        new_p, opt_state = jax.lax.cond(active, update, lambda ops: (ops[0], ops[1]), (p, st["opt"], g))
+        if freeze:
+            new_p, opt_state = jax.lax.cond(active, update, lambda ops: (ops[0], ops[1]), (p, st["opt"], g))
+        else:
+            new_p, opt_state = update((p, st["opt"], g))
         st = {"params": new_p, "opt": opt_state,
               "key": key, "perm": perm, "loss0": loss0, "stopped": stopped, "stop_step": stop_step}
         return st, loss, buf
@@ -541,7 +546,7 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
     else:
         v_step = jax.vmap(seed_step, in_axes=(0, None, None, 0, None, None, None))
 
-    @partial(jax.jit, donate_argnums=1)
+    @partial(jax.jit, donate_argnums=1, compiler_options=compiler_options())
     def run_chunk(state, buf, x, y, hyper, t0, slots):
         def body(carry, i):
             st, b = carry
