@@ -66,3 +66,35 @@ def test_convolution_only_network_reads_the_channels_batch_major():
     np.testing.assert_allclose(f, f_ref, rtol=1e-5, atol=1e-5)
     seen = hidden_features(jparams, jnp.asarray(x, jnp.float32), spec)
     assert seen[0].shape == (3, H * W * C)
+
+
+@pytest.mark.parametrize("acts", [("tanh",), ("sigmoid", "tanh"), ("tanh", "xtanh")])
+def test_gradients_match_plain_autodiff(acts):
+    """tanh and sigmoid layers take their derivative from their stored output (a custom JVP):
+    the loss gradient must equal that of the textbook batch-major formula, differentiated by JAX."""
+    import jax
+
+    from condense_cli.models import mse
+
+    spec = NetSpec(d=4, widths=(6,) * len(acts), d_out=2, acts=acts, alpha=2.0)
+    params = init_params(5, spec, [0.8] * (len(acts) + 1), np.float32)
+    params = jax.tree.map(jnp.asarray, params)
+    rng = np.random.default_rng(2)
+    x, y = jnp.asarray(rng.normal(size=(9, 4)), jnp.float32), jnp.asarray(rng.normal(size=(9, 2)), jnp.float32)
+    plain = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "xtanh": lambda z: z * jnp.tanh(z)}
+
+    def textbook(p):
+        h = x
+        for w, a in zip(p["hidden"], acts):
+            h = plain[a](h @ w[:, :-1].T + w[:, -1])
+        f = (h @ p["out"][:, :-1].T + p["out"][:, -1]) / spec.alpha
+        return 0.5 * jnp.mean(jnp.sum((f - y) ** 2, axis=-1))
+
+    got = jax.grad(lambda p: mse(p, x, y, spec))(params)
+    want = jax.grad(textbook)(params)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-6)
+    # second derivatives too (the custom rule is itself differentiable)
+    hv = lambda loss: jax.jvp(jax.grad(loss), (params,), (params,))[1]
+    for g, w in zip(jax.tree.leaves(hv(lambda p: mse(p, x, y, spec))), jax.tree.leaves(hv(textbook))):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-3, atol=1e-5)

@@ -58,13 +58,16 @@ class Activation:
     name: str
     fn: Callable[[Array], Array]
     formula: str
+    # σ' written with σ's output y, where it can be (tanh: 1 − y²): lets a network take the
+    # derivative from the stored activations instead of keeping σ's output a second time
+    derivative_from_output: Callable[[Array], Array] | None = None
 
 
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
-        Activation("tanh", jnp.tanh, "tanh(x)"),
-        Activation("sigmoid", jax.nn.sigmoid, "1/(1+exp(-x))"),
+        Activation("tanh", jnp.tanh, "tanh(x)", lambda y: 1 - y * y),
+        Activation("sigmoid", jax.nn.sigmoid, "1/(1+exp(-x))", lambda y: y * (1 - y)),
         Activation("softplus", jax.nn.softplus, "log(1+exp(x))"),
         Activation("relu", jax.nn.relu, "max(x, 0)"),
         Activation("xtanh", _xtanh, "x·tanh(x)"),

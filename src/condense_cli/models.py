@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -172,6 +174,31 @@ def _hidden_layer(h: jax.Array, layer: int, w: jax.Array, act: str, spec: NetSpe
     return z
 
 
+@lru_cache(maxsize=None)
+def _activate_with_ones(act: str) -> Callable[[jax.Array], jax.Array]:
+    """z (m, n) -> σ(z) with a row of ones (m + 1, n). For an activation whose derivative is a
+    function of its output (tanh: 1 − y²), the derivative is taken from this very array, so
+    XLA computes σ in the same kernel as the row of ones and keeps one copy of the activations
+    (a training step of the papers' tanh network is ~10 % faster so on XLA:CPU)."""
+    a = activations.get(act)
+    if a.derivative_from_output is None:
+        return lambda z: _with_ones(a.fn(z))
+
+    @jax.custom_jvp
+    def with_ones(z):
+        return _with_ones(a.fn(z))
+
+    @with_ones.defjvp
+    def with_ones_jvp(primals, tangents):
+        (z,), (dz,) = primals, tangents
+        out = with_ones(z)
+        # the barrier keeps XLA from rewriting out[:-1] back into σ(z), a second consumer of σ
+        dout = a.derivative_from_output(jax.lax.optimization_barrier(out)[:-1]) * dz
+        return out, jnp.concatenate([dout, jnp.zeros((1, dz.shape[1]), dz.dtype)], axis=0)
+
+    return with_ones
+
+
 def _next_input(z: jax.Array, layer: int, spec: NetSpec) -> jax.Array:
     """What the layer after hidden layer `layer` reads, given that layer's output z."""
     return z if _reads_batch_major(layer + 1, spec) else _with_ones(z)
@@ -191,6 +218,10 @@ def forward(params: Params, x: jax.Array, spec: NetSpec, dropout: float = 0.0,
     the hidden layer, and so between hidden layers of deeper nets); without a key it is off."""
     h = _first_input(params, x, spec)
     for layer, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
+        plain = not (spec.residual and layer > 0) and not (dropout > 0 and key is not None)
+        if plain and not _reads_batch_major(layer, spec) and not _reads_batch_major(layer + 1, spec):
+            h = _activate_with_ones(act)(_affine(w, h, layer, spec))  # σ(W h̃) with its row of ones
+            continue
         z = _hidden_layer(h, layer, w, act, spec)
         if dropout > 0 and key is not None:
             key, sub = jax.random.split(key)
