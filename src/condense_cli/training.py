@@ -5,10 +5,13 @@
 loss (S, T+1), step (K,), hidden[l] (S, K, m_l, fan_in_l+1), out (S, K, d_out, m_L+1).
 
 Design: a step function closed over the config evaluates the full-batch loss at step t, writes
-the parameters into a snapshot slot when t is a recorded step, and updates (unless t = T, the
-seed has stopped, or its loss is not finite). `lax.scan` runs it over a chunk of steps inside
-`jit`, `vmap` runs it over seeds; the host only loops over chunks (a few dozen per run) to move
-a progress bar, stop early and keep finished work when interrupted.
+the parameters into a snapshot slot when t is a recorded step, and updates. Only where the final
+weights are read (early stop, a ResNet18 trunk) is the update skipped once t = T, the seed has
+stopped or its loss is not finite; elsewhere steps past T or after a non-finite loss are simply
+discarded by the host. `lax.scan` runs the step over a chunk of steps inside `jit`, `vmap` over
+seeds; the host only loops over chunks (a few dozen per run) to move a progress bar, stop early
+and keep finished work when interrupted. Chunk c+1 is launched before chunk c's results are
+copied out, and two donated snapshot buffers take turns, so the copying overlaps the computing.
 """
 from __future__ import annotations
 
