@@ -22,7 +22,7 @@ def main() -> None:
     import jax.numpy as jnp
 
     from condense_cli import TrainConfig, train
-    from condense_cli.training import _chunk_length, _programs, prepare, record_steps
+    from condense_cli.training import _programs, chunk_plan, prepare, record_steps, step_seconds
 
     cfg = TrainConfig(data="digits", arch="cnn", channels=16, kernel=3, width=32, act="relu", loss="ce",
                       init_std=0.1, optimizer="sgd", batch_size=64, lr=0.05, steps=20000, snapshots=100)
@@ -33,9 +33,8 @@ def main() -> None:
 
     ds, spec, stds = prepare(cfg)
     T = cfg.steps
-    L = _chunk_length(T)
-    rec = record_steps(cfg)
-    Kc = int(np.bincount(rec // L).max())
+    rec = record_steps(cfg)  # the same chunks as `train` makes
+    L, Kc = chunk_plan(T, rec, step_seconds(spec, len(ds.x), 64, 1), 4 * sum(r * c for r, c in spec.shapes))
     init, buffer, run_chunk = _programs(spec, "sgd", 64, 1, L, Kc, "float32", 0.0, "ce", len(ds.x))
     state = init([cfg.seed], stds)
     x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
@@ -43,7 +42,7 @@ def main() -> None:
     slots = np.full(L, Kc, np.int32)
     buf = buffer()
     compiled = 0.0
-    for c in range((T + L) // L):
+    for c in range(-(-(T + 1) // L)):
         t0 = time.perf_counter()
         state, loss, buf = run_chunk(state, buf, x, y, hyper, jnp.int32(c * L), slots)
         np.asarray(loss)

@@ -94,18 +94,42 @@ def test_record_schedules():
     assert record_steps(TrainConfig(steps=10, snapshots=3)).tolist() == [0, 5, 10]
 
 
-def test_snapshots_across_chunks_match_a_sparser_record(tiny):
-    """5,000 steps run as 3 chunks of 2,000 whose snapshot buffers are reused in turn (and copied
-    while the next chunk computes): every step recorded must agree bit for bit with a run
-    recording every 250 steps, and no snapshot repeats its predecessor."""
-    dense = train(dataclasses.replace(tiny, steps=5000, record_every=1))
+def test_snapshots_across_chunks_match_a_sparser_record(tiny, monkeypatch):
+    """5,000 steps run as 3 chunks whose snapshot buffers are reused in turn (and copied while
+    the next chunk computes): every step recorded must agree bit for bit with a run recording
+    every 250 steps, and no snapshot repeats its predecessor across the chunk boundaries."""
+    import condense_cli.training as training
+
+    monkeypatch.setattr(training, "CHUNK_SECONDS", 0.006)  # ~2,000 steps of this tiny net
+    seen = []
+    dense = train(dataclasses.replace(tiny, steps=5000, record_every=1), progress=lambda d, t: seen.append(d))
     sparse = train(dataclasses.replace(tiny, steps=5000, record_every=250))
-    assert dense.step.tolist() == list(range(5001))
+    assert len(seen) == 3 and dense.step.tolist() == list(range(5001))
     np.testing.assert_array_equal(dense.loss, sparse.loss)
     for a, b in zip([*dense.hidden, dense.out], [*sparse.hidden, sparse.out]):
         np.testing.assert_array_equal(a[:, ::250], b)
-    for t in (1999, 2000, 2001, 3999, 4000, 4001):  # around the chunk boundaries: the weights move every step
-        assert not np.array_equal(dense.hidden[0][:, t], dense.hidden[0][:, t - 1])
+    for end in seen[:-1]:  # the last step of a chunk and the first of the next: the weights move every step
+        for t in (end, end + 1, end + 2):
+            assert not np.array_equal(dense.hidden[0][:, t], dense.hidden[0][:, t - 1])
+
+
+def test_chunks_last_about_a_quarter_second_and_buffers_stay_bounded():
+    """The chunk plan: equal chunks of about CHUNK_SECONDS by the step estimate, at most a few
+    steps computed past T, and fewer steps per chunk when every step's snapshot is large."""
+    from condense_cli.training import CHUNK_SECONDS, SNAPSHOT_BUFFER_BYTES, chunk_plan
+
+    rec = np.arange(0, 100001, 100)
+    L, Kc = chunk_plan(100000, rec, 1e-4, 1000)  # ~2,500 steps of 0.1 ms in a quarter second
+    chunks = -(-100001 // L)
+    assert abs(L - 2500) < 0.05 * 2500 and Kc == -(-L // 100)
+    assert 0 <= chunks * L - 100001 < chunks  # equal chunks: only a few steps past T
+    L, _ = chunk_plan(100000, rec, 1e-3, 1000)
+    assert abs(L * 1e-3 - CHUNK_SECONDS) < 0.01
+    L, _ = chunk_plan(10, np.arange(11), 1e-6, 1000)  # a short run is one chunk
+    assert L == 11
+    every = np.arange(0, 100001)
+    L, Kc = chunk_plan(100000, every, 1e-6, 10 * 2 ** 20)  # 10 MiB a snapshot, every step
+    assert 2 * (Kc + 1) * 10 * 2 ** 20 <= SNAPSHOT_BUFFER_BYTES and L == Kc
 
 
 def test_stop_at_loss_ratio_stops_at_the_first_step_below(tiny):
@@ -131,7 +155,7 @@ def test_non_finite_loss_stops_and_keeps_the_finite_steps():
     assert all(np.isfinite(w).all() for w in r.hidden)
 
 
-def test_interrupt_keeps_completed_chunks(tiny):
+def test_interrupt_keeps_completed_chunks(tiny, monkeypatch):
     calls = []
 
     def progress(done, total):
@@ -139,6 +163,9 @@ def test_interrupt_keeps_completed_chunks(tiny):
         if len(calls) == 2:
             raise KeyboardInterrupt
 
+    import condense_cli.training as training
+
+    monkeypatch.setattr(training, "CHUNK_SECONDS", 0.006)  # chunks of ~2,000 steps
     r = train(dataclasses.replace(tiny, steps=6000, record_every=500), progress=progress)
     assert r.meta["status"] == "stopped" and r.meta["reason"] == "interrupted"
     assert r.loss.shape[1] == calls[-1] + 1 < 6001

@@ -104,19 +104,35 @@ class NetSpec:
         """Kernel shapes (out, in, k, k) of the ResNet18 trunk: a 3x3 stem, then 4 stages of 2 basic
         blocks (two 3x3 convolutions, a 1x1 shortcut where the shape changes) with b, 2b, 4b, 8b
         channels, stride 2 at the first block of stages 2-4. No batch normalization, no biases."""
+        return [shape for shape, _ in self._trunk_kernels()]
+
+    def _trunk_kernels(self) -> list[tuple[tuple[int, int, int, int], int]]:
+        """(kernel shape, downsampling of its output: 1, 2, 4 or 8) for every trunk kernel."""
         if self.trunk is None:
             return []
         _, b, (_, _, C) = self.trunk
-        shapes, c_in = [(b, C, 3, 3)], b
+        kernels, c_in = [((b, C, 3, 3), 1)], b
         for stage in range(4):
             c = b * 2 ** stage
             for block in range(2):
                 stride = 2 if (stage > 0 and block == 0) else 1
-                shapes += [(c, c_in, 3, 3), (c, c, 3, 3)]
+                kernels += [((c, c_in, 3, 3), 2 ** stage), ((c, c, 3, 3), 2 ** stage)]
                 if stride != 1 or c_in != c:
-                    shapes.append((c, c_in, 1, 1))
+                    kernels.append(((c, c_in, 1, 1), 2 ** stage))
                 c_in = c
-        return shapes
+        return kernels
+
+    def macs_per_example(self) -> int:
+        """Multiply-adds of one forward pass for one example (biases counted as weights): what
+        a training step's cost grows with."""
+        positions = [1] * (len(self.widths) + 1)
+        if self.conv is not None:
+            positions[0] = self.conv_out[0] * self.conv_out[1]
+        macs = sum(r * c * p for (r, c), p in zip(self.shapes, positions))
+        if self.trunk is not None:
+            H, W, _ = self.trunk[2]
+            macs += sum(o * i * k * kk * (H // down) * (W // down) for (o, i, k, kk), down in self._trunk_kernels())
+        return int(macs)
 
     def layer_kinds(self) -> list[dict]:
         """Each hidden layer's kind and shape, for run-file metadata."""

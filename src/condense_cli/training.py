@@ -216,11 +216,35 @@ def _recorded(params: dict) -> dict:
     return {"hidden": params["hidden"], "out": params["out"]}
 
 
-def _chunk_length(T: int) -> int:
-    """Steps per compiled chunk: long enough that the host loop costs well under 5 %
-    (at least 2,000 steps unless the run is shorter), at most about 50 chunks per run."""
+CHUNK_SECONDS = 0.25  # the aimed-for duration of one compiled chunk
+SNAPSHOT_BUFFER_BYTES = 256 * 2 ** 20  # the two per-chunk snapshot buffers on the device, at most
+
+
+def step_seconds(spec, n: int, batch: int | None, seeds: int) -> float:
+    """A rough a-priori estimate of one training step's seconds on a CPU: a fixed ~3 µs of
+    kernel launches plus the flops (the full-batch loss on n points, and forward and backward
+    passes on the batch) at 60 GFLOP/s, what this project's 2-core AVX-512 machines reach on
+    the papers' networks (a slower CPU only makes chunks last longer). Only used to size
+    chunks; it need not be exact."""
+    macs = spec.macs_per_example() * seeds
+    flops = 2 * macs * n + 4 * macs * (n if batch is None else batch)
+    return 3e-6 + flops / 6e10
+
+
+def chunk_plan(T: int, rec: np.ndarray, seconds_per_step: float, snapshot_bytes: int) -> tuple[int, int]:
+    """(L, Kc): steps per compiled chunk and snapshot slots per chunk. A chunk is about
+    CHUNK_SECONDS of work, so that launching it and copying out its results (a fraction of a
+    millisecond) costs well under 5 % while the progress bar still moves several times a
+    second; the run is split into chunks of equal length (the last computes at most a few
+    steps past T); and the two snapshot buffers stay under SNAPSHOT_BUFFER_BYTES together."""
     evals = T + 1
-    return int(min(evals, max(2000, math.ceil(evals / 50))))
+    target = min(evals, max(1, round(CHUNK_SECONDS / seconds_per_step)))
+    while True:
+        L = math.ceil(evals / math.ceil(evals / target))
+        Kc = int(np.bincount(rec // L).max())
+        if target == 1 or 2 * (Kc + 1) * snapshot_bytes <= SNAPSHOT_BUFFER_BYTES:
+            return L, Kc
+        target = max(1, target // 2)
 
 
 def prepare(config: TrainConfig, dataset: Dataset | None = None):
@@ -283,13 +307,12 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     started = time.perf_counter()
     T, S = config.steps, config.seeds
     rec = record_steps(config)
-    L = _chunk_length(T)
+    batch = config.batch_size if config.optimizer == "sgd" else None  # None: full batch
+    snapshot_bytes = S * sum(r * c for r, c in spec.shapes) * np.dtype(dtype).itemsize
+    L, Kc = chunk_plan(T, rec, step_seconds(spec, len(ds.x), batch, S), snapshot_bytes)
     n_chunks = math.ceil((T + 1) / L)
     chunk_of = rec // L
-    per_chunk = np.bincount(chunk_of, minlength=n_chunks)
-    Kc = int(per_chunk.max())
 
-    batch = config.batch_size if config.optimizer == "sgd" else None  # None: full batch
     init, buffer, run_chunk = _programs(spec, config.optimizer, batch, S, L, Kc, jnp.dtype(dtype).name,
                                         float(config.dropout), config.loss, len(ds.x) if batch else 0,
                                         config.stop_at_loss_ratio is not None)
