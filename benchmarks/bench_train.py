@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "bench" / "torch_reference.py"
 
 
-def condense_steady_state(t1: int = 20000, t2: int = 60000, repeats: int = 3) -> float:
+def condense_steady_state(t1: int = 40000, t2: int = 120000, repeats: int = 3) -> float:
     """Steps/s of W1 (Fig. 2 net, Adam, record every step), best of `repeats`: the difference of
-    two runs after both were compiled, so fixed costs (data, initialization, run metadata)
-    cancel out."""
+    two runs after both were compiled, so fixed costs (data, initialization, run metadata, the
+    two snapshot buffers of a run of several chunks) cancel out."""
     from condense_cli import TrainConfig, train
 
     def timed(steps):
