@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -101,10 +100,14 @@ def condense_cmd() -> list[str]:
 
 
 def peak_rss_gib(cmd: list[str]) -> float:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(after, before) / 2 ** 20  # ru_maxrss is in KiB on Linux
+    """Peak resident memory of this one command (its own rusage, from wait4: not the largest of
+    every child this benchmark has run, which RUSAGE_CHILDREN would give)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return usage.ru_maxrss / 2 ** 20  # ru_maxrss is in KiB on Linux
 
 
 def main() -> None:
