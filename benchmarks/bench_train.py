@@ -99,15 +99,23 @@ def condense_cmd() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "condense_cli"]
 
 
+_PEAK_RSS = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def peak_rss_gib(cmd: list[str]) -> float:
-    """Peak resident memory of this one command (its own rusage, from wait4: not the largest of
-    every child this benchmark has run, which RUSAGE_CHILDREN would give)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise subprocess.CalledProcessError(proc.returncode, cmd)
-    return usage.ru_maxrss / 2 ** 20  # ru_maxrss is in KiB on Linux
+    """Peak resident memory of this one command: its own rusage (wait4), read by a small
+    Python that starts it, since a child's peak counts what it shared with its parent before
+    exec (this benchmark's own process holds JAX and large arrays by then)."""
+    out = subprocess.run([sys.executable, "-c", _PEAK_RSS, *cmd], capture_output=True, text=True, check=True)
+    code, kib = (int(v) for v in out.stdout.split())
+    if code:
+        raise subprocess.CalledProcessError(code, cmd)
+    return kib / 2 ** 20  # ru_maxrss is in KiB on Linux
 
 
 def main() -> None:
