@@ -9,8 +9,8 @@ the parameters into a snapshot slot when t is a recorded step, and updates. Only
 weights are read (early stop, a ResNet18 trunk) is the update skipped once t = T, the seed has
 stopped or its loss is not finite; elsewhere steps past T or after a non-finite loss are simply
 discarded by the host. `lax.scan` runs the step over a chunk of steps inside `jit`, `vmap` over
-seeds; the host only loops over chunks (a few dozen per run) to move a progress bar, stop early
-and keep finished work when interrupted. Chunk c+1 is launched before chunk c's results are
+seeds; the host only loops over chunks (each about a quarter second of work, `chunk_plan`) to
+move a progress bar, stop early and keep finished work when interrupted. Chunk c+1 is launched before chunk c's results are
 copied out, and two donated snapshot buffers take turns, so the copying overlaps the computing.
 """
 from __future__ import annotations
