@@ -8,10 +8,11 @@ Parameters (`Params`, a dict; with a ResNet18 trunk also `trunk`, its list of ke
 `forward(params, x, spec)` maps x (n, d) to f(x) (n, d_out):
 x^[0] = x, x^[l] = σ_l(W^[l] x^[l-1] + b^[l]) (+ x^[l-1] when residual and shapes agree),
 f = (A x^[L] + c) / α.
-Inside, the dense layers run feature-major when d > 1: each reads its input as (fan_in + 1, n)
-with a last row of ones, so a layer is one product W h̃ with its bias column. On XLA:CPU the
-papers' small networks train 1.3-2x faster so than batch-major as h Wᵀ + b (fewer,
-better-shaped kernels per step); one-dimensional inputs stay batch-major, which is faster there.
+Inside, the dense layers run feature-major when d > 1 and there is no convolution: each reads
+its input as (fan_in + 1, n) with a last row of ones, so a layer is one product W h̃ with its bias
+column. On XLA:CPU the papers' small networks train 1.5-2.5x faster so than batch-major as
+h Wᵀ + b (fewer, better-shaped kernels per step); 1-d inputs and CNNs stay batch-major, which is
+faster for them (`_feature_major`).
 """
 from __future__ import annotations
 
@@ -148,18 +149,12 @@ class NetSpec:
 
 
 def _feature_major(spec: NetSpec) -> bool:
-    """The layout of the dense layers' activations: feature-major (width, n) unless the input is
-    one-dimensional. There the first layer's product has a single term, which XLA:CPU turns into
-    a broadcast multiply, and its gradients into column sums, only batch-major (n, width)."""
-    return spec.d > 1
-
-
-def _reads_batch_major(layer: int, spec: NetSpec) -> bool:
-    """Whether layer `layer` (0..L-1 hidden, L the output layer) reads its input batch-major
-    (n, k): every layer of a batch-major network; in a feature-major one the convolution layer
-    (the images) and the layer right after it (the convolution's output, which is never
-    transposed: it is by far the largest activation)."""
-    return not _feature_major(spec) or (spec.conv is not None and layer <= 1)
+    """The layout of the dense layers' activations: feature-major (width, n), each layer reading
+    its input with a row of ones, unless the input is one-dimensional or the first layer is a
+    convolution; then batch-major (n, width). With d = 1 the first layer's product has a single
+    term, which XLA:CPU turns into a broadcast multiply (and its gradients into column sums) only
+    batch-major; a convolution's output, by far the largest activation, is best not transposed."""
+    return spec.d > 1 and spec.conv is None
 
 
 def _with_ones(h: jax.Array) -> jax.Array:
@@ -167,24 +162,21 @@ def _with_ones(h: jax.Array) -> jax.Array:
     return jnp.concatenate([h, jnp.ones((1, h.shape[1]), h.dtype)], axis=0)
 
 
-def _affine(w: jax.Array, h: jax.Array, layer: int, spec: NetSpec) -> jax.Array:
-    """Layer `layer`'s pre-activation from w (rows, fan_in + 1), in the network's layout:
-    feature-major W h̃ (rows, n), one product with the bias column, from h̃ (fan_in + 1, n) whose
-    last row is ones; batch-major h Wᵀ + b (n, rows) from h (n, fan_in)."""
-    if not _reads_batch_major(layer, spec):
-        return w @ h
-    z = h @ w[:, :-1].T + w[:, -1]
-    return z.T if _feature_major(spec) else z  # after a convolution: the small result transposed
+def _affine(w: jax.Array, h: jax.Array, spec: NetSpec) -> jax.Array:
+    """A layer's pre-activation from w (rows, fan_in + 1), in the network's layout: feature-major
+    W h̃ (rows, n), one product with the bias column, from h̃ (fan_in + 1, n) whose last row is
+    ones; batch-major h Wᵀ + b (n, rows) from h (n, fan_in)."""
+    return w @ h if _feature_major(spec) else h @ w[:, :-1].T + w[:, -1]
 
 
 def _hidden_layer(h: jax.Array, layer: int, w: jax.Array, act: str, spec: NetSpec) -> jax.Array:
     """Hidden layer `layer` (0-based) on its input as `_first_input`/`_next_input` give it ->
     σ(W h + b) in the network's layout, plus h for residual layers after the first. A CNN's
-    convolution layer reads the images (n, d) and gives its output batch-major (n, H'·W'·c)."""
+    convolution layer reads the images (n, d) and gives (n, H'·W'·c)."""
     fn = activations.get(act).fn
     if spec.conv is not None and layer == 0:
         return fn(_convolve(h, w, spec))
-    z = fn(_affine(w, h, layer, spec))
+    z = fn(_affine(w, h, spec))
     if spec.residual and layer > 0:
         z = z + (h[:-1] if _feature_major(spec) else h)
     return z
@@ -195,7 +187,7 @@ def _activate_with_ones(act: str) -> Callable[[jax.Array], jax.Array]:
     """z (m, n) -> σ(z) with a row of ones (m + 1, n). For an activation whose derivative is a
     function of its output (tanh: 1 − y²), the derivative is taken from this very array, so
     XLA computes σ in the same kernel as the row of ones and keeps one copy of the activations
-    (a training step of the papers' tanh network is ~10 % faster so on XLA:CPU)."""
+    (a training step of the papers' tanh network is ~20 % faster so on XLA:CPU)."""
     a = activations.get(act)
     if a.derivative_from_output is None:
         return lambda z: _with_ones(a.fn(z))
@@ -215,16 +207,16 @@ def _activate_with_ones(act: str) -> Callable[[jax.Array], jax.Array]:
     return with_ones
 
 
-def _next_input(z: jax.Array, layer: int, spec: NetSpec) -> jax.Array:
-    """What the layer after hidden layer `layer` reads, given that layer's output z."""
-    return z if _reads_batch_major(layer + 1, spec) else _with_ones(z)
+def _next_input(z: jax.Array, spec: NetSpec) -> jax.Array:
+    """What the next layer reads, given a hidden layer's output z."""
+    return _with_ones(z) if _feature_major(spec) else z
 
 
 def _first_input(params: Params, x: jax.Array, spec: NetSpec) -> jax.Array:
     """What hidden layer 1 reads: x (n, d), the trunk's features (n, 8b) or the images, as they
     are (batch-major) or transposed with a row of ones (feature-major)."""
     feats = _resnet18(params["trunk"], x, spec) if spec.trunk is not None else x
-    return feats if _reads_batch_major(0, spec) else _with_ones(feats.T)
+    return _with_ones(feats.T) if _feature_major(spec) else feats
 
 
 def forward(params: Params, x: jax.Array, spec: NetSpec, dropout: float = 0.0,
@@ -235,15 +227,15 @@ def forward(params: Params, x: jax.Array, spec: NetSpec, dropout: float = 0.0,
     h = _first_input(params, x, spec)
     for layer, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
         plain = not (spec.residual and layer > 0) and not (dropout > 0 and key is not None)
-        if plain and not _reads_batch_major(layer, spec) and not _reads_batch_major(layer + 1, spec):
-            h = _activate_with_ones(act)(_affine(w, h, layer, spec))  # σ(W h̃) with its row of ones
+        if plain and _feature_major(spec):
+            h = _activate_with_ones(act)(_affine(w, h, spec))  # σ(W h̃) with its row of ones
             continue
         z = _hidden_layer(h, layer, w, act, spec)
         if dropout > 0 and key is not None:
             key, sub = jax.random.split(key)
             z = z * jax.random.bernoulli(sub, 1.0 - dropout, z.shape) / (1.0 - dropout)
-        h = _next_input(z, layer, spec)
-    f = _affine(params["out"], h, len(spec.widths), spec) / spec.alpha
+        h = _next_input(z, spec)
+    f = _affine(params["out"], h, spec) / spec.alpha
     return f.T if _feature_major(spec) else f
 
 
@@ -281,8 +273,8 @@ def hidden_features(params: Params, x: jax.Array, spec: NetSpec) -> list[jax.Arr
     """The inputs x^[l-1] (n, fan_in_l) that each hidden layer l sees, for l = 1..L."""
     h, seen = _first_input(params, x, spec), []
     for layer, (w, act) in enumerate(zip(params["hidden"], spec.acts)):
-        seen.append(h if _reads_batch_major(layer, spec) else h[:-1].T)
-        h = _next_input(_hidden_layer(h, layer, w, act, spec), layer, spec)
+        seen.append(h[:-1].T if _feature_major(spec) else h)
+        h = _next_input(_hidden_layer(h, layer, w, act, spec), spec)
     return seen
 
 
