@@ -22,7 +22,7 @@ def main() -> None:
     import jax.numpy as jnp
 
     from condense_cli import TrainConfig, train
-    from condense_cli.training import _programs, chunk_plan, prepare, record_steps, step_seconds
+    from condense_cli.training import _programs, plan_chunks, prepare
 
     cfg = TrainConfig(data="digits", arch="cnn", channels=16, kernel=3, width=32, act="relu", loss="ce",
                       init_std=0.1, optimizer="sgd", batch_size=64, lr=0.05, steps=20000, snapshots=100)
@@ -33,8 +33,7 @@ def main() -> None:
 
     ds, spec, stds = prepare(cfg)
     T = cfg.steps
-    rec = record_steps(cfg)  # the same chunks as `train` makes
-    L, Kc = chunk_plan(T, rec, step_seconds(spec, len(ds.x), 64, 1), 4 * sum(r * c for r, c in spec.shapes))
+    _, L, Kc = plan_chunks(cfg, spec, len(ds.x), 4)  # the same chunks as `train` makes
     init, buffer, run_chunk = _programs(spec, "sgd", 64, 1, L, Kc, "float32", 0.0, "ce", len(ds.x))
     state = init([cfg.seed], stds)
     x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)

@@ -1,5 +1,7 @@
 """Network arithmetic: `forward` and `hidden_features` against a plain NumPy loop, in both
-internal layouts (batch-major for 1-d inputs, feature-major otherwise) and with a convolution."""
+internal layouts (batch-major for 1-d inputs, feature-major otherwise), and the custom derivative
+of tanh and sigmoid layers. A convolution network is checked against a hand convolution in
+test_realdata."""
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -44,28 +46,6 @@ def test_forward_and_features_match_a_numpy_loop(spec):
     for s, r in zip(seen, seen_ref):
         assert s.shape == r.shape
         np.testing.assert_allclose(np.asarray(s), r, rtol=2e-5, atol=2e-5)
-
-
-def test_convolution_only_network_reads_the_channels_batch_major():
-    """A CNN whose only hidden layer is the convolution: the output layer reads its
-    (n, H'·W'·c) output directly; f must equal the hand computation."""
-    H, W, C, k, c = 4, 4, 1, 3, 2
-    spec = NetSpec(d=H * W * C, widths=(c,), d_out=2, acts=("identity",), conv=(k, (H, W, C)))
-    params = init_params(1, spec, [0.5, 0.5], np.float64)
-    x = np.random.default_rng(1).normal(size=(3, H * W * C))
-    img = x.reshape(3, H, W)
-    kern = params["hidden"][0][:, :-1].reshape(c, k, k)
-    out = np.zeros((3, 2, 2, c))  # (n, H', W', c), flattened in that order
-    for i in range(2):
-        for j in range(2):
-            out[:, i, j] = np.einsum("nab,cab->nc", img[:, i:i + k, j:j + k], kern) + params["hidden"][0][:, -1]
-    a = params["out"]
-    f_ref = out.reshape(3, -1) @ a[:, :-1].T + a[:, -1]
-    jparams = {"hidden": [jnp.asarray(params["hidden"][0], jnp.float32)], "out": jnp.asarray(a, jnp.float32)}
-    f = np.asarray(forward(jparams, jnp.asarray(x, jnp.float32), spec))
-    np.testing.assert_allclose(f, f_ref, rtol=1e-5, atol=1e-5)
-    seen = hidden_features(jparams, jnp.asarray(x, jnp.float32), spec)
-    assert seen[0].shape == (3, H * W * C)
 
 
 @pytest.mark.parametrize("acts", [("tanh",), ("sigmoid", "tanh"), ("tanh", "xtanh")])

@@ -262,6 +262,7 @@ def _program(act: str, m: int, n: int, d: int, G: int, chunk: int):
     import jax.numpy as jnp
 
     from .runtime import compiler_options
+
     sigma = activations.get(act).fn
 
     def loss_fn(params, pt, xt, y):

@@ -247,6 +247,15 @@ def chunk_plan(T: int, rec: np.ndarray, seconds_per_step: float, snapshot_bytes:
         target = max(1, target // 2)
 
 
+def plan_chunks(config: TrainConfig, spec, n: int, itemsize: int) -> tuple[np.ndarray, int, int]:
+    """(recorded steps, L, Kc) of this config's run on n training points with parameters of
+    `itemsize` bytes: `record_steps` and `chunk_plan`, as `train` compiles them."""
+    rec = record_steps(config)
+    batch = config.batch_size if config.optimizer == "sgd" else None
+    snapshot_bytes = config.seeds * sum(r * c for r, c in spec.shapes) * itemsize
+    return rec, *chunk_plan(config.steps, rec, step_seconds(spec, n, batch, config.seeds), snapshot_bytes)
+
+
 def prepare(config: TrainConfig, dataset: Dataset | None = None):
     """Validate the config and build (dataset, NetSpec, init stds). Raises BadInput."""
     from .models import NetSpec
@@ -306,10 +315,8 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
         raise RunFailure("--x64 was asked for but JAX could not enable float64")
     started = time.perf_counter()
     T, S = config.steps, config.seeds
-    rec = record_steps(config)
     batch = config.batch_size if config.optimizer == "sgd" else None  # None: full batch
-    snapshot_bytes = S * sum(r * c for r, c in spec.shapes) * np.dtype(dtype).itemsize
-    L, Kc = chunk_plan(T, rec, step_seconds(spec, len(ds.x), batch, S), snapshot_bytes)
+    rec, L, Kc = plan_chunks(config, spec, len(ds.x), np.dtype(dtype).itemsize)
     n_chunks = math.ceil((T + 1) / L)
     chunk_of = rec // L
 
@@ -541,13 +548,11 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
         if not spec.output_bias:
             g = {**g, "out": g["out"].at[:, -1].set(0.0)}
         loss0, stopped, stop_step = st["loss0"], st["stopped"], st["stop_step"]
-        active = (t < hyper["T"]) & jnp.isfinite(loss)
         if early_stop:
             loss0 = jnp.where(t == 0, loss, loss0)
             reach = (~stopped) & (loss <= hyper["ratio"] * loss0)
             stop_step = jnp.where(reach, t, stop_step)
             stopped = stopped | reach
-            active = active & ~stopped
         buf = jax.tree.map(lambda b, leaf: jax.lax.dynamic_update_index_in_dim(b, leaf, slot, 0), buf,
                            _recorded(p))
 
@@ -556,7 +561,8 @@ def _programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, 
             updates, opt_state = make_opt(hyper["lr"]).update(grads, opt_state, params)
             return optax.apply_updates(params, updates), opt_state
 
-        if freeze:
+        if freeze:  # stopped seeds, steps past T and non-finite losses leave the weights as they are
+            active = (t < hyper["T"]) & jnp.isfinite(loss) & ~stopped
             new_p, opt_state = jax.lax.cond(active, update, lambda ops: (ops[0], ops[1]), (p, st["opt"], g))
         else:
             new_p, opt_state = update((p, st["opt"], g))
