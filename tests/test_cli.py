@@ -120,13 +120,18 @@ def test_analyze_end_to_end(tiny_run, tmp_path):
         assert key in obj
     assert obj["activation"] == "xtanh" and obj["multiplicity"] == 2 and obj["bound"] == 4
     layer = obj["layers"][0]
-    for key in ("layer", "neurons", "kept", "directions", "lines", "clusters", "rd", "within_bound", "theory"):
+    for key in ("layer", "neurons", "kept", "directions", "lines", "clusters", "rd", "within_bound", "theory",
+                "condensed", "coverage", "measure", "held"):
         assert key in layer
     assert all({"share", "direction"} <= set(c) for c in layer["clusters"])
-    assert layer["theory"] is None or {"predicted_lines", "alignment"} <= set(layer["theory"])
+    assert {"persistent", "fixed", "persistence", "isotropic_persistence", "verdict"} <= set(layer["measure"])
+    assert layer["lines"] <= layer["directions"]
+    # 1-d input and p = 2: the theory is evaluated, its stable and unstable lines reported apart
+    assert {"predicted_lines", "unstable_lines", "alignment", "matched_lines"} <= set(layer["theory"])
+    assert len(layer["theory"]["predicted_lines"]) + len(layer["theory"]["unstable_lines"]) <= 2
     assert len(obj["seeds"]) == 2 and obj["summary"]["seeds"] == 2
     names = sorted(p.name for p in (tmp_path / "figs").iterdir())
-    for n in ("cosine_l1", "loss", "series", "features", "field", "output"):
+    for n in ("cosine_l1", "tolerance_l1", "loss", "series", "features", "field", "output"):
         assert f"run_{n}.png" in names
     assert "run_analysis.npz" in names
     with np.load(tmp_path / "figs" / "run_analysis.npz", allow_pickle=False) as f:
@@ -192,3 +197,68 @@ def test_init_std_per_layer(tmp_path):
 def test_analyze_out_dir_that_cannot_be_created(tiny_run):
     res = invoke(["analyze", str(tiny_run), "-q", "--out-dir", "/proc/condense-cannot-create"])
     assert res.exit_code == 2 and "cannot create --out-dir" in res.stderr
+
+
+def test_analyze_act_for_runs_made_elsewhere(tmp_path, tiny_run):
+    """A run file whose meta lacks the activation needs --act (never tanh silently); p is computed
+    where the meta lacks it; --act that contradicts the file, or an unsafe formula, is refused."""
+    from condense_cli import io
+
+    run = io.load_run(tiny_run)
+    meta = {k: v for k, v in run.meta.items() if k not in ("activation", "multiplicity")}
+    bare = tmp_path / "bare.npz"
+    io.save_npz(bare, run.arrays(), meta)
+    res = invoke(["analyze", str(bare), "-q", "--no-figures", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "does not name its activation; pass --act" in res.stderr
+    res = invoke(["analyze", str(bare), "--act", "x*tanh(x)", "--json", "-q", "--no-figures", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["activation"] == "x*tanh(x)" and obj["multiplicity"] == 2 and obj["bound"] == 4
+    res = invoke(["analyze", str(tiny_run), "--act", "tanh", "-q", "--no-figures", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "contradicts the run's own activation xtanh" in res.stderr
+    res = invoke(["analyze", str(tiny_run), "--act", "xtanh", "--json", "-q", "--no-figures", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 0  # agreeing with the file is fine
+    for bad, match in (("__import__('os').system('true')", "not allowed|unknown|formula"), ("nosuch", "unknown activation")):
+        res = invoke(["analyze", str(bare), "--act", bad, "-q", "--no-figures", "--out-dir", str(tmp_path)])
+        assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
+    res = invoke(["analyze", str(bare), "--act", "tanh,tanh", "-q", "--no-figures", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "names 2 activations; the run has 1 hidden layers" in res.stderr
+    nomult = tmp_path / "nomult.npz"
+    io.save_npz(nomult, run.arrays(), {k: v for k, v in run.meta.items() if k != "multiplicity"})
+    res = invoke(["analyze", str(nomult), "--json", "-q", "--no-figures", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 0 and json.loads(res.stdout)["multiplicity"] == 2
+
+
+def test_analyze_fixed_tol_and_most_condensed(tiny_run, tmp_path):
+    res = invoke(["analyze", str(tiny_run), "--tol", "0.9", "--json", "-q", "--no-figures", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    layer = obj["layers"][0]
+    assert obj["options"]["count"] == "fixed" and layer["measure"]["method"] == "fixed"
+    assert (layer["directions"], layer["lines"]) == (layer["measure"]["fixed"]["directions"], layer["measure"]["fixed"]["lines"])
+    res = invoke(["analyze", str(tiny_run), "--at", "most-condensed", "--json", "-q", "--no-figures", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    held = obj["layers"][0]["held"]
+    assert obj["step"] == held["most_condensed_step"] or "no recorded step" in obj["why"]
+    for bad in (["--tol", "1.5"], ["--min-coverage", "2"], ["--max-neurons", "1"]):
+        res = invoke(["analyze", str(tiny_run), *bad, "-q", "--no-figures", "--out-dir", str(tmp_path)])
+        assert res.exit_code == 2, bad
+
+
+def test_a_reduced_run_is_analyzed_like_any_other(tmp_path):
+    """Reduce a condensed network, then analyze the one-snapshot run it writes (this crashed)."""
+    out = tmp_path / "r.npz"
+    res = invoke(["train", "--act", "tanh", "--data", "sin1", "--width", "40", "--gamma", "4", "--lr", "5e-4",
+                  "--steps", "100", "--record-every", "50", "-q", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    small = tmp_path / "small.npz"
+    res = invoke(["reduce", str(out), "--out", str(small), "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    red = json.loads(res.stdout)
+    assert red["width_after"] < red["width_before"] and red["layers"][0]["condensed"]
+    res = invoke(["analyze", str(small), "--json", "-q", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    layer = json.loads(res.stdout)["layers"][0]
+    assert layer["neurons"] == red["width_after"] and not layer["condensed"]  # nothing left to merge
+    assert (tmp_path / "small_series.png").exists() and (tmp_path / "small_cosine_l1.png").exists()

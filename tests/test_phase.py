@@ -61,8 +61,11 @@ def test_deep_linear_point_negative_slope_condensed_point_positive():
     res = phase.sweep(_tiny(), DATA)
     assert res.slope[0, 0] < -0.2  # γ = 0.5: linear (published: −0.506)
     assert res.slope[1, 0] > 0.2  # γ = 2: condensed
-    assert res.regime[:, 0].tolist() == ["linear", "condensed"]
-    assert res.agreement == 1.0
+    # γ = 2 stops at max-steps (3000) before the loss tolerance: its slope is shown, its regime
+    # not claimed, and the agreement is taken over the finished point alone
+    assert res.finished[:, 0].tolist() == [True, False]
+    assert res.regime[:, 0].tolist() == ["linear", ""]
+    assert res.agreement == 1.0 and res.agreement_points == 1
 
 
 def test_result_does_not_depend_on_the_split():
@@ -132,7 +135,10 @@ def test_cli_json_resume_and_corrupt_parts(tmp_path, monkeypatch):
     obj = json.loads(res.stdout)
     for key in ("widths", "gammas", "gamma_primes", "slope", "regime", "agreement", "seconds"):
         assert key in obj
-    assert obj["regime"] == [["linear"], ["condensed"]] and obj["widths"] == [200, 400]
+    assert obj["widths"] == [200, 400] and obj["slope"][0][0] < 0 < obj["slope"][1][0]
+    for (regime,), (fin,), (slope,) in zip(obj["regime"], obj["finished"], obj["slope"]):  # unfinished: no regime
+        assert regime == ("" if not fin else "linear" if slope < -0.1 else "condensed" if slope > 0.1 else "critical")
+    assert obj["agreement_points"] == sum(f for (f,) in obj["finished"])
     first = _arrays(out / "phase.npz")
     assert first["rd"].shape == (2, 1, 2, 1) and first["slope"].shape == (2, 1)
     assert (out / "phase.png").exists() and (out / "rd_vs_width.png").exists()
@@ -182,3 +188,34 @@ def test_cli_bad_input(tmp_path, args, match):
     assert res.exit_code == 2, res.output
     lines = [l for l in res.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and match in lines[0]
+
+
+def test_agreement_counts_only_points_that_finished():
+    """Slopes +1 (condensed) at γ = 2 and −1 (linear) at γ = 0.5, γ′ = 0: both agree with the
+    theory. When the γ = 2 point stops early at one width, or diverges, it leaves the agreement
+    (and the measured boundary) and its regime is blank, whatever its slope."""
+    cfg = phase.PhaseConfig(gammas=(0.5, 2.0), gamma_primes=(0.0,), widths=(100, 1000), seeds=1)
+
+    def part(m, conv=True, div=False):
+        rd = np.array([[[1.0 / m]], [[float(m)]]])  # (Γ, Γ′, S): slopes −1 and +1
+        conv_a = np.ones((2, 1, 1), bool)
+        conv_a[1] = conv
+        div_a = np.zeros((2, 1, 1), bool)
+        div_a[1] = div
+        return phase.WidthResult(width=m, rd=rd, converged=conv_a, diverged=div_a, steps=np.ones((2, 1, 1), int),
+                                 final_loss=np.zeros((2, 1, 1)), seconds=0.0)
+
+    full = phase.combine(cfg, [part(100), part(1000)])
+    assert full.agreement == 1.0 and full.agreement_points == 2 and full.regime[:, 0].tolist() == ["linear", "condensed"]
+    for broken in (part(1000, conv=False), part(1000, div=True)):
+        res = phase.combine(cfg, [part(100), broken])
+        assert res.agreement == 1.0 and res.agreement_points == 1
+        assert res.regime[1, 0] == "" and res.slope[1, 0] == pytest.approx(1.0)  # slope kept, regime not claimed
+        assert not res.finished[1, 0] and res.finished[0, 0]
+
+
+def test_resume_key_includes_the_engine_version(monkeypatch):
+    cfg = _tiny()
+    before = cfg.key({"name": "phase4"})
+    monkeypatch.setattr(phase, "ENGINE_VERSION", phase.ENGINE_VERSION + 1)
+    assert cfg.key({"name": "phase4"}) != before

@@ -4,7 +4,10 @@ import json
 from typer.testing import CliRunner
 
 from condense_cli.cli import app
-from condense_cli.reproduce import FIGURES, reproduce
+import pytest
+
+from condense_cli.reproduce import (FIGURES, READINGS, judge_count, judge_degree, judge_field, judge_growth,
+                                    judge_slope, regime_of, reproduce)
 
 runner = CliRunner()
 REQUIRED = {"ic-fig2", "ic-fig4a", "ic-fig5", "ic-fig6", "ov-fig1", "ov-fig2", "ov-fig6", "ov-fig8-9", "luo-slopes"}
@@ -17,13 +20,54 @@ def test_list_has_every_required_figure():
     assert REQUIRED <= ids == set(FIGURES)
 
 
-def test_reproduction_counts_agreeing_seeds():
+def test_reproduction_counts_agreeing_seeds_under_both_readings():
     rep = reproduce("ov-fig6", quick=True, seeds=2)
-    assert rep.total == 8 and 0 <= rep.agree <= rep.total
-    assert rep.paper and rep.measured and rep.figures
+    assert rep.total == 8 and rep.paper and rep.measured and rep.figures and rep.criterion and rep.settings
     rows = rep.details["rows"]
-    assert sum(r["agree"] for r in rows) == rep.agree
-    assert all(r["agree"] == sum(d <= r["bound"] for d in r["directions"]) for r in rows)
+    assert sum(r["persistent"]["agree"] for r in rows) == rep.agree
+    assert sum(r["fixed"]["agree"] for r in rows) == rep.agree_fixed
+    assert rep.measured_fixed and rep.measured_fixed != rep.measured or rep.agree == rep.agree_fixed
+
+
+@pytest.fixture(scope="module")
+def tanh_run():
+    """The overview Fig. 6 tanh setting: condensed on one line by epoch 100."""
+    from condense_cli import TrainConfig, train
+
+    return train(TrainConfig(act="tanh", data="sin1", width=100, gamma=4, lr=5e-4, steps=100, record_every=50))
+
+
+def test_every_count_criterion_fails_on_an_untrained_network(tanh_run):
+    from condense_cli.analysis import AnalysisOptions, analyze
+
+    trained = analyze(tanh_run, AnalysisOptions(at="end"))["report"]["layers"][0]
+    untrained = analyze(tanh_run, AnalysisOptions(at="0"))["report"]["layers"][0]
+    assert trained["condensed"] and not untrained["condensed"]
+    for which in READINGS:
+        assert judge_count(trained, 2, 1, which)
+        assert not judge_count(trained, 4, 2, which)  # a count must equal the paper's, not stay below it
+        assert not judge_count(untrained, 2, 1, which) and not judge_count(untrained, None, None, which)
+        assert not judge_field(untrained, 1, which)
+    # a count of the right size on a layer that did not condense does not agree
+    fake = {**untrained, "measure": {**untrained["measure"], "persistent": {**(untrained["measure"]["persistent"] or {}),
+                                                                            "directions": 2, "lines": 1}}}
+    assert not judge_count(fake, 2, 1)
+
+
+def test_degree_slope_and_growth_criteria_are_two_sided():
+    assert judge_degree(1, 1, 0.5) and not judge_degree(1, 1, 1.0)  # untrained: did not learn
+    assert not judge_degree(1, 2, 0.5)  # degree below p is not "close to a degree-p polynomial"
+    assert not judge_degree(3, 2, 0.5) and not judge_degree(None, 1, 0.5)
+    assert judge_degree(None, None, 0.5) and judge_degree(3, None, 0.5) and not judge_degree(1, None, 0.5)
+    assert not judge_degree(None, None, 0.95)
+    assert judge_slope(0.05, 0.007, True) and not judge_slope(0.05, 0.007, False)  # unconverged never agrees
+    assert not judge_slope(0.11, 0.007, True)  # within 0.104 of it but in the condensed regime
+    assert not judge_slope(-0.35, -0.506, True) and judge_slope(-0.45, -0.506, True)
+    assert not judge_slope(float("nan"), 0.372, True)
+    assert judge_growth([2, 3, 3, 4], [True] * 4)
+    assert not judge_growth([2, 2, 2], [True] * 3) and not judge_growth([3, 2, 4], [True] * 3)
+    assert not judge_growth([2, 3, 4], [True, False, True])  # uncondensed marks count for nothing
+    assert regime_of(-0.2) == "linear" and regime_of(0.0) == "critical" and regime_of(0.3) == "condensed"
 
 
 def test_cli_end_to_end_report_and_force(tmp_path):
@@ -34,6 +78,9 @@ def test_cli_end_to_end_report_and_force(tmp_path):
     assert obj["results"][0]["figure"] == "ov-fig6" and obj["results"][0]["total"] == 8
     md = (out / "report.md").read_text()
     assert "| ov-fig6 |" in md and "paper" in md and "measured" in md
+    assert "- criterion: per seed and epoch: condensed" in md and "- measured (fixed cosine 0.95):" in md
+    assert "- settings:" in md and "overview Fig. 6 caption" in md
+    assert obj["results"][0]["criterion"] and "agree_fixed" in obj["results"][0]
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "<script" not in html  # self-contained, inert
     assert (out / "ov-fig6.png").exists()

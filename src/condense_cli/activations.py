@@ -109,22 +109,34 @@ def _derivative(fn: Callable[[Array], Array], k: int) -> Callable[[Array], Array
     return fn
 
 
-def multiplicity_of(
-    fn: Callable[[Array], Array], max_order: int = 6, atol: float = 1e-6, h: float = 1e-3
-) -> int | None:
-    """p such that σ^(k)(0) = 0 for k < p and σ^(p)(0) ≠ 0, by autodiff at 0 (float32).
+def multiplicity_of(fn: Callable[[Array], Array], max_order: int = 6, rtol: float = 1e-9) -> int | None:
+    """p such that σ^(k)(0) = 0 for k < p and σ^(p)(0) ≠ 0, by autodiff at 0 in float64.
 
-    Returns None when no derivative up to `max_order` is non-zero, or when a derivative of
-    order ≤ p jumps at 0 (compared at ±h), i.e. σ is not p times differentiable at 0.
-    Each order is one compiled evaluation at (−h, 0, h).
-    """
-    points = jnp.array([-h, 0.0, h], jnp.float32)
-    for k in range(1, max_order + 1):
-        left, value, right = np.asarray(jax.jit(jax.vmap(_derivative(fn, k)))(points), np.float64)
-        # A jump at 0 shows as a one-sided difference far larger than the smooth O(h) change.
-        if abs(right - left) > 0.05 * max(1.0, abs(value)):
+    Zero is relative, never absolute: with c_k = σ^(k)(0)/k! (the Taylor coefficients), c_k
+    counts as zero when |c_k| ≤ rtol · max_{j ≤ max_order} |c_j|, so 1e-7·tanh has p = 1 and
+    1e3·x²·tanh p = 3. Returns None when every coefficient vanishes, or when a derivative of
+    order ≤ p jumps at 0: the gap σ^(k)(h) − σ^(k)(−h) does not shrink with h (compared at
+    h = 1e-3 and 1e-6), so σ is not p times differentiable there (ReLU, leaky ReLU)."""
+    import math
+
+    points = np.array([-1e-3, -1e-6, 0.0, 1e-6, 1e-3])
+    values = []
+    with jax.enable_x64(True):
+        x = jnp.asarray(points, jnp.float64)
+        for k in range(1, max_order + 1):
+            values.append(np.asarray(jax.jit(jax.vmap(_derivative(fn, k)))(x), np.float64))
+    coeffs = np.array([v[2] / math.factorial(k) for k, v in enumerate(values, 1)])
+    if not np.isfinite(coeffs).all():
+        return None
+    scale = np.abs(coeffs).max()
+    if scale == 0:
+        return None
+    for k, v in enumerate(values, 1):
+        wide, narrow = abs(v[4] - v[0]), abs(v[3] - v[1])
+        # a smooth σ^(k) closes the gap 1000-fold; a jump keeps it (and is no round-off)
+        if narrow > 0.5 * wide and narrow > 1e-6 * max(np.abs(v).max(), 1e-300):
             return None
-        if abs(value) > atol:
+        if abs(coeffs[k - 1]) > rtol * scale:
             return k
     return None
 

@@ -18,6 +18,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import BadInput, CondenseError
@@ -293,13 +294,19 @@ def _fmt(v) -> str:
 @reported
 def analyze_cmd(
     run_file: Annotated[Path, typer.Argument(help="A run file written by `condense train`.")],
-    at: Annotated[str, typer.Option(help="Which moment: 'initial' (last recorded step before the loss fell to 70% of its initial value), 'end', or a recorded step number.")] = "initial",
+    at: Annotated[str, typer.Option(help="Which moment: 'initial' (last recorded step before the loss fell to 70% of its initial value), 'end', 'most-condensed' (the step of the initial stage where the first analyzed layer was most condensed), or a recorded step number.")] = "initial",
     at_loss_ratio: Annotated[Optional[float], typer.Option(help="Instead: the last recorded step before the loss fell to r × its initial value.")] = None,
     layer: Annotated[Optional[str], typer.Option(help="Hidden layer(s) to analyze, e.g. '1' or '1,3' (default: all).")] = None,
     min_norm: Annotated[float, typer.Option(help="Leave out neurons whose input-weight norm is below this fraction of the largest.")] = 0.1,
-    tol: Annotated[float, typer.Option(help="Cosine tolerance: neurons within it of a cluster's centre share its orientation.")] = 0.95,
+    tol: Annotated[Optional[float], typer.Option(help="Report the count at this one fixed cosine tolerance instead of the persistent count (the one that holds over the widest range of tolerances).")] = None,
+    fixed_tol: Annotated[float, typer.Option(help="The fixed cosine tolerance of the second, stated reading beside the persistent count.")] = 0.95,
     min_share: Annotated[float, typer.Option(help="Clusters with less than this share of the kept neurons are reported but not counted.")] = 0.05,
+    min_coverage: Annotated[float, typer.Option(help="A layer is condensed only if its counted clusters hold at least this share of the kept neurons.")] = 0.5,
+    max_neurons: Annotated[int, typer.Option(help="Cluster at most this many kept neurons (a fixed random sample when there are more; the others join the nearest cluster).")] = 2000,
     fit_tol: Annotated[float, typer.Option(help="1-d input: a polynomial fits the output when its relative RMS residual is at most this.")] = 0.05,
+    act: Annotated[Optional[str], typer.Option(help="Activation (name or formula of x, or one per layer) for a run file whose meta does not name it; must agree with the file's own where it does.")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="Output scale 1/α for a run file whose meta lacks it.")] = None,
+    residual: Annotated[Optional[bool], typer.Option("--residual/--no-residual", help="Residual hidden layers, for a run file whose meta lacks it.", show_default=False)] = None,
     out_dir: Annotated[Optional[Path], typer.Option(help="Folder for figures and the analysis NPZ (default: next to the run file).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Figure format: png or pdf.")] = "png",
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip the figures (numbers only).")] = False,
@@ -308,14 +315,16 @@ def analyze_cmd(
 ):
     """Measure condensation in a run: orientations against the bound 2p, the theory, figures."""
     from . import io
-    from .analysis import AnalysisOptions, analyze
+    from .analysis import AnalysisOptions, analyze, resolve_run
 
     if fmt not in ("png", "pdf"):
         raise BadInput(f"--format must be png or pdf, got {fmt!r}")
     options = AnalysisOptions(at=at, at_loss_ratio=at_loss_ratio,
                               layers=parse_int_list(layer, "--layer") if layer else None,
-                              min_norm=min_norm, tol=tol, min_share=min_share, fit_tol=fit_tol)
-    run = io.load_run(run_file)
+                              min_norm=min_norm, tol=tol, fixed_tol=fixed_tol, min_share=min_share,
+                              min_coverage=min_coverage, max_neurons=max_neurons, fit_tol=fit_tol)
+    run = resolve_run(io.load_run(run_file), act=act, alpha=alpha, residual=residual)
+    options.validate(len(run.hidden))
     folder = out_dir if out_dir is not None else (run_file.parent if str(run_file.parent) else Path("."))
     if out_dir is not None:
         _output_folder(out_dir)
@@ -360,24 +369,37 @@ def _analysis_figures(result, run, report, folder: Path, stem: str, fmt: str) ->
         D = cosine_matrix(lc.unit[order]) if len(order) else np.zeros((1, 1))
         shown = f"{len(order)} of {lc.kept} kept" if len(order) < lc.kept else f"{lc.kept} kept"
         bound = entry["bound"]
+        m = entry["measure"]
+        how = (f"persistent over cos {m['persistent']['range'][0]:.2f}-{m['persistent']['range'][1]:.2f}"
+               if m.get("method") == "persistent" and m.get("persistent") else
+               f"at cos {m['tol_used']:.2f}" if m.get("tol_used") is not None else "")
         title = (f"layer {fl['layer']}, {entry['activation']} (p={entry['multiplicity'] or 'undef.'}), "
-                 f"step {step}\n{entry['directions']} directions, {entry['lines']} lines"
-                 + (f" (bound 2p = {bound})" if bound is not None else "") + f"; {shown} of {lc.neurons} neurons")
+                 f"step {step}: {'condensed' if entry['condensed'] else 'NOT condensed'}\n"
+                 f"{entry['directions']} directions, {entry['lines']} lines ({how})"
+                 + (f", bound 2p = {bound}" if bound is not None else "") + f"\n{shown} of {lc.neurons} neurons")
         save(plots.cosine_heatmap(D, title, lc.labels[order] if len(order) else None), f"cosine_l{fl['layer']}")
+        if lc.curve is not None and m.get("persistent"):
+            save(plots.count_vs_tolerance(lc.curve["tol"], lc.curve["directions"], lc.curve["lines"],
+                                          m["persistent"]["range"], m["fixed"]["tol"],
+                                          f"layer {fl['layer']}, step {step}: {m['persistent']['directions']} "
+                                          f"directions, {m['persistent']['lines']} lines persist "
+                                          f"({'condensed' if entry['condensed'] else 'not condensed'})"),
+                 f"tolerance_l{fl['layer']}")
     save(plots.loss_curve(np.asarray(run.loss[0]), step, 0.7, f"seed {seed0}: loss ratio at step {step} "
                           f"= {report['loss_ratio'] if report['loss_ratio'] is None else round(report['loss_ratio'], 3)}"),
          "loss")
     arr = result["arrays"]
     save(plots.training_series(arr["series_step"], arr["series_directions"][0], arr["series_lines"][0],
                                arr["series_rd"][0], arr["layers"].tolist(),
-                               [e["bound"] for e in report["layers"]], step), "series")
+                               [e["bound"] for e in report["layers"]], step,
+                               condensed=arr["series_condensed"][0]), "series")
     one = figs["one_d"]
     if one is not None:
         act = report["layers"][0]["activation"] if report["layers"] else ""
         save(plots.feature_map(one["theta"], one["A"], one["A_weighted"], f"layer 1 features at step {step} ({act})"),
              "features")
         save(plots.direction_field(one["grid"], one["field"], one["w"], one["b"], one["lines"],
-                                   f"direction field at step {step} ({act})"), "field")
+                                   f"direction field at step {step} ({act})", unstable=one["unstable"]), "field")
         save(plots.output_fit(one["xs"], one["f"], one["fits"], run.x[:, 0], run.y[:, 0],
                               one["report"]["expected_degree"],
                               f"output at step {step}: lowest fitting degree {one['report']['poly_degree']}"),
@@ -386,35 +408,59 @@ def _analysis_figures(result, run, report, folder: Path, stem: str, fmt: str) ->
 
 
 def _print_analysis(report: dict) -> None:
+    opt = report["options"]
+    count = ("persistent count (the one that holds over the widest range of cosine tolerances)"
+             if opt["count"] == "persistent" else f"count at the fixed tolerance cos {opt['tol']}")
     err.print(f"[bold]condense analyze[/] {report['file']}: step {report['step']} ({report['why']}); "
-              f"loss ratio {_fmt(report['loss_ratio'])}, stage {report['stage']}", soft_wrap=True)
+              f"loss ratio {_fmt(report['loss_ratio'])}, stage {report['stage']}; optimizer "
+              f"{report.get('optimizer') or 'not recorded'}; {count}", soft_wrap=True)
     t = Table()
-    for col in ("layer", "σ", "p / 2p", "kept", "directions", "lines", "≤ 2p", "RD"):
+    for col in ("layer", "σ (p)", "kept", "dirs, lines", "persists", f"at {opt['fixed_tol']:g}",
+                "condensed", "≤ 2p"):
         t.add_column(col)
     for e in report["layers"]:
-        p, wb = e["multiplicity"], e["within_bound"]
-        t.add_row(str(e["layer"]), e["activation"], "undef." if p is None else f"{p} / {2 * p}",
-                  f"{e['kept']}/{e['neurons']}", str(e["directions"]), str(e["lines"]),
-                  "n/a" if wb is None else ("yes" if wb else "[red]no[/]"), _fmt(e["rd"]))
+        p, wb, m = e["multiplicity"], e["within_bound"], e["measure"]
+        pr = m.get("persistent")
+        rng = f"{pr['range'][0]:.2f}-{pr['range'][1]:.2f}" if pr else "-"
+        fixed = f"{m['fixed']['directions']}, {m['fixed']['lines']}" if m.get("fixed") else "-"
+        t.add_row(str(e["layer"]), f"{e['activation']} ({'undef.' if p is None else p})",
+                  f"{e['kept']}/{e['neurons']}", f"{e['directions']}, {e['lines']}", rng, fixed,
+                  f"yes {e['coverage']:.0%}" if e["condensed"] else f"[red]no[/] {e['coverage']:.0%}",
+                  "n/a" if wb is None else ("yes" if wb else "[red]no[/]"))
     err.print(t)
     for e in report["layers"]:
         l = e["layer"]
+        m = e["measure"]
+        err.print(f"  layer {l}: {escape(str(m.get('verdict')))}" + ("" if e["condensed"] else "; no count against 2p is claimed")
+                  + f"; RD {_fmt(e['rd'])}", soft_wrap=True)
+        if m.get("sample"):
+            err.print(f"  layer {l}: {m['sample']}", soft_wrap=True)
         shares = ", ".join(f"{c['share']:.0%}" + ("" if c["counted"] else " (not counted)") for c in e["clusters"][:6])
         err.print(f"  layer {l}: direction clusters {shares or 'none'}"
                   + (f" (+{len(e['clusters']) - 6} more)" if len(e["clusters"]) > 6 else ""), soft_wrap=True)
+        h = e["held"]
+        if h["bound"] is not None:
+            runs = [f"{a}-{b}" if a != b else f"{a}" for a, b in h["runs"]]
+            span = (("at steps " + ", ".join(runs[:5]) + (f" (+{len(runs) - 5} more)" if len(runs) > 5 else "")
+                     + f"; longest from step {h['from']} to step {h['to']}") if runs else "at no recorded step")
+            err.print(f"  layer {l}: over the initial stage (steps {h['stage_steps'][0]}-{h['stage_steps'][1]}) "
+                      f"condensed within 2p = {h['bound']} {span}; most condensed at step "
+                      f"{h['most_condensed_step'] if h['most_condensed_step'] is not None else '(none)'}",
+                      soft_wrap=True)
         th = e["theory"]
         if th is not None:
-            err.print(f"  layer {l}: theory ({th['method']}): {len(th['predicted_lines'])} predicted line(s), "
+            unstable = f", {len(th['unstable_lines'])} unstable" if th.get("unstable_lines") else ""
+            err.print(f"  layer {l}: theory ({escape(th['method'])}): {len(th['predicted_lines'])} stable line(s){unstable}, "
                       f"alignment {_fmt(th['alignment'])} with the errors at this step, "
                       f"{_fmt(th['at_step0']['alignment'])} with those at step 0; matched measured lines "
                       f"{th['matched_lines']}", soft_wrap=True)
-        elif e["multiplicity"] is None:
-            err.print(f"  layer {l}: the multiplicity theory does not apply to {e['activation']} (p undefined)")
+        elif e.get("theory_note"):
+            err.print(f"  layer {l}: theory: {escape(e['theory_note'])}", soft_wrap=True)
         if e.get("outputs"):
             o = e["outputs"]
             err.print(f"  layer {l}: convolution channels by their outputs over the data: {o['clusters']} "
                       f"counted clusters (shares {', '.join(f'{v:.0%}' for v in o['shares'][:6])})", soft_wrap=True)
-        if e["note"]:
+        if e["note"] and e["note"] != "not condensed: no count against 2p is claimed":
             err.print(f"  layer {l}: {e['note']}")
     if "one_d" in report:
         o = report["one_d"]
@@ -422,7 +468,8 @@ def _print_analysis(report: dict) -> None:
                   f"(theory: {o['expected_degree']})")
     if "summary" in report:
         for l in report["summary"]["layers"]:
-            err.print(f"  seeds: layer {l['layer']} directions {l['directions']}, lines {l['lines']}")
+            err.print(f"  seeds: layer {l['layer']} directions {l['directions']}, lines {l['lines']}, "
+                      f"condensed {l['condensed_seeds']} of {len(l['condensed'])}")
     err.print("  written: " + ", ".join(report["outputs"]), soft_wrap=True)
 
 
@@ -432,7 +479,7 @@ def reduce_cmd(
     run_file: Annotated[Path, typer.Argument(help="A run file written by `condense train`.")],
     at: Annotated[str, typer.Option(help="Which recorded step to reduce: 'end', 'initial' or a step number.")] = "end",
     seed_index: Annotated[int, typer.Option(help="Which of the run's networks (0-based) when it holds several seeds.")] = 0,
-    tol: Annotated[float, typer.Option(help="Cosine tolerance of a condensed cluster.")] = 0.95,
+    tol: Annotated[Optional[float], typer.Option(help="Merge the clusters at this fixed cosine tolerance instead of those of the persistent count.")] = None,
     min_norm: Annotated[float, typer.Option(help="Drop neurons whose input weight is below this fraction of the largest.")] = 0.1,
     finetune_steps: Annotated[int, typer.Option(help="Then train the reduced network this many steps (its run's optimizer and lr).")] = 0,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate for fine-tuning (default: the run's).")] = None,
@@ -446,8 +493,8 @@ def reduce_cmd(
 
     if finetune_steps < 0:
         raise BadInput(f"--finetune-steps must be at least 0, got {finetune_steps}")
-    if not (0 < tol <= 1) or not (0 <= min_norm < 1):
-        raise BadInput("--tol must be in (0, 1] and --min-norm in [0, 1)")
+    if (tol is not None and not (0 <= tol <= 1)) or not (0 <= min_norm < 1):
+        raise BadInput("--tol must be a cosine in [0, 1] and --min-norm in [0, 1)")
     run = io.load_run(run_file)
     target = out if out is not None else run_file.with_name(run_file.name.removesuffix(".npz") + "_reduced.npz")
     io.check_writable(target)
@@ -492,14 +539,14 @@ def reproduce_cmd(
 
     if list_figures or figure is None:
         if as_json:
-            _emit_json({"figures": [{"id": f.id, "title": f.title, "source": f.source, "paper": f.paper}
-                                    for f in FIGURES.values()]})
+            _emit_json({"figures": [{"id": f.id, "title": f.title, "source": f.source, "paper": f.paper,
+                                     "criterion": f.criterion, "settings": f.settings} for f in FIGURES.values()]})
         else:
             t = Table(title="condense reproduce FIGURE (or all)")
-            for col in ("id", "source", "paper's result"):
+            for col in ("id", "source", "paper's result", "criterion"):
                 t.add_column(col)
             for f in FIGURES.values():
-                t.add_row(f.id, f.source, f.paper)
+                t.add_row(f.id, f.source, f.paper, f.criterion)
             Console().print(t)
         return
     wanted = list(FIGURES) if figure == "all" else [figure]
@@ -524,17 +571,21 @@ def reproduce_cmd(
         for name, fn, kwargs in rep.figures:
             _save_figure(getattr(plots, fn)(**kwargs), out_dir / f"{name}.png", "png", files)
         results.append({"figure": rep.figure, "title": rep.title, "source": rep.details.get("source"),
-                        "paper": rep.paper, "measured": rep.measured, "agree": rep.agree, "total": rep.total,
+                        "paper": rep.paper, "criterion": rep.criterion, "settings": rep.settings,
+                        "measured": rep.measured, "agree": rep.agree, "total": rep.total,
+                        "measured_fixed": rep.measured_fixed, "agree_fixed": rep.agree_fixed,
+                        "ablations": rep.ablations,
                         "seconds": round(time.perf_counter() - t0, 2), "figures": files, "details": rep.details})
     report = {"quick": quick, "seeds": seeds, "results": results, "seconds": round(time.perf_counter() - started, 2)}
     md, html = _reproduce_report(report, out_dir)
     outputs = [str(md), str(html)] + [f for r in results for f in r["figures"]]
     if not quiet:
         t = Table(title=f"reproductions ({'quick' if quick else 'full'}, {seeds} seeds)")
-        for col in ("figure", "paper", "measured", "agree"):
+        for col in ("figure", "paper", "measured (persistent count)", "agree", "at cos 0.95"):
             t.add_column(col)
         for r in results:
-            t.add_row(r["figure"], r["paper"], r["measured"], f"{r['agree']}/{r['total']}")
+            fixed = "-" if r["agree_fixed"] is None else f"{r['agree_fixed']}/{r['total']}"
+            t.add_row(r["figure"], r["paper"], r["measured"], f"{r['agree']}/{r['total']}", fixed)
         err.print(t)
         err.print(f"report: {md} and {html}", soft_wrap=True)
     if as_json:
@@ -549,31 +600,49 @@ def _reproduce_report(report: dict, out_dir: Path):
 
     from . import __version__
 
+    def fixed(r):
+        return "-" if r["agree_fixed"] is None else f"{r['agree_fixed']}/{r['total']}"
+
     mode = "quick" if report["quick"] else "full"
     lines = [f"# condense reproductions ({mode}, {report['seeds']} seeds)", "",
-             f"condense {__version__}; {report['seconds']:.0f} s in all. Agreement counts the seeds (or settings "
-             "× seeds) whose measurement matches the paper's statement.", "",
-             "| figure | source | paper | measured | agree |", "|---|---|---|---|---|"]
+             f"condense {__version__}; {report['seconds']:.0f} s in all. Each figure states its criterion; a seed "
+             "(or setting × seed) agrees when its measurement meets it. Counts are read with the persistent count "
+             "(the one that holds over the widest range of cosine tolerances) and, second, at the fixed cosine 0.95; "
+             "a layer must be judged condensed for a count to agree.", "",
+             "| figure | source | paper | criterion | agree (persistent) | agree (cos 0.95) |", "|---|---|---|---|---|---|"]
     for r in report["results"]:
-        lines.append(f"| {r['figure']} | {r['source']} | {r['paper']} | {r['measured']} | {r['agree']}/{r['total']} |")
+        lines.append(f"| {r['figure']} | {r['source']} | {r['paper']} | {r['criterion']} | "
+                     f"{r['agree']}/{r['total']} | {fixed(r)} |")
     lines.append("")
     for r in report["results"]:
         lines += [f"## {r['figure']}: {r['title']}", "", f"- paper ({r['source']}): {r['paper']}",
-                  f"- measured: {r['measured']}", f"- agree: {r['agree']} of {r['total']}", ""]
+                  f"- settings: {r['settings']}", f"- criterion: {r['criterion']}",
+                  f"- measured (persistent count): {r['measured']}", f"- agree: {r['agree']} of {r['total']}",
+                  f"- measured (fixed cosine 0.95): {r['measured_fixed']}",
+                  f"- agree (fixed cosine 0.95): {fixed(r)}"]
+        for a in r["ablations"]:
+            lines.append(f"- ablation, {a['setting']} ({a['source']}): {a['measured']}; agree {a['agree']} of {a['total']}")
+        lines.append("")
         lines += [f"![{Path(f).stem}]({Path(f).name})" for f in r["figures"]] + [""]
     md_path = out_dir / "report.md"
     _write_text(md_path, "\n".join(lines))
 
     esc = html_lib.escape
     body = [f"<h1>condense reproductions ({mode}, {report['seeds']} seeds)</h1>",
-            "<table><tr><th>figure</th><th>source</th><th>paper</th><th>measured</th><th>agree</th></tr>"]
+            "<table><tr><th>figure</th><th>source</th><th>paper</th><th>criterion</th><th>measured</th>"
+            "<th>agree</th><th>at cos 0.95</th></tr>"]
     for r in report["results"]:
         body.append(f"<tr><td>{esc(r['figure'])}</td><td>{esc(str(r['source']))}</td><td>{esc(r['paper'])}</td>"
-                    f"<td>{esc(r['measured'])}</td><td>{r['agree']}/{r['total']}</td></tr>")
+                    f"<td>{esc(r['criterion'])}</td><td>{esc(r['measured'])}</td><td>{r['agree']}/{r['total']}</td>"
+                    f"<td>{esc(fixed(r))}</td></tr>")
     body.append("</table>")
     for r in report["results"]:
+        abl = "".join(f"<br><b>ablation</b>, {esc(a['setting'])} ({esc(a['source'])}): {esc(a['measured'])}; "
+                      f"agree {a['agree']} of {a['total']}" for a in r["ablations"])
         body.append(f"<h2>{esc(r['figure'])}: {esc(r['title'])}</h2><p><b>paper:</b> {esc(r['paper'])}<br>"
-                    f"<b>measured:</b> {esc(r['measured'])}<br><b>agree:</b> {r['agree']} of {r['total']}</p>")
+                    f"<b>settings:</b> {esc(r['settings'])}<br><b>criterion:</b> {esc(r['criterion'])}<br>"
+                    f"<b>measured:</b> {esc(r['measured'])}<br><b>agree:</b> {r['agree']} of {r['total']}<br>"
+                    f"<b>at cos 0.95:</b> {esc(r['measured_fixed'])}; agree {esc(fixed(r))}{abl}</p>")
         for f in r["figures"]:
             data = base64.b64encode(Path(f).read_bytes()).decode()
             body.append(f'<img alt="{esc(Path(f).stem)}" style="max-width:100%" src="data:image/png;base64,{data}">')
@@ -688,7 +757,7 @@ def phase_cmd(
 
     unconverged = ~result.converged.all(axis=(2, 3))
     meta = {"schema": "condense.phase/1", "config": {**config.__dict__}, "data": dataset.spec,
-            "regimes": list(REGIMES), "agreement": result.agreement,
+            "regimes": list(REGIMES), "agreement": result.agreement, "agreement_points": result.agreement_points,
             "unconverged_points": int(unconverged.sum()), "diverged_points": int(result.diverged.any(axis=(2, 3)).sum()),
             "resumed_widths": sorted(finished), "redone_widths": redone, "seconds": time.perf_counter() - started}
     regime_code = np.select([result.regime == r for r in REGIMES], [i - 1 for i in range(len(REGIMES))], default=-2)
@@ -702,7 +771,8 @@ def phase_cmd(
         "widths": list(config.widths), "gammas": list(config.gammas), "gamma_primes": list(config.gamma_primes),
         "slope": [[_finite_or_none(v) for v in row] for row in result.slope.tolist()],
         "regime": result.regime.tolist(), "agreement": result.agreement,
-        "unconverged": int(unconverged.sum()), "seconds": round(time.perf_counter() - started, 3),
+        "agreement_points": result.agreement_points, "finished": result.finished.tolist(),
+        "unconverged": int(unconverged.sum()), "diverged": int(result.diverged.any(axis=(2, 3)).sum()), "seconds": round(time.perf_counter() - started, 3),
         "outputs": outputs,
     }
     if not quiet:
@@ -725,7 +795,8 @@ def _phase_figures(result, unconverged, out_dir: Path, fmt: str) -> list[str]:
     def save(fig, name):
         _save_figure(fig, out_dir / f"{name}.{fmt}", fmt, written)
 
-    agree = "n/a" if result.agreement is None else f"{result.agreement:.0%}"
+    agree = ("n/a" if result.agreement is None
+             else f"{result.agreement:.0%} of {result.agreement_points} converged points")
     save(plots.phase_diagram(cfg.gammas, cfg.gamma_primes, result.slope, result.boundary, unconverged,
                              f"{cfg.act}, widths {', '.join(map(str, cfg.widths))}: agreement with theory {agree}"),
          "phase")
@@ -750,8 +821,10 @@ def _print_phase(summary: dict, result, redone) -> None:
             cells.append(f"[{colour[r]}]{s:+.2f}{mark}[/]" if s == s else "n/a")
         t.add_row(f"{g:g}", *cells)
     err.print(t)
-    agree = "n/a" if summary["agreement"] is None else f"{summary['agreement']:.0%}"
+    agree = ("n/a" if summary["agreement"] is None
+             else f"{summary['agreement']:.0%} of {summary['agreement_points']} converged points")
     err.print(f"agreement with the theory away from the boundary: {agree}; "
+              f"{summary['diverged']} diverged points, left out; "
               f"* = not converged at some width ({summary['unconverged']} points); {summary['seconds']:.1f} s", soft_wrap=True)
     if redone:
         err.print(f"redid widths {redone}: their saved results were corrupt or from another configuration")

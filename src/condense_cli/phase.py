@@ -89,13 +89,14 @@ class PhaseConfig:
             raise BadInput("--zero-output mirrors neurons in pairs: every width must be even")
 
     def key(self, data_spec: dict) -> str:
-        """A fingerprint of everything that decides one width's result (for resuming)."""
+        """A fingerprint of everything that decides one width's result (for resuming), the
+        engine's version included: a part computed by another engine is redone."""
         d = asdict(self)
         d.pop("widths")
         d.pop("memory_mb")
         d.pop("margin")
         d.pop("boundary_margin")
-        blob = json.dumps({"config": d, "data": data_spec}, sort_keys=True, default=str)
+        blob = json.dumps({"config": d, "data": data_spec, "engine": ENGINE_VERSION}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -198,20 +199,26 @@ def measured_boundary(gammas, slope: np.ndarray) -> np.ndarray:
     return out
 
 
-def agreement(gammas, gamma_primes, regime: np.ndarray, boundary_margin: float) -> float | None:
-    """Share of grid points farther than `boundary_margin` from the theoretical boundary whose
-    measured regime matches the theory; None when no point is that far."""
+def agreement(gammas, gamma_primes, regime: np.ndarray, boundary_margin: float,
+              finished: np.ndarray | None = None) -> tuple[float | None, int]:
+    """(share, count): over the grid points farther than `boundary_margin` from the theoretical
+    boundary that finished (`finished` (Γ, Γ′): converged at every width and seed, none diverged),
+    the share whose measured regime matches the theory; (None, 0) when there is no such point."""
     hits = total = 0
     for i, g in enumerate(gammas):
         for j, gp in enumerate(gamma_primes):
             if boundary_distance(g, gp) <= boundary_margin or not regime[i, j]:
                 continue
+            if finished is not None and not finished[i, j]:
+                continue
             total += 1
             hits += regime[i, j] == theory_regime(g, gp)
-    return hits / total if total else None
+    return (hits / total if total else None), total
 
 
 # ----------------------------------------------------------------------------- engine
+
+ENGINE_VERSION = 1  # bump when a change to the engine changes a width's numbers
 
 
 @dataclass
@@ -423,9 +430,11 @@ class PhaseResult:
     steps: np.ndarray
     final_loss: np.ndarray
     slope: np.ndarray
-    regime: np.ndarray
+    regime: np.ndarray  # "" where not measured; unfinished points carry their slope but no regime
     boundary: np.ndarray
-    agreement: float | None
+    agreement: float | None  # over finished points away from the boundary
+    agreement_points: int = 0  # how many points that share is taken over
+    finished: np.ndarray | None = None  # (Γ, Γ′): converged at every width and seed, none diverged
 
 
 def combine(config: PhaseConfig, parts: list[WidthResult]) -> PhaseResult:
@@ -433,12 +442,16 @@ def combine(config: PhaseConfig, parts: list[WidthResult]) -> PhaseResult:
     by_width = {p.width: p for p in parts}
     stack = lambda name: np.stack([getattr(by_width[m], name) for m in config.widths], axis=2)
     rd = stack("rd")
+    converged, diverged = stack("converged"), stack("diverged")
+    finished = converged.all(axis=(2, 3)) & ~diverged.any(axis=(2, 3))
     slope = slopes(rd, config.widths)
     regime = classify(slope, config.margin)
-    return PhaseResult(config=config, rd=rd, converged=stack("converged"), diverged=stack("diverged"),
+    regime[~finished] = ""  # a point stopped before the end has no regime
+    share, count = agreement(config.gammas, config.gamma_primes, regime, config.boundary_margin, finished)
+    return PhaseResult(config=config, rd=rd, converged=converged, diverged=diverged,
                        steps=stack("steps"), final_loss=stack("final_loss"), slope=slope, regime=regime,
-                       boundary=measured_boundary(config.gammas, slope),
-                       agreement=agreement(config.gammas, config.gamma_primes, regime, config.boundary_margin))
+                       boundary=measured_boundary(config.gammas, np.where(finished, slope, np.nan)),
+                       agreement=share, agreement_points=count, finished=finished)
 
 
 def width_arrays(part: WidthResult) -> dict[str, np.ndarray]:

@@ -41,14 +41,21 @@ def loss_curve(loss: np.ndarray, step: int, stage_ratio: float, title: str) -> F
     return fig
 
 
-def training_series(steps, directions, lines, rd, layers, bounds, step, loss=None) -> Figure:
-    """Condensed directions and lines (with the bound 2p) and RD over the recorded steps."""
+def training_series(steps, directions, lines, rd, layers, bounds, step, loss=None, condensed=None) -> Figure:
+    """Persistent directions and lines (with the bound 2p) and RD over the recorded steps;
+    `condensed` (layers, K) marks the snapshots judged condensed (filled) or not (hollow)."""
     fig = Figure(figsize=(7, 5.2), layout="constrained")
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    steps = np.asarray(steps)
     for j, l in enumerate(layers):
         c = f"C{j}"
         ax1.step(steps, directions[j], where="post", color=c, label=f"layer {l}: directions")
         ax1.step(steps, lines[j], where="post", color=c, ls=":", label=f"layer {l}: lines")
+        if condensed is not None:
+            cj = np.asarray(condensed[j], bool)
+            ax1.scatter(steps[cj], np.asarray(directions[j])[cj], s=10, color=c, zorder=3)
+            ax1.scatter(steps[~cj], np.asarray(directions[j])[~cj], s=10, facecolors="none", edgecolors=c,
+                        zorder=3, label=f"layer {l}: not condensed" if (~cj).any() else None)
         if bounds[j] is not None:
             ax1.axhline(bounds[j], color=c, ls="--", lw=0.8, alpha=0.7, label=f"layer {l}: bound 2p = {bounds[j]}")
         ax2.plot(steps, rd[j], color=c, label=f"layer {l}")
@@ -58,11 +65,11 @@ def training_series(steps, directions, lines, rd, layers, bounds, step, loss=Non
     ax1.legend(fontsize=7, ncol=2)
     ax1.set_title("condensation over training (red line: analyzed step)", fontsize=10)
     ax2.set_ylabel("RD = |θ(t)−θ(0)| / |θ(0)|")
-    if np.all(np.asarray(rd)[:, 1:] > 0):
+    if np.asarray(rd).shape[1] > 1 and np.all(np.asarray(rd)[:, 1:] > 0):
         ax2.set_yscale("log")
     ax2.set_xlabel("step")
     ax2.legend(fontsize=7)
-    if np.all(np.asarray(steps)[1:] > 0) and steps[-1] > 100 * max(steps[1], 1):
+    if len(steps) > 1 and np.all(steps[1:] > 0) and steps[-1] > 100 * max(steps[1], 1):
         ax2.set_xscale("symlog", linthresh=max(steps[1], 1))
     return fig
 
@@ -85,8 +92,28 @@ def feature_map(theta, A, A_weighted, title: str) -> Figure:
     return fig
 
 
-def direction_field(grid, field, w, b, lines, title: str) -> Figure:
-    """The field ω̇ of Fig. 6 (unit arrows), the neurons and the predicted stable lines."""
+def count_vs_tolerance(tols, directions, lines, persistent_range, fixed_tol: float, title: str) -> Figure:
+    """Counted directions and lines against the cosine tolerance, the persistent range shaded and
+    the fixed tolerance marked."""
+    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    ax = fig.subplots()
+    lo, hi = persistent_range
+    ax.axvspan(lo, hi, color="C2", alpha=0.18, label=f"persistent range: cos {lo:.2f}-{hi:.2f}")
+    ax.step(tols, directions, where="mid", color="C0", lw=1.6, label="directions")
+    ax.step(tols, lines, where="mid", color="C1", lw=1.4, ls="--", label="lines")
+    ax.axvline(fixed_tol, color="0.4", lw=0.8, ls=":", label=f"fixed reading at cos {fixed_tol:g}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("cosine tolerance t (clusters of mean cosine ≥ t)")
+    ax.set_ylabel("counted clusters")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def direction_field(grid, field, w, b, lines, title: str, unstable=()) -> Figure:
+    """The field ω̇ of Fig. 6 (unit arrows), the neurons, the predicted stable lines (solid) and
+    the unstable stationary lines (dashed)."""
     fig = Figure(figsize=(5, 5), layout="constrained")
     ax = fig.subplots()
     norm = np.linalg.norm(field, axis=-1, keepdims=True)
@@ -97,6 +124,9 @@ def direction_field(grid, field, w, b, lines, title: str) -> Figure:
     for i, v in enumerate(lines):
         ax.plot([-r * v[0], r * v[0]], [-r * v[1], r * v[1]], color="C1", lw=1.5,
                 label="predicted stable line" if i == 0 else None)
+    for i, v in enumerate(unstable):
+        ax.plot([-r * v[0], r * v[0]], [-r * v[1], r * v[1]], color="C3", lw=1.2, ls="--",
+                label="unstable stationary line" if i == 0 else None)
     ax.scatter(w, b, s=12, color="C2", zorder=3, label="neurons (w, b)")
     ax.set_xlim(-r, r)
     ax.set_ylim(-r, r)

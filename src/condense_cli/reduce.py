@@ -1,7 +1,8 @@
 """Reducing a condensed network, and its converse, splitting a neuron (NumPy, layout of `models`).
 
 - `reduce_network(params, spec, tol, min_norm)`: layer by layer, the neurons of each direction
-  cluster become one neuron. With members w_j ≈ |w_j| u (u the cluster's unit centre) and
+  cluster of the analysis' measure (the persistent reading, or the fixed one at `tol`) become
+  one neuron. With members w_j ≈ |w_j| u (u the cluster's unit centre) and
   r = the mean member norm, the merged neuron has input weight r·u and outgoing weights
   Σ_j (|w_j| / r) · out_j: exact for positively homogeneous σ (ReLU) when the members differ only
   by a positive scale, and for any σ it reduces to the summed outgoing weight when the norms are
@@ -34,9 +35,12 @@ def _set_outgoing(params: dict, layer: int, value: np.ndarray) -> None:
         params["out"] = value
 
 
-def reduce_network(params: dict, spec: NetSpec, tol: float = 0.95, min_norm: float = 0.1):
+def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_norm: float = 0.1,
+                   min_share: float = 0.05):
     """(reduced params, reduced NetSpec, per-layer report). `params` hold NumPy arrays
-    (hidden[l] (m_l, fan_in+1), out (d_out, m_L+1)) of one network."""
+    (hidden[l] (m_l, fan_in+1), out (d_out, m_L+1)) of one network. `tol` None merges the
+    clusters of the persistent reading, a cosine those of the fixed reading at that tolerance;
+    every cluster is merged (counted or not, `min_share` only decides the persistent count)."""
     if spec.conv is not None:
         raise BadInput("reduce supports fully connected networks only (this run has a convolution layer)")
     if spec.residual:
@@ -47,7 +51,7 @@ def reduce_network(params: dict, spec: NetSpec, tol: float = 0.95, min_norm: flo
     report = []
     for l in range(len(params["hidden"])):
         W = params["hidden"][l]
-        lc = layer_condensation(W, tol=tol, min_norm=min_norm, min_share=0.0)
+        lc = layer_condensation(W, tol=tol, min_norm=min_norm, min_share=min_share, curve=False)
         nxt = _outgoing(params, l)
         rows, cols = [], []
         for c in range(len(lc.clusters)):
@@ -64,7 +68,9 @@ def reduce_network(params: dict, spec: NetSpec, tol: float = 0.95, min_norm: flo
         _set_outgoing(params, l, new_next)
         report.append({"layer": l + 1, "width_before": int(W.shape[0]), "width_after": int(len(rows)),
                        "dropped_negligible": int(lc.left_out + lc.nonfinite),
-                       "largest_cluster": int(max((c["neurons"] for c in lc.clusters), default=0))})
+                       "largest_cluster": int(max((c["neurons"] for c in lc.clusters), default=0)),
+                       "condensed": lc.condensed, "verdict": lc.measure.get("verdict"),
+                       "tol_used": lc.measure.get("tol_used")})
     widths = tuple(w.shape[0] for w in params["hidden"])
     if min(widths) < 1:
         raise BadInput("every neuron of a layer is negligible: nothing to keep")
@@ -94,7 +100,7 @@ def split_neuron(params: dict, layer: int, j: int, ratio: float = 0.5) -> dict:
     return new
 
 
-def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float = 0.95, min_norm: float = 0.1,
+def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = None, min_norm: float = 0.1,
                finetune_steps: int = 0, lr: float | None = None, progress=None, source: str = ""):
     """Reduce one network of a run (a `TrainResult`) at a recorded step; optionally fine-tune it.
 
@@ -125,9 +131,9 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float = 0.95, min
     if not all(np.isfinite(w).all() for w in [*params["hidden"], params["out"]]):
         raise RunFailure(f"the weights at step {step} are not finite; nothing to reduce")
     reduced, new_spec, layers = reduce_network(params, spec, tol=tol, min_norm=min_norm)
-    if not any(l["largest_cluster"] > 1 for l in layers):
-        raise RunFailure(f"not condensed at step {step}: no two neurons share an orientation within "
-                         f"tol {tol} in any layer; nothing written")
+    if not any(l["condensed"] for l in layers):
+        verdicts = "; ".join(f"layer {l['layer']}: {l['verdict']}" for l in layers)
+        raise RunFailure(f"not condensed at step {step} ({verdicts}); nothing written")
     meta = run.meta
     loss_fn = LOSSES[meta.get("loss", "mse")]
     x, y = jnp.asarray(run.x, jnp.float32), jnp.asarray(run.y, jnp.float32)

@@ -6,6 +6,12 @@ With e_i = f(x_i) − y_i (scalar output):
 - `one_d_lines(e, x, p)`: for 1-d input and any p, the lines (w, b) ∝ (û, 1) whose slope
   û = w/b is a real root of Σ_i e_i (x_i − û)(û x_i + 1)^(p−1), a polynomial of degree p
   (the vertical line (1, 0) when the degree drops): at most p lines, 2p directions.
+- `line_is_stable(e, x, p, u)`: whether the stationary line u attracts the neurons that grow
+  along it. To leading order a neuron with output weight a moves as φ̇ ∝ a·g(φ) (g the tangential
+  part of the field F(u) = −Σ_i e_i x̃_i (u·x̃_i)^(p−1) at the unit direction u(φ)) and grows as
+  ṙ ∝ a·ρ (ρ = u·F(u)); attraction needs a·g′ < 0 and growth a·ρ > 0, so the line is stable
+  when g′·ρ < 0. The test is the same at u and −u (a property of the line); for p = 1 every
+  stationary line is stable (g′ = −ρ).
 - `direction_field(e, x, act, grid)`: ω̇ = −(1/n) Σ_i e_i x̃_i σ′(ω·x̃_i) (Fig. 6).
 - `poly_fits(xs, f, fit_tol)`: relative residual of polynomial fits of degree 1..4 (Fig. 5).
 
@@ -58,6 +64,23 @@ def one_d_lines(e: np.ndarray, x: np.ndarray, p: int, rel_tol: float = 1e-7) -> 
         if all(abs(v @ u) < 1 - 1e-9 for u in out):
             out.append(v)
     return out
+
+
+def _field_terms(e: np.ndarray, x: np.ndarray, p: int, u: np.ndarray) -> tuple[float, float]:
+    """(g′(φ), ρ) of F at the unit direction u = (w, b) (see the module docstring)."""
+    xt = np.stack([np.asarray(x, np.float64), np.ones(len(x))], axis=1)  # (n, 2)
+    u = np.asarray(u, np.float64) / np.linalg.norm(u)
+    perp = np.array([-u[1], u[0]])
+    z, zp = xt @ u, xt @ perp
+    F = -(e * z ** (p - 1)) @ xt
+    DF_perp = -(p - 1) * ((e * z ** (p - 2) * zp) @ xt) if p >= 2 else np.zeros(2)
+    return float(-u @ F + perp @ DF_perp), float(u @ F)
+
+
+def line_is_stable(e: np.ndarray, x: np.ndarray, p: int, u: np.ndarray) -> bool:
+    """Whether the stationary line through u (a root of the 1-d polynomial) is stable: g′·ρ < 0."""
+    g_prime, rho = _field_terms(np.asarray(e, np.float64), x, p, u)
+    return bool(g_prime * rho < 0)
 
 
 def alignment(unit: np.ndarray, norms: np.ndarray, lines: list[np.ndarray]) -> float | None:
@@ -114,14 +137,17 @@ def network(run, s: int, k: int):
 
     from .models import NetSpec
 
+    from .errors import BadInput
+
     meta = run.meta
-    n_layers = len(run.hidden)
+    if not meta.get("activation"):
+        raise BadInput("the run file does not name its activation; pass --act NAME or a formula of x")
     kinds = meta.get("layers") or [{}]
     conv = None
     if kinds[0].get("kind") == "conv":
         conv = (int(kinds[0]["kernel"]), tuple(int(v) for v in kinds[0]["image"]))
     spec = NetSpec(d=run.x.shape[1], widths=tuple(w.shape[2] for w in run.hidden), d_out=run.y.shape[1],
-                   acts=tuple(meta.get("activation") or ["tanh"] * n_layers),
+                   acts=tuple(meta["activation"]),
                    alpha=float(meta.get("alpha", 1.0)), residual=bool(meta.get("residual", False)),
                    output_bias=bool(meta.get("output_bias", True)), conv=conv)
     params = {"hidden": [jnp.asarray(w[s, k], jnp.float32) for w in run.hidden],
@@ -143,50 +169,71 @@ def errors_and_features(run, s: int, k: int):
 
 
 def _predict(run, s, k, l, p):
-    """(method, predicted unit lines) for layer l from the errors at snapshot k."""
+    """(method, stable lines, unstable lines) for layer l from the errors at snapshot k."""
     e, feats = errors_and_features(run, s, k)
     if not np.isfinite(e).all():
-        return None, []
+        return None, [], []
     if l == 1 and run.x.shape[1] == 1:
-        return "1-d input: real roots of the degree-p polynomial", one_d_lines(e[:, 0], run.x[:, 0], p)
+        x = np.asarray(run.x[:, 0], np.float64)
+        lines = one_d_lines(e[:, 0], x, p)
+        stable = [v for v in lines if line_is_stable(e[:, 0], x, p, v)]
+        unstable = [v for v in lines if not line_is_stable(e[:, 0], x, p, v)]
+        return "1-d input: real roots of the degree-p polynomial, stable where g′·ρ < 0", stable, unstable
     if p == 1:
-        return "p = 1: ±Σ e_i x_i^[k−1] / |Σ e_i x_i^[k−1]|", [p1_line(e[:, 0], feats[l - 1])]
-    return None, []
+        return "p = 1: ±Σ e_i x_i^[k−1] / |Σ e_i x_i^[k−1]|", [p1_line(e[:, 0], feats[l - 1])], []
+    return None, [], []
 
 
-def layer_theory(run, s: int, k: int, l: int, p, lc, tol: float) -> dict:
-    """Theory for layer l of seed s at snapshot k: {"report": JSON-able or None, "lines": [...]}."""
+def _none(note: str) -> dict:
+    return {"report": None, "lines": [], "unstable": [], "note": note}
+
+
+def layer_theory(run, s: int, k: int, l: int, p, lc, mult=None) -> dict:
+    """Theory for layer l of seed s at snapshot k: {"report": JSON-able or None, "lines": stable
+    lines, "unstable": unstable lines, "note": why there is no report}. `mult` holds every
+    layer's p (the p = 1 prediction for layer l assumes p = 1 in every later layer)."""
     if p is None:
-        return {"report": None, "lines": [], "note": "the multiplicity theory does not apply (p undefined)"}
+        return _none("the multiplicity theory does not apply (p undefined)")
     if run.meta.get("trunk"):
-        return {"report": None, "lines": [], "note": "the theory is not evaluated behind a ResNet18 trunk"}
+        return _none("the theory is not evaluated behind a ResNet18 trunk")
     if l == 1 and (run.meta.get("layers") or [{}])[0].get("kind") == "conv":
-        return {"report": None, "lines": [], "note": "the theory is not evaluated for convolution layers"}
+        return _none("the theory is not evaluated for convolution layers")
     if run.y.shape[1] != 1:
-        return {"report": None, "lines": [], "note": "the theory is stated for a scalar output"}
-    if not (p == 1 or (l == 1 and run.x.shape[1] == 1)):
-        return {"report": None, "lines": [],
-                "note": "the theory covers p = 1 (any layer) and 1-d input (first layer, any p)"}
-    method, lines = _predict(run, s, k, l, p)
+        return _none("the theory is stated for a scalar output")
+    one_d = l == 1 and run.x.shape[1] == 1
+    if not (p == 1 or one_d):
+        return _none("the theory covers p = 1 (any layer) and 1-d input (first layer, any p)")
+    if not one_d and mult is not None:
+        later = [(j + 1, q) for j, q in enumerate(mult) if j >= l and q != 1]
+        if later:
+            names = ", ".join(f"layer {j} has p = {'undefined' if q is None else q}" for j, q in later)
+            return _none(f"the p = 1 prediction assumes p = 1 in every later layer (σ′(0) ≠ 0 downstream); "
+                         f"here {names}: not evaluated")
+    method, lines, unstable = _predict(run, s, k, l, p)
     if method is None:
-        return {"report": None, "lines": [], "note": "the network output is not finite here"}
-    _, lines0 = _predict(run, s, 0, l, p)
+        return _none("the network output is not finite here")
+    _, lines0, unstable0 = _predict(run, s, 0, l, p)
     counted = [np.array(c["direction"]) for c in lc.line_clusters if c["counted"]]
+    tol = lc.measure.get("tol_used") or 0.0
     matched = []
     for v in lines:
         cos = [abs(float(v @ c)) for c in counted]
         best = int(np.argmax(cos)) if cos else None
         matched.append(best if best is not None and cos[best] >= tol else None)
+    rnd = lambda vs: [[round(float(a), 6) for a in v] for v in vs]
     report = {
         "method": method,
-        "predicted_lines": [[round(float(a), 6) for a in v] for v in lines],
+        "predicted_lines": rnd(lines),  # the stable lines: what the paper's claims are about
+        "unstable_lines": rnd(unstable),
         "alignment": alignment(lc.unit, lc.norms, lines),
         "matched_lines": matched,
+        "match_tol": round(float(tol), 6),
+        "measured_matched": sum(m is not None for m in matched),
         "bound_from_theory": 2 * len(lines),
-        "at_step0": {"predicted_lines": [[round(float(a), 6) for a in v] for v in lines0],
+        "at_step0": {"predicted_lines": rnd(lines0), "unstable_lines": rnd(unstable0),
                      "alignment": alignment(lc.unit, lc.norms, lines0)},
     }
-    return {"report": report, "lines": lines, "lines0": lines0, "note": None}
+    return {"report": report, "lines": lines, "unstable": unstable, "lines0": lines0, "note": None}
 
 
 def one_d_extras(run, s: int, k: int, fit_tol: float, fig_layers: list) -> dict | None:
@@ -217,9 +264,11 @@ def one_d_extras(run, s: int, k: int, fit_tol: float, fig_layers: list) -> dict 
     grid = np.stack(np.meshgrid(g, g, indexing="xy"), axis=-1)  # (G, G, 2): (w, b)
     field = direction_field(e, x, spec.acts[0], grid) if np.isfinite(e).all() else np.zeros_like(grid)
     lines = next((fl["theory"]["lines"] for fl in fig_layers if fl["layer"] == 1), [])
+    unstable = next((fl["theory"].get("unstable", []) for fl in fig_layers if fl["layer"] == 1), [])
     p = (run.meta.get("multiplicity") or [None])[0]
     report = {"poly_degree": fits["degree"], "fit_tol": fit_tol,
               "fit_residuals": {str(d): round(r, 6) for d, r in fits["residuals"].items()},
               "expected_degree": p}
     return {"report": report, "theta": theta, "A": A, "A_weighted": None if a_weight is None else A * a_weight,
-            "xs": xs, "f": f, "fits": fits, "grid": grid, "field": field, "w": w, "b": b, "lines": lines}
+            "xs": xs, "f": f, "fits": fits, "grid": grid, "field": field, "w": w, "b": b, "lines": lines,
+            "unstable": unstable}
