@@ -9,12 +9,14 @@ This script trains the three networks with condense, analyzes them at the initia
 for each, the measured lines and directions, the lines predicted from the degree-p polynomial, the
 neurons' alignment with them, and the lowest polynomial degree that fits the output.
 
-What we measured (2026-11, CPU): x·tanh 1 line / 2 directions, x²·tanh 3 lines / 6 directions
-matching the 3 predicted lines (alignment 0.99), output degrees 2 and 3. tanh under Adam is the
-exception: its neurons sit on a segment offset from the origin (Adam's early, nearly sign-like
-steps move every neuron by the same vector), so at tol 0.95 four lines are counted although the
-output is linear; under gradient descent (`optimizer="gd"`) tanh neurons lie on the one predicted
-line (alignment > 0.98, tests/test_analysis.py).
+What we measured (2026-11-24, CPU, persistent count): x²·tanh condensed on 3 lines / 6 directions
+at step 290, matching the 3 stable lines of the field (alignment 0.99), output degree 3; x·tanh
+condensed on 1 line / 2 directions at step 1000 (the field has 2 stable lines, one of them
+matched), output degree 2. tanh under Adam is judged not condensed at step 1000 (the whole run is
+its initial stage): its neurons sit on a segment offset from the origin (Adam's early, nearly
+sign-like steps move every neuron by the same vector), although the output is linear; under
+gradient descent (`optimizer="gd"`) tanh neurons lie on the one predicted line (alignment > 0.98,
+tests/test_analysis.py).
 
     python examples/one_d_multiplicity.py
 """
@@ -23,17 +25,19 @@ from condense_cli.analysis import AnalysisOptions, analyze
 
 
 def main() -> None:
-    print(f"{'activation':10s} {'p':>2s} {'step':>5s} {'loss ratio':>10s} {'lines':>5s} {'dirs':>4s} "
-          f"{'2p':>3s} {'predicted':>9s} {'alignment':>9s} {'poly degree':>11s}")
+    print(f"{'activation':10s} {'p':>2s} {'step':>5s} {'loss ratio':>10s} {'lines':>5s} {'dirs':>4s} {'condensed':>9s} "
+          f"{'2p':>3s} {'stable':>6s} {'unstable':>8s} {'matched':>7s} {'alignment':>9s} {'poly degree':>11s}")
     for act in ("tanh", "xtanh", "x2tanh"):
         run = train(TrainConfig(act=act, data="sin1d", width=100, init_std=0.005, lr=5e-4, steps=1000,
                                 record_every=10))
         rep = analyze(run, AnalysisOptions(fit_tol=0.06))["report"]
         layer = rep["layers"][0]
         th = layer["theory"]
+        matched = sum(m is not None for m in th["matched_lines"])
         print(f"{act:10s} {layer['multiplicity']:2d} {rep['step']:5d} {rep['loss_ratio']:10.3f} "
-              f"{layer['lines']:5d} {layer['directions']:4d} {layer['bound']:3d} "
-              f"{len(th['predicted_lines']):9d} {th['alignment']:9.3f} {str(rep['one_d']['poly_degree']):>11s}")
+              f"{layer['lines']:5d} {layer['directions']:4d} {str(layer['condensed']):>9s} {layer['bound']:3d} "
+              f"{len(th['predicted_lines']):6d} {len(th['unstable_lines']):8d} {matched:7d} {th['alignment']:9.3f} "
+              f"{str(rep['one_d']['poly_degree']):>11s}")
 
 
 if __name__ == "__main__":

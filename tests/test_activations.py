@@ -39,6 +39,24 @@ def test_multiplicity_of_polynomial_like_functions():
     assert activations.multiplicity_of(jnp.abs) is None
 
 
+@pytest.mark.parametrize("formula,p", [
+    ("1e-7*tanh(x)", 1), ("1e3*x**2*tanh(x)", 3), ("exp(40*x) - 1", 1), ("1e-12*x**2", 2),
+    ("x**5", 5), ("tanh(x) - sin(x)", 3), ("relu(x)**2", None), ("abs(x)**3", None),
+])
+def test_multiplicity_is_relative_not_absolute(formula, p):
+    """Zero is judged against the function's own Taylor coefficients: a tiny scale, a huge scale
+    or fast-growing higher derivatives change nothing; a derivative that jumps at 0 gives None
+    (|x|³ has a third derivative that jumps)."""
+    assert activations.multiplicity_of(activations.get(formula).fn) == p
+
+
+def test_multiplicity_leaves_x64_as_it_found_it():
+    before = jax.config.jax_enable_x64
+    activations.multiplicity_of(lambda x: x * jnp.tanh(x))
+    assert jax.config.jax_enable_x64 == before
+    assert jnp.zeros(1).dtype == (jnp.float64 if before else jnp.float32)
+
+
 def test_unknown_activation_names_the_valid_ones():
     with pytest.raises(BadInput, match="unknown activation 'nope'.*tanh"):
         activations.get("nope")

@@ -80,7 +80,7 @@ def test_non_finite_loss_exit_1_keeps_finite_steps(tmp_path):
 def test_python_m_and_help_are_fast_and_core_imports_no_ui():
     res = subprocess.run([sys.executable, "-m", "condense_cli", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "train" in res.stdout
-    code = ("import sys, condense_cli.training, condense_cli.io, condense_cli.analysis, condense_cli.data, condense_cli.theory, condense_cli.phase, condense_cli.runtime, condense_cli.reduce, condense_cli.reproduce, condense_cli.formula;"
+    code = ("import sys, condense_cli.training, condense_cli.io, condense_cli.analysis, condense_cli.data, condense_cli.theory, condense_cli.phase, condense_cli.runtime, condense_cli.reduce, condense_cli.reproduce, condense_cli.formula, condense_cli.clustering;"
             "bad = [m for m in ('typer', 'rich', 'matplotlib', 'click') if m in sys.modules]; print(bad)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.stdout.strip() == "[]", res.stdout + res.stderr
@@ -262,3 +262,14 @@ def test_a_reduced_run_is_analyzed_like_any_other(tmp_path):
     layer = json.loads(res.stdout)["layers"][0]
     assert layer["neurons"] == red["width_after"] and not layer["condensed"]  # nothing left to merge
     assert (tmp_path / "small_series.png").exists() and (tmp_path / "small_cosine_l1.png").exists()
+
+
+def test_a_single_neuron_run_gets_a_clear_report(tmp_path):
+    out = tmp_path / "one.npz"
+    res = invoke(["train", *TINY, "--width", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    res = invoke(["analyze", str(out), "--json", "-q", "--out-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    layer = json.loads(res.stdout)["layers"][0]
+    assert layer["kept"] == 1 and not layer["condensed"] and layer["within_bound"] is None
+    assert "too few" in layer["note"] and "too few" in layer["measure"]["verdict"]

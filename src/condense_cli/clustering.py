@@ -5,7 +5,7 @@ channels); the tree is SciPy's average linkage on the angular distance 1 − C. 
 at a cosine tolerance t keeps together the groups whose members have mean cosine at least t.
 
 - `count_curve(tree, n, min_share)`: the number of *counted* direction clusters (those holding
-  at least `min_share` of the n neurons) as a step function of t over [0, 1]: `Segment`s.
+  at least `min_share` of the n neurons, and at least two) as a step function of t over [0, 1].
 - `persistent(segments)`: the count that stays the same over the widest range of t (count ≥ 1),
   with that range; the clusters are then read at the middle of the range.
 - `read(tree, C, t, min_share)`: the clusters at tolerance t and the lines they form: two direction
@@ -117,8 +117,9 @@ def tree(C: np.ndarray) -> np.ndarray:
 
 
 def _need(n: int, min_share: float) -> int:
-    """Neurons a cluster needs to be counted."""
-    return max(int(np.ceil(min_share * n - 1e-9)), 1)
+    """Neurons a cluster needs to be counted: `min_share` of n, and never fewer than two (a neuron
+    alone shares its orientation with nobody); one when there is a single neuron."""
+    return 1 if n == 1 else max(int(np.ceil(min_share * n - 1e-9)), 2)
 
 
 def count_curve(Z: np.ndarray, n: int, min_share: float) -> list[Segment]:
