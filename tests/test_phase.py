@@ -158,9 +158,16 @@ def test_cli_json_resume_and_corrupt_parts(tmp_path, monkeypatch):
     res = runner.invoke(app, ["phase-diagram", *ARGS, "--out-dir", str(fresh)])
     assert res.exit_code == 1 and "interrupted" in res.stderr and "200" in res.stderr
     assert (fresh / "widths" / "m200.npz").exists() and not (fresh / "phase.npz").exists()
-    monkeypatch.setattr(phase, "run_width", real)
+    calls.clear()
+
+    def counted(config, data, m, **kw):
+        calls.append(m)
+        return real(config, data, m, **kw)
+
+    monkeypatch.setattr(phase, "run_width", counted)
     res = runner.invoke(app, ["phase-diagram", *ARGS, "--out-dir", str(fresh), "--json"])
     assert res.exit_code == 0, res.output
+    assert calls == [400]  # the finished width is skipped
     resumed = _arrays(fresh / "phase.npz")
     for k, v in first.items():
         np.testing.assert_array_equal(resumed[k], v, err_msg=k)
@@ -219,3 +226,88 @@ def test_resume_key_includes_the_engine_version(monkeypatch):
     before = cfg.key({"name": "phase4"})
     monkeypatch.setattr(phase, "ENGINE_VERSION", phase.ENGINE_VERSION + 1)
     assert cfg.key({"name": "phase4"}) != before
+
+
+def _plain_gd(cfg, data, m, eta=0.05, max_steps=400_000):
+    """Plain gradient descent on the normalized flow at a fixed small step (no rollback, no
+    growth, no groups), written here independently of the engine: RD per (γ, γ′) point (seed 0)."""
+    import jax
+    import jax.numpy as jnp
+
+    kappa, kprime, b1a, b2, step = phase._point_scales(cfg, m)
+    a0, w0 = phase.initial_weights(cfg.seed, m, data.x.shape[1], False)
+    xt = jnp.asarray(np.concatenate([data.x, np.ones((len(data.x), 1))], 1), jnp.float32)
+    y = jnp.asarray(data.y[:, 0], jnp.float32)
+
+    def loss(a, w, c, bb):
+        return 0.5 * jnp.mean((c * (jax.nn.relu(bb * (xt @ w.T)) @ a) - y) ** 2)
+
+    grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+    out = []
+    for i in range(len(kappa)):
+        c, bb, kp, h = (jnp.float32(v[i]) for v in (b1a, b2, kprime, step))
+
+        @jax.jit
+        def run(a, w):
+            def cond(s):
+                return (s[2] > cfg.tol) & (s[3] < max_steps)
+
+            def body(s):
+                a, w, _, t = s
+                l, (ga, gw) = grad(a, w, c, bb)
+                return a - eta * h / kp * ga, w - eta * h * kp * gw, l, t + 1
+
+            return jax.lax.while_loop(cond, body, (a, w, jnp.float32(np.inf), 0))
+
+        a, w, l, t = run(jnp.asarray(a0), jnp.asarray(w0))
+        assert float(l) <= cfg.tol * 1.01 and int(t) < max_steps  # plain GD finished too
+        out.append(np.linalg.norm(np.asarray(w, np.float64) - w0) / np.linalg.norm(w0.astype(np.float64)))
+    return np.array(out).reshape(len(cfg.gammas), len(cfg.gamma_primes))
+
+
+def test_fast_path_gives_the_slopes_of_plain_gradient_descent():
+    """Adaptive steps with rollback, compaction and displacements against plain small-step GD:
+    on points where both finish, the slopes of log RD against log m agree within 0.02."""
+    cfg = phase.PhaseConfig(gammas=(0.5, 1.0, 1.5), gamma_primes=(0.0, 0.5), widths=(100, 400), tol=1e-3)
+    fast = phase.sweep(cfg, DATA)
+    assert fast.finished.all()
+    plain = np.stack([_plain_gd(cfg, DATA, m) for m in cfg.widths], axis=2)[..., None]  # (Γ, Γ′, W, S)
+    np.testing.assert_allclose(fast.slope, phase.slopes(plain, cfg.widths), atol=0.02)
+
+
+def test_deep_linear_point_has_a_finite_rd_that_float64_confirms():
+    """γ = 0.5, γ′ = 1.5 at m = 10,000: the input weights move by less than float32 resolves next
+    to w(0) (RD rounded to exactly 0 before displacements were trained); now RD is positive and
+    within 2 % of the same point trained in float64."""
+    cfg = phase.PhaseConfig(gammas=(0.5,), gamma_primes=(1.5,), widths=(1000, 10000))
+    r32 = phase.run_width(cfg, DATA, 10000)
+    r64 = phase.run_width(phase.PhaseConfig(**{**cfg.__dict__, "x64": True}), DATA, 10000)
+    assert r32.converged.all() and r64.converged.all()
+    rd32, rd64 = float(r32.rd.ravel()[0]), float(r64.rd.ravel()[0])
+    assert 0 < rd32 < 1e-6 and np.isfinite(rd32)  # far below float32's relative resolution (6e-8 × |w| per entry)
+    assert rd32 == pytest.approx(rd64, rel=0.02)
+
+
+def test_group_sizes_and_results_independent_of_grouping():
+    assert phase.group_sizes(81, 2) == [2, 4, 10, 20, 40, 81]
+    assert phase.group_sizes(1, 1) == [1] and phase.group_sizes(8, 8) == [8]
+    cfg = phase.PhaseConfig(gammas=(0.5, 1.0, 1.5, 2.0), gamma_primes=(0.0, 0.5), widths=(100, 200), tol=1e-3)
+    big = phase.run_width(cfg, DATA, 200)
+    small = phase.run_width(phase.PhaseConfig(**{**cfg.__dict__, "memory_mb": 0}), DATA, 200)  # groups of 1 device
+    assert max(big.groups) > max(small.groups)
+    np.testing.assert_array_equal(big.steps, small.steps)
+    np.testing.assert_allclose(big.rd, small.rd, rtol=1e-5)
+    # compaction: the work is far below running every point as long as the slowest one
+    assert big.point_steps < 0.5 * big.steps.size * big.steps.max()
+
+
+def test_cli_defaults_equal_the_config_defaults():
+    import inspect
+
+    from condense_cli.cli import DEFAULT_GAMMA_PRIMES, DEFAULT_GAMMAS, phase_cmd
+
+    params = inspect.signature(phase_cmd).parameters
+    for name in ("seeds", "seed", "act", "split", "tol", "max_steps", "margin", "boundary_margin", "memory_mb", "x64"):
+        assert params[name].default == getattr(phase.PhaseConfig, name), name
+    assert phase.parse_values(DEFAULT_GAMMAS, "g") == tuple(np.arange(0.25, 2.26, 0.25))
+    assert phase.parse_values(DEFAULT_GAMMA_PRIMES, "g") == tuple(np.arange(-0.5, 1.51, 0.25))

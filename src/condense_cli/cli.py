@@ -681,10 +681,11 @@ def phase_cmd(
     split: Annotated[str, typer.Option(help="How (γ, γ′) is split into (α, β1, β2): unit-beta2, unit-alpha or balanced.")] = "unit-beta2",
     zero_output: Annotated[bool, typer.Option("--zero-output", help="Mirrored neuron pairs (a, w), (−a, w): zero initial output.")] = False,
     tol: Annotated[float, typer.Option(help="Stop a point when its loss is at most this.")] = 1e-4,
-    max_steps: Annotated[int, typer.Option(help="Stop a point after this many steps (flagged as not converged).")] = 20000,
+    max_steps: Annotated[int, typer.Option(help="Safety limit: stop a point after this many steps (flagged as not converged; the default grid's slowest point needs about 300,000).")] = 2_000_000,
     margin: Annotated[float, typer.Option(help="Slopes within ±margin of 0 are 'critical'.")] = 0.1,
     boundary_margin: Annotated[float, typer.Option(help="Agreement counts points farther than this from the theoretical boundary.")] = 0.25,
     memory_mb: Annotated[int, typer.Option(help="Memory budget for one compiled group of points.")] = 512,
+    x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (RD is measurable in float32 too: the engine trains the displacements).")] = False,
     out_dir: Annotated[Path, typer.Option(help="Folder for phase.npz, the figures and finished widths.")] = Path("phase"),
     fresh: Annotated[bool, typer.Option("--fresh", help="Redo every width (ignore finished ones).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="Figure format: png or pdf.")] = "png",
@@ -709,7 +710,7 @@ def phase_cmd(
         gammas=parse_values(gammas, "--gammas"), gamma_primes=parse_values(gamma_primes, "--gamma-primes"),
         widths=parse_int_list(widths, "--widths"), seeds=seeds, seed=seed, act=act, split=split,
         zero_output=zero_output, tol=tol, max_steps=max_steps, margin=margin,
-        boundary_margin=boundary_margin, memory_mb=memory_mb)
+        boundary_margin=boundary_margin, memory_mb=memory_mb, x64=x64)
     config.validate()
     dataset = resolve(data, n, data_seed)
     _output_folder(out_dir)
@@ -726,7 +727,8 @@ def phase_cmd(
             continue
         try:
             arrays, meta = io.read_npz(path)
-            part = width_from_arrays(m, arrays, shape, float(meta.get("seconds", 0.0)))
+            part = width_from_arrays(m, arrays, shape, float(meta.get("seconds", 0.0)),
+                                     int(meta.get("point_steps", 0)), tuple(meta.get("groups", ())))
             ok = part is not None and meta.get("key") == key and meta.get("width") == m
         except BadInput:
             ok = False
@@ -737,7 +739,8 @@ def phase_cmd(
 
     def save_part(part):
         io.save_npz(parts_dir / f"m{part.width}.npz", width_arrays(part),
-                    {"schema": "condense.phase-width/1", "key": key, "width": part.width, "seconds": part.seconds})
+                    {"schema": "condense.phase-width/1", "key": key, "width": part.width, "seconds": part.seconds,
+                     "point_steps": part.point_steps, "groups": list(part.groups)})
 
     from .progress import progress_bar
     from .runtime import enable_compilation_cache, start_distributed
@@ -759,7 +762,8 @@ def phase_cmd(
     meta = {"schema": "condense.phase/1", "config": {**config.__dict__}, "data": dataset.spec,
             "regimes": list(REGIMES), "agreement": result.agreement, "agreement_points": result.agreement_points,
             "unconverged_points": int(unconverged.sum()), "diverged_points": int(result.diverged.any(axis=(2, 3)).sum()),
-            "resumed_widths": sorted(finished), "redone_widths": redone, "seconds": time.perf_counter() - started}
+            "resumed_widths": sorted(finished), "redone_widths": redone, "seconds": time.perf_counter() - started,
+            "work": result.work}
     regime_code = np.select([result.regime == r for r in REGIMES], [i - 1 for i in range(len(REGIMES))], default=-2)
     npz = io.save_npz(out_dir / "phase.npz", {
         "gamma": np.asarray(config.gammas), "gamma_prime": np.asarray(config.gamma_primes),
@@ -800,10 +804,13 @@ def _phase_figures(result, unconverged, out_dir: Path, fmt: str) -> list[str]:
     save(plots.phase_diagram(cfg.gammas, cfg.gamma_primes, result.slope, result.boundary, unconverged,
                              f"{cfg.act}, widths {', '.join(map(str, cfg.widths))}: agreement with theory {agree}"),
          "phase")
-    j = int(np.argmin(np.abs(np.asarray(cfg.gamma_primes))))
+    gp = np.asarray(cfg.gamma_primes)
+    rows = sorted({int(np.argmin(np.abs(gp - t))) for t in (0.0, 0.5, 1.0)})  # a few rows: γ′ near 0, 0.5, 1
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean_rd = np.exp(np.nanmean(np.log(np.where(result.rd[:, j] > 0, result.rd[:, j], np.nan)), axis=-1))
-    save(plots.rd_vs_width(cfg.widths, mean_rd, cfg.gammas, result.slope[:, j], cfg.gamma_primes[j]), "rd_vs_width")
+        mean_rd = np.exp(np.nanmean(np.log(np.where(result.rd > 0, result.rd, np.nan)), axis=-1))  # (Γ, Γ′, W)
+    save(plots.rd_vs_width_rows(cfg.widths, [mean_rd[:, j] for j in rows], cfg.gammas,
+                                [result.slope[:, j] for j in rows], [cfg.gamma_primes[j] for j in rows]),
+         "rd_vs_width")
     return written
 
 

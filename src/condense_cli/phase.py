@@ -10,13 +10,21 @@ which is the gradient flow of (a, w) up to a change of time; the step is
 back to its last accepted parameters and halves its own η, inside the compiled program; after
 each accepted step η grows by 2 % back towards its start (so a plateau is not crawled at a
 step once needed elsewhere). A point
-stops at loss ≤ tol or after max_steps; η below 2^−40 of its start flags it as diverged.
+stops at loss ≤ tol or after max_steps (a safety limit the default grid never reaches); η below
+2^−40 of its start flags it as diverged.
 
-For each width, one compiled program trains every (γ, γ′, seed) point (`vmap`), in groups sized
-so memory stays bounded, the point axis sharded over all devices. Every seed's points share one
+The trained variables are the displacements δā = ā − ā(0), δw̄ = w̄ − w̄(0) (the network reads
+ā(0) + δā): RD = |δw̄(T)| / |w̄(0)| stays measurable when the input weights move by less than
+float32 resolves next to w̄(0) (deep in the linear regime). `x64` runs the engine in float64.
+
+For each width, compiled programs train the (γ, γ′, seed) points (`vmap`), the point axis
+sharded over all devices. Points are *compacted*: after each chunk of steps, once the unfinished
+points (and those not yet started) fit a smaller group, they are moved into one, so points that
+have finished stop costing work. Group sizes are the memory bound's and its halvings (multiples
+of the device count), so a width compiles a handful of programs. Every seed's points share one
 normalized draw per width (common random numbers across the grid), drawn on the host from a
-NumPy generator seeded by (seed, m). RD = |w̄(T) − w̄(0)|/|w̄(0)| is scale-free, so it is the RD
-of w; the final loss is that of the last accepted parameters.
+NumPy generator seeded by (seed, m). RD is scale-free, so it is the RD of w; the final loss is
+that of the last accepted parameters.
 
 `slopes(rd, widths)` fits log RD against log m; `classify` and `theory_regime` give regimes.
 """
@@ -55,11 +63,12 @@ class PhaseConfig:
     split: str = "unit-beta2"
     zero_output: bool = False
     tol: float = 1e-4
-    max_steps: int = 20000
+    max_steps: int = 2_000_000  # a safety limit: the slowest default point needs about 300,000
     lr: float = 0.5
     margin: float = 0.1
     boundary_margin: float = 0.25
     memory_mb: int = 512
+    x64: bool = False
 
     def validate(self) -> None:
         if len(self.widths) < 2:
@@ -218,7 +227,7 @@ def agreement(gammas, gamma_primes, regime: np.ndarray, boundary_margin: float,
 
 # ----------------------------------------------------------------------------- engine
 
-ENGINE_VERSION = 1  # bump when a change to the engine changes a width's numbers
+ENGINE_VERSION = 2  # bump when a change to the engine changes a width's numbers (2: displacements)
 
 
 @dataclass
@@ -232,6 +241,8 @@ class WidthResult:
     steps: np.ndarray
     final_loss: np.ndarray
     seconds: float
+    point_steps: int = 0  # steps computed for points, padding and finished points included
+    groups: tuple = ()  # the group sizes used, in order
 
 
 def _point_scales(config: PhaseConfig, m: int):
@@ -272,8 +283,8 @@ def _program(act: str, m: int, n: int, d: int, G: int, chunk: int):
 
     sigma = activations.get(act).fn
 
-    def loss_fn(params, pt, xt, y):
-        a, w = params
+    def loss_fn(delta, pt, base, xt, y):
+        a, w = base[0] + delta[0], base[1] + delta[1]
         z = pt["b2"] * (xt @ w.T)  # (n, m)
         f = pt["b1_over_alpha"] * (sigma(z) @ a)  # (n,)
         e = f - y
@@ -282,7 +293,7 @@ def _program(act: str, m: int, n: int, d: int, G: int, chunk: int):
     grad_fn = jax.value_and_grad(loss_fn)
 
     def step_one(st, pt, xt, y, tol, max_steps):
-        loss, (ga, gw) = grad_fn(st["p"], pt, xt, y)
+        loss, (ga, gw) = grad_fn(st["p"], pt, st["base"], xt, y)
         running = (~st["done"])
         # a rise beyond float rounding (relative RISE_TOL) is rejected
         rise = (~jnp.isfinite(loss)) | (loss > st["loss_acc"] * (1 + RISE_TOL))
@@ -342,9 +353,29 @@ def _host(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def group_sizes(g_max: int, n_devices: int) -> list[int]:
+    """The compiled group sizes of a width: the memory bound g_max and its halvings down to the
+    device count (each a multiple of it), ascending."""
+    sizes, g = {g_max}, g_max
+    while g // 2 >= n_devices:
+        g = max(n_devices, (g // 2 // n_devices) * n_devices)
+        sizes.add(g)
+    return sorted(sizes)
+
+
+def _fit(sizes: list[int], count: int) -> int:
+    """The smallest group size holding `count` points (the largest when none does)."""
+    return next((g for g in sizes if g >= count), sizes[-1])
+
+
 def run_width(config: PhaseConfig, data: Dataset, m: int,
               progress: Callable[[int], None] | None = None, chunk: int = 500) -> WidthResult:
-    """Train every (γ, γ′, seed) point at width m; `progress(points_done)` after each chunk."""
+    """Train every (γ, γ′, seed) point at width m; `progress(points_done)` after each chunk.
+
+    All points' states live on the host between groups; a group is the unfinished points (then
+    the ones not yet started) in the smallest compiled size that holds them, regrouped as soon as
+    a smaller size would do or freed places can take waiting points."""
+    import contextlib
     import time
 
     import jax
@@ -355,68 +386,84 @@ def run_width(config: PhaseConfig, data: Dataset, m: int,
     if data.y.shape[1] != 1:
         raise BadInput("the phase diagram needs a scalar target (y with one column)")
     n, d = x.shape
-    xt = np.concatenate([x, np.ones((n, 1))], 1).astype(np.float32)
-    y = data.y[:, 0].astype(np.float32)
+    dt = np.float64 if config.x64 else np.float32
+    xt = np.concatenate([x, np.ones((n, 1))], 1).astype(dt)
+    y = data.y[:, 0].astype(dt)
     kappa, kprime, b1a, b2, step = _point_scales(config, m)
     GG = len(kappa)
     S = config.seeds
     P = GG * S
     devices = jax.devices()
     nd = len(devices)
-    G = group_size(P, m, n, d, config.memory_mb, nd)
+    sizes = group_sizes(group_size(P, m, n, d, config.memory_mb, nd), nd)
     chunk = max(1, min(chunk, config.max_steps))
-    run = _program(config.act, m, n, d, G, chunk)
     mesh = Mesh(np.array(devices), ("points",))
     shard = NamedSharding(mesh, PartitionSpec("points"))
     draws = [initial_weights(config.seed + s, m, d, config.zero_output) for s in range(S)]
 
-    # point p = s * GG + g: grid point g, seed s
+    # point p = s * GG + g: grid point g, seed s; every point's state kept here between groups
     grid_idx = np.tile(np.arange(GG), S)
     seed_idx = np.repeat(np.arange(S), GG)
-    rd = np.full(P, np.nan)
-    loss = np.full(P, np.nan)
-    steps = np.zeros(P, np.int64)
-    conv = np.zeros(P, bool)
-    div = np.zeros(P, bool)
-    done_points = 0
-    tol, max_steps = np.float32(config.tol), np.int32(config.max_steps)
-    for g0 in range(0, P, G):
-        idx = np.arange(g0, min(g0 + G, P))
-        pad = np.concatenate([idx, np.full(G - len(idx), idx[0])])  # same shapes: one program
-        gi = grid_idx[pad]
-        pts = {"kprime": kprime[gi].astype(np.float32), "b1_over_alpha": b1a[gi].astype(np.float32),
-               "b2": b2[gi].astype(np.float32), "step": step[gi].astype(np.float32)}
-        a0 = np.stack([draws[s][0] for s in seed_idx[pad]])
-        w0 = np.stack([draws[s][1] for s in seed_idx[pad]])
-        eta0 = np.full(G, config.lr, np.float32)
-        state = {"p": (a0, w0), "acc": (a0, w0), "loss_acc": np.full(G, np.inf, np.float32),
-                 "eta": eta0, "eta0": eta0, "steps": np.zeros(G, np.int32), "converged": np.zeros(G, bool),
-                 "diverged": np.zeros(G, bool), "done": np.zeros(G, bool)}
-        if nd > 1:
-            state, pts = jax.device_put((state, pts), shard)
-        while True:
-            state = run(state, pts, xt, y, tol, max_steps)
-            done = _host(state["done"])[: len(idx)]
-            if progress is not None:
-                progress(done_points + int(done.sum()))
-            if done.all():
-                break
-        w_end = _host(state["acc"][1])[: len(idx)].astype(np.float64)
-        w_start = w0[: len(idx)].astype(np.float64)
-        rd[idx] = np.linalg.norm((w_end - w_start).reshape(len(idx), -1), axis=1) / \
-            np.linalg.norm(w_start.reshape(len(idx), -1), axis=1)
-        loss[idx] = _host(state["loss_acc"])[: len(idx)]
-        steps[idx] = _host(state["steps"])[: len(idx)]
-        conv[idx] = _host(state["converged"])[: len(idx)]
-        div[idx] = _host(state["diverged"])[: len(idx)]
-        done_points += len(idx)
-        if progress is not None:
-            progress(done_points)
+    pts_all = {"kprime": kprime[grid_idx].astype(dt), "b1_over_alpha": b1a[grid_idx].astype(dt),
+               "b2": b2[grid_idx].astype(dt), "step": step[grid_idx].astype(dt)}
+    zeros_a, zeros_w = np.zeros((P, m), dt), np.zeros((P, m, d + 1), dt)
+    host = {"p": (zeros_a, zeros_w), "acc": (zeros_a.copy(), zeros_w.copy()),
+            "loss_acc": np.full(P, np.inf, dt), "eta": np.full(P, config.lr, dt), "eta0": np.full(P, config.lr, dt),
+            "steps": np.zeros(P, np.int32), "converged": np.zeros(P, bool), "diverged": np.zeros(P, bool),
+            "done": np.zeros(P, bool)}
+    tol, max_steps = dt(config.tol), np.int32(config.max_steps)
+    waiting = list(range(P))  # not started yet, in order
+    running: list[int] = []
+    point_steps, used = 0, []
+    x64 = jax.enable_x64(True) if config.x64 else contextlib.nullcontext()
 
+    def take(tree, idx):
+        return jax.tree_util.tree_map(lambda a: a[idx], tree)
+
+    with x64:
+        while running or waiting:
+            G = _fit(sizes, len(running) + len(waiting))
+            members = running + waiting[: G - len(running)]
+            waiting = waiting[G - len(running):]
+            pad = np.array(members + [members[0]] * (G - len(members)))  # same shapes: one program each
+            run = _program(config.act, m, n, d, G, chunk)
+            base = (np.stack([draws[s][0] for s in seed_idx[pad]]).astype(dt),
+                    np.stack([draws[s][1] for s in seed_idx[pad]]).astype(dt))
+            state = {**take(host, pad), "base": base}
+            pts = take(pts_all, pad)
+            if nd > 1:
+                state, pts = jax.device_put((state, pts), shard)
+            used.append(G)
+            while True:
+                state = run(state, pts, xt, y, tol, max_steps)
+                point_steps += G * chunk
+                done = _host(state["done"])[: len(members)]
+                if progress is not None:  # members were not done when the group formed
+                    progress(int(host["done"].sum()) + int(done.sum()))
+                left = int((~done).sum())
+                regroup = _fit(sizes, left + len(waiting)) < G or (waiting and G - left >= max(1, G // 4))
+                if left == 0 or regroup:
+                    break
+            back = {k: v for k, v in state.items() if k != "base"}
+            back = jax.tree_util.tree_map(lambda a: _host(a)[: len(members)], back)
+            idx = np.array(members)
+            for k, v in back.items():
+                if isinstance(v, tuple):
+                    for dst, src in zip(host[k], v):
+                        dst[idx] = src
+                else:
+                    host[k][idx] = v
+            running = [p for p, fin in zip(members, done) if not fin]
+
+    w_start = np.stack([draws[s][1] for s in seed_idx]).astype(np.float64).reshape(P, -1)
+    moved = host["acc"][1].astype(np.float64).reshape(P, -1)
+    rd = np.linalg.norm(moved, axis=1) / np.linalg.norm(w_start, axis=1)
     shape = (S, len(config.gammas), len(config.gamma_primes))
     to_grid = lambda a: np.moveaxis(a.reshape(shape), 0, -1)  # (Γ, Γ′, S)
-    return WidthResult(width=m, rd=to_grid(rd), converged=to_grid(conv), diverged=to_grid(div),
-                       steps=to_grid(steps), final_loss=to_grid(loss), seconds=time.perf_counter() - start)
+    return WidthResult(width=m, rd=to_grid(rd), converged=to_grid(host["converged"]),
+                       diverged=to_grid(host["diverged"]), steps=to_grid(host["steps"].astype(np.int64)),
+                       final_loss=to_grid(host["loss_acc"].astype(np.float64)),
+                       seconds=time.perf_counter() - start, point_steps=int(point_steps), groups=tuple(used))
 
 
 @dataclass
@@ -435,6 +482,7 @@ class PhaseResult:
     agreement: float | None  # over finished points away from the boundary
     agreement_points: int = 0  # how many points that share is taken over
     finished: np.ndarray | None = None  # (Γ, Γ′): converged at every width and seed, none diverged
+    work: dict | None = None  # per width: seconds, steps of the slowest point, compute spent on finished points
 
 
 def combine(config: PhaseConfig, parts: list[WidthResult]) -> PhaseResult:
@@ -448,10 +496,17 @@ def combine(config: PhaseConfig, parts: list[WidthResult]) -> PhaseResult:
     regime = classify(slope, config.margin)
     regime[~finished] = ""  # a point stopped before the end has no regime
     share, count = agreement(config.gammas, config.gamma_primes, regime, config.boundary_margin, finished)
+    work = {}
+    for m in config.widths:
+        p = by_width[m]
+        useful = int(p.steps.sum())
+        work[str(m)] = {"seconds": round(p.seconds, 3), "slowest_steps": int(p.steps.max()), "point_steps": p.point_steps,
+                        "groups": list(p.groups),
+                        "finished_share": None if not p.point_steps else round(1 - useful / p.point_steps, 4)}
     return PhaseResult(config=config, rd=rd, converged=converged, diverged=diverged,
                        steps=stack("steps"), final_loss=stack("final_loss"), slope=slope, regime=regime,
                        boundary=measured_boundary(config.gammas, np.where(finished, slope, np.nan)),
-                       agreement=share, agreement_points=count, finished=finished)
+                       agreement=share, agreement_points=count, finished=finished, work=work)
 
 
 def width_arrays(part: WidthResult) -> dict[str, np.ndarray]:
@@ -460,7 +515,8 @@ def width_arrays(part: WidthResult) -> dict[str, np.ndarray]:
             "final_loss": part.final_loss}
 
 
-def width_from_arrays(m: int, arrays: dict, shape: tuple, seconds: float) -> WidthResult | None:
+def width_from_arrays(m: int, arrays: dict, shape: tuple, seconds: float, point_steps: int = 0,
+                      groups: tuple = ()) -> WidthResult | None:
     """A width back from its part file, or None when anything is missing or malformed."""
     try:
         parts = {k: np.asarray(arrays[k]) for k in ("rd", "converged", "diverged", "steps", "final_loss")}
@@ -470,7 +526,7 @@ def width_from_arrays(m: int, arrays: dict, shape: tuple, seconds: float) -> Wid
         return None
     if not np.issubdtype(parts["rd"].dtype, np.floating) or np.any(parts["rd"] < 0):
         return None
-    return WidthResult(width=m, seconds=seconds, **parts)
+    return WidthResult(width=m, seconds=seconds, point_steps=point_steps, groups=tuple(groups), **parts)
 
 
 def sweep(config: PhaseConfig, data: Dataset, finished: dict[int, WidthResult] | None = None,

@@ -196,6 +196,10 @@ def phase_diagram(gammas, gamma_primes, slope, measured, unconverged, title: str
     bad = np.argwhere(unconverged)
     if len(bad):
         ax.scatter(gp[bad[:, 1]], g[bad[:, 0]], marker="x", color="k", s=25, label="not converged (some width/seed)")
+    missing = np.argwhere(~np.isfinite(slope))
+    if len(missing):  # no slope: RD was zero or not finite at some width
+        ax.scatter(gp[missing[:, 1]], g[missing[:, 0]], marker="s", facecolors="none", edgecolors="0.3", s=60,
+                   hatch="////", label="no measurement (RD not finite or zero)")
     ax.set_xlim(*_edges(gp)[[0, -1]])
     ax.set_ylim(*_edges(g)[[0, -1]])
     ax.set_xlabel("γ′  (κ′ = β1/β2 = m^−γ′)")
@@ -209,7 +213,20 @@ def rd_vs_width(widths, rd_by_gamma, gammas, slopes_by_gamma, gamma_prime: float
     """RD against m on log-log axes, one line per γ, with the fitted slopes (Luo et al. Fig. 3).
     rd_by_gamma: (Γ, W) mean RD over seeds."""
     fig = Figure(figsize=(6, 4.6), layout="constrained")
-    ax = fig.subplots()
+    _rd_panel(fig.subplots(), widths, rd_by_gamma, gammas, slopes_by_gamma, gamma_prime)
+    return fig
+
+
+def rd_vs_width_rows(widths, rd_rows, gammas, slope_rows, gamma_primes) -> Figure:
+    """`rd_vs_width` for a few γ′ rows side by side: rd_rows (R, Γ, W), slope_rows (R, Γ)."""
+    R = len(gamma_primes)
+    fig = Figure(figsize=(5.2 * R, 4.6), layout="constrained")
+    for ax, rd, sl, gp in zip(np.atleast_1d(fig.subplots(1, R)), rd_rows, slope_rows, gamma_primes):
+        _rd_panel(ax, widths, rd, gammas, sl, gp)
+    return fig
+
+
+def _rd_panel(ax, widths, rd_by_gamma, gammas, slopes_by_gamma, gamma_prime: float) -> None:
     m = np.asarray(widths, float)
     cmap = __import__("matplotlib").colormaps["viridis"]
     for i, g in enumerate(gammas):
@@ -230,7 +247,6 @@ def rd_vs_width(widths, rd_by_gamma, gammas, slopes_by_gamma, gamma_prime: float
     ax.set_ylabel("RD of input weights at the end of training")
     ax.set_title(f"RD against width at γ′ = {gamma_prime:g}", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
-    return fig
 
 
 def heatmap_grid(panels: list[dict]) -> Figure:
