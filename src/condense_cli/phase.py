@@ -274,7 +274,7 @@ def group_size(n_points: int, m: int, n: int, d: int, memory_mb: int, n_devices:
 
 @lru_cache(maxsize=16)
 def _program(act: str, m: int, n: int, d: int, G: int, chunk: int):
-    """The compiled `run(state, pts, xt, y, tol, max_steps)`: `chunk` steps of G points of
+    """The compiled `run(state, pts, base, xt, y, tol, max_steps)`: `chunk` steps of G points of
     width m on n data points of dimension d (one program per width)."""
     import jax
     import jax.numpy as jnp
@@ -292,8 +292,8 @@ def _program(act: str, m: int, n: int, d: int, G: int, chunk: int):
 
     grad_fn = jax.value_and_grad(loss_fn)
 
-    def step_one(st, pt, xt, y, tol, max_steps):
-        loss, (ga, gw) = grad_fn(st["p"], pt, st["base"], xt, y)
+    def step_one(st, pt, base, xt, y, tol, max_steps):
+        loss, (ga, gw) = grad_fn(st["p"], pt, base, xt, y)
         running = (~st["done"])
         # a rise beyond float rounding (relative RISE_TOL) is rejected
         rise = (~jnp.isfinite(loss)) | (loss > st["loss_acc"] * (1 + RISE_TOL))
@@ -316,12 +316,12 @@ def _program(act: str, m: int, n: int, d: int, G: int, chunk: int):
         return {**st, "p": p, "acc": acc, "loss_acc": loss_acc, "eta": eta_new, "steps": steps,
                 "converged": converged, "diverged": diverged, "done": done}
 
-    v_step = jax.vmap(step_one, in_axes=(0, 0, None, None, None, None))
+    v_step = jax.vmap(step_one, in_axes=(0, 0, 0, None, None, None, None))
 
     @partial(jax.jit, compiler_options=compiler_options())
-    def run(state, pts, xt, y, tol, max_steps):
-        def body(st, _):
-            return v_step(st, pts, xt, y, tol, max_steps), None
+    def run(state, pts, base, xt, y, tol, max_steps):
+        def body(st, _):  # the starting weights `base` stay outside the carried state
+            return v_step(st, pts, base, xt, y, tol, max_steps), None
 
         state, _ = jax.lax.scan(body, state, None, length=chunk)
         return state
@@ -429,13 +429,13 @@ def run_width(config: PhaseConfig, data: Dataset, m: int,
             run = _program(config.act, m, n, d, G, chunk)
             base = (np.stack([draws[s][0] for s in seed_idx[pad]]).astype(dt),
                     np.stack([draws[s][1] for s in seed_idx[pad]]).astype(dt))
-            state = {**take(host, pad), "base": base}
+            state = take(host, pad)
             pts = take(pts_all, pad)
             if nd > 1:
-                state, pts = jax.device_put((state, pts), shard)
+                state, pts, base = jax.device_put((state, pts, base), shard)
             used.append(G)
             while True:
-                state = run(state, pts, xt, y, tol, max_steps)
+                state = run(state, pts, base, xt, y, tol, max_steps)
                 point_steps += G * chunk
                 done = _host(state["done"])[: len(members)]
                 if progress is not None:  # members were not done when the group formed
@@ -444,8 +444,7 @@ def run_width(config: PhaseConfig, data: Dataset, m: int,
                 regroup = _fit(sizes, left + len(waiting)) < G or (waiting and G - left >= max(1, G // 4))
                 if left == 0 or regroup:
                     break
-            back = {k: v for k, v in state.items() if k != "base"}
-            back = jax.tree_util.tree_map(lambda a: _host(a)[: len(members)], back)
+            back = jax.tree_util.tree_map(lambda a: _host(a)[: len(members)], state)
             idx = np.array(members)
             for k, v in back.items():
                 if isinstance(v, tuple):
