@@ -22,7 +22,8 @@ def main() -> None:
     import jax.numpy as jnp
 
     from condense_cli import TrainConfig, train
-    from condense_cli.training import _programs, plan_chunks, prepare
+    from condense_cli.training import plan_chunks, prepare
+    from condense_cli.training.programs import programs as _programs
 
     cfg = TrainConfig(data="digits", arch="cnn", channels=16, kernel=3, width=32, act="relu", loss="ce",
                       init_std=0.1, optimizer="sgd", batch_size=64, lr=0.05, steps=20000, snapshots=100)

@@ -59,7 +59,8 @@ def unchunked_steady_state(steps: int = STEADY_STEPS, repeats: int = 3) -> float
     import jax.numpy as jnp
 
     from condense_cli import TrainConfig
-    from condense_cli.training import _programs, prepare
+    from condense_cli.training import prepare
+    from condense_cli.training.programs import programs as _programs
 
     ds, spec, stds = prepare(TrainConfig(record_every=1))
     L = steps + 1

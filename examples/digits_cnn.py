@@ -16,7 +16,7 @@ kernels form 8 directions on 6 lines and their outputs 11 clusters (partial cond
 leave the origin in 4,000 SGD steps.
 """
 from condense_cli import TrainConfig, train
-from condense_cli.analysis import AnalysisOptions, analyze
+from condense_cli.measure.analyze import AnalysisOptions, analyze
 
 
 def main() -> None:

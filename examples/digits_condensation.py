@@ -13,7 +13,7 @@ What we measured (2026-11, 3 seeds): at the end of the initial stage (step 100, 
 after 3,000 steps no cluster holds 5 % of the neurons any more, at 98 % test accuracy.
 """
 from condense_cli import TrainConfig, train
-from condense_cli.analysis import AnalysisOptions, analyze
+from condense_cli.measure.analyze import AnalysisOptions, analyze
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ tests/test_analysis.py).
     python examples/one_d_multiplicity.py
 """
 from condense_cli import TrainConfig, train
-from condense_cli.analysis import AnalysisOptions, analyze
+from condense_cli.measure.analyze import AnalysisOptions, analyze
 
 
 def main() -> None:

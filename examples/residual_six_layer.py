@@ -19,7 +19,7 @@ seed. At the fixed cosine 0.95 softplus reads 2 lines (the former default's read
 import numpy as np
 
 from condense_cli import TrainConfig, train
-from condense_cli.analysis import AnalysisOptions, analyze
+from condense_cli.measure.analyze import AnalysisOptions, analyze
 
 ACTS = ("x2tanh", "xtanh", "sigmoid", "tanh", "softplus")
 PAPER_LINES = (3, 2, 1, 1, 1)

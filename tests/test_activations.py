@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from condense_cli import activations
+from condense_cli.nn import activations
 from condense_cli.errors import BadInput
 
 EXPECTED = {"tanh": 1, "sigmoid": 1, "softplus": 1, "sin": 1, "xtanh": 2, "x2tanh": 3,

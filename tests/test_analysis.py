@@ -3,8 +3,10 @@ trained network, the choice of step, and degenerate runs."""
 import numpy as np
 import pytest
 
-from condense_cli import analysis, theory
-from condense_cli.analysis import AnalysisOptions, choose_step, cosine_matrix, layer_condensation
+from condense_cli.measure import analyze as analysis
+from condense_cli.measure import theory
+from condense_cli.measure.analyze import AnalysisOptions, choose_step
+from condense_cli.measure.condensation import cosine_matrix, layer_condensation
 from condense_cli.errors import BadInput
 
 RNG = np.random.default_rng(0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from condense_cli import activations
+from condense_cli.nn import activations
 from condense_cli.cli import app
 from condense_cli.errors import BadInput
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from condense_cli import io
+from condense_cli import run as runfile
 from condense_cli.errors import BadInput
 
 
@@ -15,13 +16,13 @@ def run_file(tmp_path_factory):
 
     r = train(TrainConfig(act="xtanh", data="sin1d", n=10, width=6, steps=30, record_every=10, seeds=2))
     path = tmp_path_factory.mktemp("runs") / "run.npz"
-    io.save_run(path, r)
+    runfile.save_run(path, r)
     return path, r
 
 
 def test_round_trip_is_exact_and_plain(run_file):
     path, r = run_file
-    back = io.load_run(path)
+    back = runfile.load_run(path)
     for k, v in r.arrays().items():
         assert np.array_equal(back.arrays()[k], v), k
     assert back.meta["schema"] == "condense.run/2" and back.meta["layers"][0]["kind"] == "dense"
@@ -77,7 +78,7 @@ def test_bad_run_files(run_file, tmp_path):
     cases["shape"] = (p, "w1 has shape")
     for p, match in cases.values():
         with pytest.raises(BadInput, match=match):
-            io.load_run(p)
+            runfile.load_run(p)
 
 
 def test_check_writable(tmp_path):

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from condense_cli.init import init_params
-from condense_cli.models import NetSpec, forward, hidden_features
+from condense_cli.nn.init import init_params
+from condense_cli.nn.models import NetSpec, forward, hidden_features
 
 
 NUMPY_ACTS = {"tanh": np.tanh, "xtanh": lambda z: z * np.tanh(z), "x2tanh": lambda z: z * z * np.tanh(z),
@@ -54,7 +54,7 @@ def test_gradients_match_plain_autodiff(acts):
     the loss gradient must equal that of the textbook batch-major formula, differentiated by JAX."""
     import jax
 
-    from condense_cli.models import mse
+    from condense_cli.nn.models import mse
 
     spec = NetSpec(d=4, widths=(6,) * len(acts), d_out=2, acts=acts, alpha=2.0)
     params = init_params(5, spec, [0.8] * (len(acts) + 1), np.float32)

@@ -83,7 +83,7 @@ def test_result_does_not_depend_on_the_split():
 
 
 def test_only_homogeneous_activations_are_split_free():
-    from condense_cli.activations import positively_homogeneous
+    from condense_cli.nn.activations import positively_homogeneous
 
     assert positively_homogeneous("relu") and positively_homogeneous("leaky_relu")
     assert not positively_homogeneous("tanh") and not positively_homogeneous("xtanh")
@@ -145,7 +145,7 @@ def test_cli_json_resume_and_corrupt_parts(tmp_path, monkeypatch):
 
     # interrupted during the second width: the first is kept; the same command resumes
     fresh = tmp_path / "ph2"
-    real = phase.run_width
+    real = phase.engine.run_width
     calls = []
 
     def flaky(config, data, m, **kw):
@@ -154,7 +154,7 @@ def test_cli_json_resume_and_corrupt_parts(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(config, data, m, **kw)
 
-    monkeypatch.setattr(phase, "run_width", flaky)
+    monkeypatch.setattr(phase.engine, "run_width", flaky)
     res = runner.invoke(app, ["phase-diagram", *ARGS, "--out-dir", str(fresh)])
     assert res.exit_code == 1 and "interrupted" in res.stderr and "200" in res.stderr
     assert (fresh / "widths" / "m200.npz").exists() and not (fresh / "phase.npz").exists()
@@ -164,7 +164,7 @@ def test_cli_json_resume_and_corrupt_parts(tmp_path, monkeypatch):
         calls.append(m)
         return real(config, data, m, **kw)
 
-    monkeypatch.setattr(phase, "run_width", counted)
+    monkeypatch.setattr(phase.engine, "run_width", counted)
     res = runner.invoke(app, ["phase-diagram", *ARGS, "--out-dir", str(fresh), "--json"])
     assert res.exit_code == 0, res.output
     assert calls == [400]  # the finished width is skipped
@@ -224,7 +224,7 @@ def test_agreement_counts_only_points_that_finished():
 def test_resume_key_includes_the_engine_version(monkeypatch):
     cfg = _tiny()
     before = cfg.key({"name": "phase4"})
-    monkeypatch.setattr(phase, "ENGINE_VERSION", phase.ENGINE_VERSION + 1)
+    monkeypatch.setattr(phase.config, "ENGINE_VERSION", phase.config.ENGINE_VERSION + 1)
     assert cfg.key({"name": "phase4"}) != before
 
 
@@ -234,7 +234,7 @@ def _plain_gd(cfg, data, m, eta=0.05, max_steps=400_000):
     import jax
     import jax.numpy as jnp
 
-    kappa, kprime, b1a, b2, step = phase._point_scales(cfg, m)
+    kappa, kprime, b1a, b2, step = phase.engine._point_scales(cfg, m)
     a0, w0 = phase.initial_weights(cfg.seed, m, data.x.shape[1], False)
     xt = jnp.asarray(np.concatenate([data.x, np.ones((len(data.x), 1))], 1), jnp.float32)
     y = jnp.asarray(data.y[:, 0], jnp.float32)

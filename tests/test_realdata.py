@@ -121,11 +121,11 @@ def test_classification_training_records_accuracies(tmp_path):
     # the recorded accuracies are those of the recorded weights, recomputed here by hand
     import jax.numpy as jnp
 
-    from condense_cli import io
-    from condense_cli.models import forward
-    from condense_cli.theory import network
+    from condense_cli import run as runfile
+    from condense_cli.nn.models import forward
+    from condense_cli.run import network
 
-    run = io.load_run(out)
+    run = runfile.load_run(out)
     for s in range(2):
         for k in (0, 5):
             params, spec = network(run, s, k)
@@ -146,7 +146,7 @@ def test_classification_training_records_accuracies(tmp_path):
 def test_convolution_layer_matches_a_hand_convolution():
     import jax.numpy as jnp
 
-    from condense_cli.models import NetSpec, forward
+    from condense_cli.nn.models import NetSpec, forward
 
     H, W, C, k, c = 5, 4, 2, 3, 2
     spec = NetSpec(d=H * W * C, widths=(c,), d_out=1, acts=("identity",), output_bias=False, conv=(k, (H, W, C)))
@@ -193,17 +193,18 @@ def test_cnn_on_image_data_and_bad_shapes(tmp_path):
 
 def test_version_1_run_files_are_still_read(tmp_path):
     from condense_cli import TrainConfig, io, train
+    from condense_cli import run as runfile
 
     r = train(TrainConfig(data="sin1d", n=8, width=4, steps=5))
     meta = {k: v for k, v in r.meta.items() if k not in ("layers", "arch")}
     meta["schema"] = "condense.run/1"
     io.save_npz(tmp_path / "old.npz", r.arrays(), meta)
-    assert io.load_run(tmp_path / "old.npz").hidden[0].shape == r.hidden[0].shape
+    assert runfile.load_run(tmp_path / "old.npz").hidden[0].shape == r.hidden[0].shape
 
 
 def test_conv_channel_outputs_condense_when_kernels_are_scaled_copies():
-    from condense_cli.analysis import channel_output_clusters, conv_output_cosine
-    from condense_cli.training import TrainResult
+    from condense_cli.measure.condensation import channel_output_clusters, conv_output_cosine
+    from condense_cli.run import TrainResult
 
     H = W = 4
     k = 2
@@ -227,8 +228,8 @@ def test_conv_channel_outputs_condense_when_kernels_are_scaled_copies():
 
 
 def test_resnet18_trunk_smoke(tmp_path):
-    from condense_cli import io
-    from condense_cli.models import NetSpec
+    from condense_cli import run as runfile
+    from condense_cli.nn.models import NetSpec
 
     spec = NetSpec(d=32 * 32 * 3, widths=(1024, 1024), d_out=10, acts=("relu", "relu"), trunk=("resnet18", 64, (32, 32, 3)))
     shapes = spec.trunk_shapes()
@@ -242,7 +243,7 @@ def test_resnet18_trunk_smoke(tmp_path):
                               "sgd", "--batch-size", "16", "--lr", "0.01", "--steps", "4", "--record-every", "2",
                               "-q", "--json", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    run = io.load_run(out)
+    run = runfile.load_run(out)
     assert run.hidden[0].shape == (1, 3, 6, 8 * 2 + 1)  # the head's first layer reads 8b pooled features
     assert len([k for k in run.extra if k.startswith("trunk_")]) == 20
     acc = run.extra["train_acc"][0]

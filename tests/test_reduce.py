@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from condense_cli.cli import app
 from condense_cli.errors import BadInput
-from condense_cli.models import NetSpec, forward, mse
+from condense_cli.nn.models import NetSpec, forward, mse
 from condense_cli.reduce import reduce_network, split_neuron
 
 runner = CliRunner()

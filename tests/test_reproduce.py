@@ -38,7 +38,7 @@ def tanh_run():
 
 
 def test_every_count_criterion_fails_on_an_untrained_network(tanh_run):
-    from condense_cli.analysis import AnalysisOptions, analyze
+    from condense_cli.measure.analyze import AnalysisOptions, analyze
 
     trained = analyze(tanh_run, AnalysisOptions(at="end"))["report"]["layers"][0]
     untrained = analyze(tanh_run, AnalysisOptions(at="0"))["report"]["layers"][0]

@@ -8,8 +8,8 @@ import pytest
 
 from condense_cli import TrainConfig, train
 from condense_cli.errors import BadInput
-from condense_cli.init import gamma_stds, init_params, phase_scales
-from condense_cli.models import NetSpec, forward
+from condense_cli.nn.init import gamma_stds, init_params, phase_scales
+from condense_cli.nn.models import NetSpec, forward
 from condense_cli.training import record_steps
 
 
@@ -98,7 +98,7 @@ def test_snapshots_across_chunks_match_a_sparser_record(tiny, monkeypatch):
     """5,000 steps run as 3 chunks whose snapshot buffers are reused in turn (and copied while
     the next chunk computes): every step recorded must agree bit for bit with a run recording
     every 250 steps, and no snapshot repeats its predecessor across the chunk boundaries."""
-    import condense_cli.training as training
+    import condense_cli.training.schedule as training
 
     monkeypatch.setattr(training, "CHUNK_SECONDS", 0.006)  # ~2,000 steps of this tiny net
     seen = []
@@ -116,7 +116,7 @@ def test_snapshots_across_chunks_match_a_sparser_record(tiny, monkeypatch):
 def test_chunks_last_about_a_quarter_second_and_buffers_stay_bounded():
     """The chunk plan: equal chunks of about CHUNK_SECONDS by the step estimate, at most a few
     steps computed past T, and fewer steps per chunk when every step's snapshot is large."""
-    from condense_cli.training import CHUNK_SECONDS, SNAPSHOT_BUFFER_BYTES, chunk_plan
+    from condense_cli.training.schedule import CHUNK_SECONDS, SNAPSHOT_BUFFER_BYTES, chunk_plan
 
     rec = np.arange(0, 100001, 100)
     L, Kc = chunk_plan(100000, rec, 1e-4, 1000)  # ~2,500 steps of 0.1 ms in a quarter second
@@ -163,7 +163,7 @@ def test_interrupt_keeps_completed_chunks(tiny, monkeypatch):
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    import condense_cli.training as training
+    import condense_cli.training.schedule as training
 
     monkeypatch.setattr(training, "CHUNK_SECONDS", 0.006)  # chunks of ~2,000 steps
     r = train(dataclasses.replace(tiny, steps=6000, record_every=500), progress=progress)
@@ -231,7 +231,8 @@ def test_dropout_mask_is_inverted_and_per_layer():
 def test_sgd_epochs_reshuffle_inside_the_compiled_step():
     """Minibatches come from a permutation of the data carried in the state and redrawn at each
     epoch's first step (n = 12, batch 4: epochs of 3 steps)."""
-    from condense_cli.training import _programs, prepare
+    from condense_cli.training import prepare
+    from condense_cli.training.programs import programs as _programs
 
     cfg = TrainConfig(act="tanh", data="sin1d", n=12, width=3, optimizer="sgd", batch_size=4, lr=0.01, steps=6)
     ds, spec, stds = prepare(cfg)

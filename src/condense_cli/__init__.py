@@ -11,11 +11,11 @@ Heavy modules (JAX) load on first use, so `condense --help` stays fast.
 __version__ = "0.1.0"
 
 _LAZY = {
-    "TrainConfig": ("training", "TrainConfig"),
-    "TrainResult": ("training", "TrainResult"),
-    "train": ("training", "train"),
-    "save_run": ("io", "save_run"),
-    "load_run": ("io", "load_run"),
+    "TrainConfig": ("training.config", "TrainConfig"),
+    "TrainResult": ("run", "TrainResult"),
+    "train": ("training.loop", "train"),
+    "save_run": ("run", "save_run"),
+    "load_run": ("run", "load_run"),
 }
 
 __all__ = ["__version__", *_LAZY]

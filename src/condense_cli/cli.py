@@ -126,7 +126,7 @@ def activations_cmd(
     """List the activations with their multiplicity p at 0 (computed by autodiff) and bound 2p.
 
     Any command also takes a formula of x, e.g. --act "x**2*tanh(x)"."""
-    from . import activations
+    from .nn import activations
 
     rows = []
     for name, a in activations.ACTIVATIONS.items():
@@ -186,6 +186,7 @@ def train_cmd(
 ):
     """Train a network (default: initial-condensation Fig. 2, 5-50-1 tanh, Adam) and write a run file."""
     from . import io
+    from . import run as run_files
     from .training import TrainConfig, train
 
     config = TrainConfig(
@@ -209,7 +210,7 @@ def train_cmd(
     with progress_bar(f"training {'×'.join(map(str, config.hidden_widths()))} {act}",
                       disable=quiet, console=err) as advance:
         result = train(config, progress=advance)
-    io.save_run(out, result)
+    run_files.save_run(out, result)
     summary = _train_summary(result, out)
     if not quiet:
         _print_train_summary(summary, result)
@@ -234,7 +235,7 @@ def _parse_stds(text: str | None):
 def _train_summary(result, out: Path) -> dict:
     import numpy as np
 
-    from .analysis import relative_distance
+    from .measure.condensation import relative_distance
 
     loss0, lossT = result.loss[:, 0], result.loss[:, -1]
     ratio = lossT / np.where(loss0 > 0, loss0, np.nan)
@@ -315,7 +316,8 @@ def analyze_cmd(
 ):
     """Measure condensation in a run: orientations against the bound 2p, the theory, figures."""
     from . import io
-    from .analysis import AnalysisOptions, analyze, resolve_run
+    from . import run as run_files
+    from .measure.analyze import AnalysisOptions, analyze, resolve_run
 
     if fmt not in ("png", "pdf"):
         raise BadInput(f"--format must be png or pdf, got {fmt!r}")
@@ -323,7 +325,7 @@ def analyze_cmd(
                               layers=parse_int_list(layer, "--layer") if layer else None,
                               min_norm=min_norm, tol=tol, fixed_tol=fixed_tol, min_share=min_share,
                               min_coverage=min_coverage, max_neurons=max_neurons, fit_tol=fit_tol)
-    run = resolve_run(io.load_run(run_file), act=act, alpha=alpha, residual=residual)
+    run = resolve_run(run_files.load_run(run_file), act=act, alpha=alpha, residual=residual)
     options.validate(len(run.hidden))
     folder = out_dir if out_dir is not None else (run_file.parent if str(run_file.parent) else Path("."))
     if out_dir is not None:
@@ -354,7 +356,7 @@ def _analysis_figures(result, run, report, folder: Path, stem: str, fmt: str) ->
     import numpy as np
 
     from . import plots
-    from .analysis import cosine_matrix
+    from .measure.condensation import cosine_matrix
 
     written = []
 
@@ -489,13 +491,14 @@ def reduce_cmd(
 ):
     """Merge each condensed cluster into one neuron; report width and loss before and after."""
     from . import io
+    from . import run as run_files
     from .reduce import reduce_run
 
     if finetune_steps < 0:
         raise BadInput(f"--finetune-steps must be at least 0, got {finetune_steps}")
     if (tol is not None and not (0 <= tol <= 1)) or not (0 <= min_norm < 1):
         raise BadInput("--tol must be a cosine in [0, 1] and --min-norm in [0, 1)")
-    run = io.load_run(run_file)
+    run = run_files.load_run(run_file)
     target = out if out is not None else run_file.with_name(run_file.name.removesuffix(".npz") + "_reduced.npz")
     io.check_writable(target)
     from .progress import progress_bar
@@ -503,7 +506,7 @@ def reduce_cmd(
     with progress_bar("fine-tuning the reduced network", disable=quiet or finetune_steps == 0, console=err) as advance:
         result, summary = reduce_run(run, at=at, seed_index=seed_index, tol=tol, min_norm=min_norm,
                                      finetune_steps=finetune_steps, lr=lr, progress=advance, source=str(run_file))
-    io.save_run(target, result)
+    run_files.save_run(target, result)
     summary["out"] = str(target)
     layers, why, loss_before, loss_after, loss_finetuned = (summary["layers"], summary["why"], summary["loss_before"],
                                                             summary["loss_after"], summary["loss_finetuned"])

@@ -1,8 +1,7 @@
-"""Files: the run file (`condense.run/2`, reading /1 too), atomic NPZ writing, and safe reading.
+"""Generic file handling: atomic writing and safe reading (the run file itself is `run`).
 
-- `save_run(path, result)` / `load_run(path) -> TrainResult`: the run-file contract of DESIGN.md.
 - `save_npz(path, arrays, meta)`: any result NPZ, written atomically (temp file in the same
-  folder, fsync, rename), so a crash never leaves half a file at `path`.
+  folder, fsync, rename), so a crash never leaves half a file at `path`; `write_text` likewise.
 - `read_npz(path, required)`: loads with `allow_pickle=False`; every problem (missing, not an
   NPZ, truncated, pickled objects, missing keys) is a one-line `BadInput`.
 - `check_writable(path)`: fail before any work when the output cannot be written.
@@ -18,10 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BadInput
-
-RUN_SCHEMA = "condense.run"
-RUN_VERSION = 2  # /1 files (no conv layers, no 'layers' in meta) are read too
-
 
 def check_writable(path: str | Path) -> Path:
     """The output path, after checking that its folder exists and can be written."""
@@ -43,7 +38,7 @@ def save_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Pat
     for k, v in payload.items():
         if v.dtype == object:
             raise ValueError(f"array {k} has dtype object; run files hold numeric arrays only")
-    payload["meta"] = np.array(json.dumps(meta, default=_json_default))
+    payload["meta"] = np.array(json.dumps(meta, default=json_default))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -60,12 +55,32 @@ def save_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Pat
     return path
 
 
-def _json_default(o):
+def json_default(o):
+    """The one JSON encoder of the package: NumPy scalars and arrays, and paths."""
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
         return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file atomically (temp file in the same folder, then rename)."""
+    path = check_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
 
 
 def load_arrays(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
@@ -120,56 +135,3 @@ def check_schema(path, meta: dict, name: str, newest: int) -> int:
         raise BadInput(f"{path} has schema {schema}, newer than this condense reads "
                        f"({name}/{newest}); upgrade condense")
     return int(ver)
-
-
-def save_run(path: str | Path, result) -> Path:
-    """Write a `TrainResult` as a run file."""
-    return save_npz(path, result.arrays(), result.meta)
-
-
-def load_run(path: str | Path):
-    """Read and check a run file; returns a `TrainResult`. The file is never modified."""
-    from .training import TrainResult
-
-    arrays, meta = read_npz(path, ("x", "y", "loss", "step", "w1", "a"))
-    check_schema(path, meta, RUN_SCHEMA, RUN_VERSION)
-    layers = sorted((int(k[1:]) for k in arrays if k[:1] == "w" and k[1:].isdigit()))
-    if layers != list(range(1, len(layers) + 1)):
-        raise BadInput(f"{path}: hidden layers must be w1..wL, found {['w%d' % l for l in layers]}")
-    for k, v in arrays.items():
-        if not np.issubdtype(v.dtype, np.number):
-            raise BadInput(f"{path}: array {k} is not numeric ({v.dtype})")
-    hidden = [arrays[f"w{l}"] for l in layers]
-    loss, step, out = arrays["loss"], arrays["step"], arrays["a"]
-    x, y = arrays["x"], arrays["y"]
-    if loss.ndim != 2 or step.ndim != 1 or out.ndim != 4 or x.ndim != 2 or y.ndim != 2:
-        raise BadInput(f"{path}: arrays have the wrong number of dimensions for {RUN_SCHEMA}/1")
-    S, K = out.shape[:2]
-    if loss.shape[0] != S or len(step) != K or len(step) == 0:
-        raise BadInput(f"{path}: loss, step and a disagree on seeds or snapshots")
-    kinds = meta.get("layers") or []
-    conv = kinds[0] if kinds and isinstance(kinds[0], dict) and kinds[0].get("kind") == "conv" else None
-    trunk = meta.get("trunk") if isinstance(meta.get("trunk"), dict) else None
-    try:
-        fan = int(trunk["features"]) if trunk else x.shape[1]
-    except (KeyError, TypeError, ValueError):
-        raise BadInput(f"{path}: meta describes a trunk without its number of features") from None
-    for l, w in enumerate(hidden, 1):
-        if l == 1 and conv is not None:
-            try:
-                fan = int(conv["in_channels"]) * int(conv["kernel"]) ** 2
-            except (KeyError, TypeError, ValueError):
-                raise BadInput(f"{path}: meta describes a convolution layer without in_channels/kernel") from None
-        if w.ndim != 4 or w.shape[:2] != (S, K) or w.shape[3] != fan + 1:
-            raise BadInput(f"{path}: w{l} has shape {w.shape}, expected ({S}, {K}, m, {fan + 1})")
-        fan = w.shape[2] * (int(np.prod(conv["out"])) if (l == 1 and conv is not None) else 1)
-    if out.shape[3] != fan + 1 or out.shape[2] != y.shape[1]:
-        raise BadInput(f"{path}: a has shape {out.shape}, expected ({S}, {K}, {y.shape[1]}, {fan + 1})")
-    if np.any(step < 0) or np.any(np.diff(step) <= 0) or step[-1] >= loss.shape[1]:
-        raise BadInput(f"{path}: step must be increasing and within the loss record")
-    extra = {k: v for k, v in arrays.items()
-             if k in ("x_test", "y_test", "train_acc", "test_acc") or (k.startswith("trunk_") and k[6:].isdigit())}
-    for k in ("train_acc", "test_acc"):
-        if k in extra and extra[k].shape != (S, K):
-            raise BadInput(f"{path}: {k} has shape {extra[k].shape}, expected ({S}, {K})")
-    return TrainResult(x=x, y=y, loss=loss, step=step, hidden=hidden, out=out, meta=meta, extra=extra)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .analysis import layer_condensation
+from .measure.condensation import layer_condensation
 from .errors import BadInput
-from .models import NetSpec
+from .nn.models import NetSpec
 
 
 def _outgoing(params: dict, layer: int) -> np.ndarray:
@@ -111,12 +111,12 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
 
     import jax.numpy as jnp
 
-    from .analysis import AnalysisOptions, choose_step
+    from .measure.analyze import AnalysisOptions, choose_step
     from .data import Dataset
     from .errors import RunFailure
-    from .models import LOSSES
-    from .theory import network
-    from .training import TrainConfig, TrainResult, train
+    from .nn.models import LOSSES
+    from .run import TrainResult, network
+    from .training import TrainConfig, train
 
     if run.meta.get("trunk"):
         raise BadInput("reduce supports fully connected networks only (this run has a ResNet18 trunk)")

@@ -20,7 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from .analysis import AnalysisOptions, analyze, cosine_matrix, layer_condensation
+from .measure.analyze import AnalysisOptions, analyze
+from .measure.condensation import cosine_matrix, layer_condensation
 from .training import TrainConfig, train
 
 LEARNED_RATIO = 0.9  # a network has learned when its loss fell to at most 90 % of its initial value
@@ -235,7 +236,7 @@ def _one_d_runs(seeds: int, steps: int):
 
 
 def _ic_fig5(quick: bool, seeds: int) -> Reproduction:
-    from .theory import one_d_extras
+    from .measure.theory import one_d_extras
 
     runs = _one_d_runs(seeds, 1000)
     rows, agree, specs, agree0 = [], 0, [], 0

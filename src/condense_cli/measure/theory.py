@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..run import network
+
 
 def _unit(v: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v)
@@ -96,7 +98,7 @@ def direction_field(e: np.ndarray, x: np.ndarray, act: str, grid: np.ndarray) ->
     import jax
     import jax.numpy as jnp
 
-    from . import activations
+    from ..nn import activations
 
     fn = activations.get(act).fn
     dsigma = jax.vmap(jax.grad(lambda z: fn(z)))
@@ -131,35 +133,11 @@ def poly_fits(xs: np.ndarray, f: np.ndarray, fit_tol: float, max_degree: int = 4
 # ----------------------------------------------------------------------------- on a run
 
 
-def network(run, s: int, k: int):
-    """(params, NetSpec) of seed s at snapshot k of a run."""
-    import jax.numpy as jnp
-
-    from .models import NetSpec
-
-    from .errors import BadInput
-
-    meta = run.meta
-    if not meta.get("activation"):
-        raise BadInput("the run file does not name its activation; pass --act NAME or a formula of x")
-    kinds = meta.get("layers") or [{}]
-    conv = None
-    if kinds[0].get("kind") == "conv":
-        conv = (int(kinds[0]["kernel"]), tuple(int(v) for v in kinds[0]["image"]))
-    spec = NetSpec(d=run.x.shape[1], widths=tuple(w.shape[2] for w in run.hidden), d_out=run.y.shape[1],
-                   acts=tuple(meta["activation"]),
-                   alpha=float(meta.get("alpha", 1.0)), residual=bool(meta.get("residual", False)),
-                   output_bias=bool(meta.get("output_bias", True)), conv=conv)
-    params = {"hidden": [jnp.asarray(w[s, k], jnp.float32) for w in run.hidden],
-              "out": jnp.asarray(run.out[s, k], jnp.float32)}
-    return params, spec
-
-
 def errors_and_features(run, s: int, k: int):
     """(e (n, d_out), [x^[l−1] (n, fan_in_l) for each hidden layer]) at snapshot k of seed s."""
     import jax.numpy as jnp
 
-    from .models import forward, hidden_features
+    from ..nn.models import forward, hidden_features
 
     params, spec = network(run, s, k)
     x = jnp.asarray(run.x, jnp.float32)
@@ -240,7 +218,7 @@ def one_d_extras(run, s: int, k: int, fit_tol: float, fig_layers: list) -> dict 
     """For 1-d input: features (θ, A) of layer 1, the direction field and polynomial fits."""
     import jax.numpy as jnp
 
-    from .models import forward
+    from ..nn.models import forward
 
     if run.x.shape[1] != 1:
         return None

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import BadInput
+from ..errors import BadInput
 
 Array = jax.Array
 

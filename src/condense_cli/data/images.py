@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BadInput
+from ..errors import BadInput
+from .dataset import Dataset
 
 REAL = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
 SOURCES = {
@@ -29,15 +30,14 @@ CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None or spec.origin is None:
+    """scikit-learn's 8x8 digits through its public `load_digits` (pixels / 16, labels)."""
+    if importlib.util.find_spec("sklearn") is None:
         raise BadInput("the digits data set ships with scikit-learn, which is not installed "
                        "(pip install scikit-learn)")
-    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
-    if not path.is_file():
-        raise BadInput(f"digits data not found at {path} (a scikit-learn installation without its data)")
-    table = np.loadtxt(gzip.open(path, "rt"), delimiter=",")
-    return table[:, :-1] / 16.0, table[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return np.asarray(digits.data, np.float64) / 16.0, np.asarray(digits.target, np.int64)
 
 
 def _read(path: Path) -> bytes:
@@ -104,8 +104,6 @@ def _cifar(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def load(name: str, data_dir: str | Path | None, n: int | None, test_fraction: float, seed: int):
     """A classification `Dataset` (one-hot y) with its test split in x_test / y_test."""
-    from .data import Dataset
-
     if not 0 <= test_fraction < 1:
         raise BadInput(f"--test-fraction must be in [0, 1), got {test_fraction}")
     if name == "digits":

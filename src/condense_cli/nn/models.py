@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from . import activations
-from .errors import BadInput
+from ..errors import BadInput
 
 Params = dict
 
@@ -175,7 +175,7 @@ def _hidden_layer(h: jax.Array, layer: int, w: jax.Array, act: str, spec: NetSpe
     convolution layer reads the images (n, d) and gives (n, H'·W'·c)."""
     fn = activations.get(act).fn
     if spec.conv is not None and layer == 0:
-        return fn(_convolve(h, w, spec))
+        return fn(convolve(h, w, spec))
     z = fn(_affine(w, h, spec))
     if spec.residual and layer > 0:
         z = z + (h[:-1] if _feature_major(spec) else h)
@@ -239,7 +239,7 @@ def forward(params: Params, x: jax.Array, spec: NetSpec, dropout: float = 0.0,
     return f.T if _feature_major(spec) else f
 
 
-def _convolve(x: jax.Array, w: jax.Array, spec: NetSpec) -> jax.Array:
+def convolve(x: jax.Array, w: jax.Array, spec: NetSpec) -> jax.Array:
     """x (n, H·W·C_in) flattened images, w (c, C_in·k·k + 1) -> (n, H'·W'·c): stride 1, no padding."""
     k, (H, W, C) = spec.conv
     images = x.reshape(x.shape[0], H, W, C)

@@ -16,7 +16,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from .errors import BadInput
+from ..errors import BadInput
 
 MAX_LENGTH = 300
 MAX_NODES = 200

@@ -1,4 +1,5 @@
-"""The phase diagram (Luo et al. 2021): RD over a (γ, γ′) grid and widths, slopes, regimes.
+"""The phase diagram's engine (Luo et al. 2021): RD of every (γ, γ′, seed) point at each width,
+and `sweep`, which runs the widths and combines them (`fits.combine`).
 
 Network: f(x) = (1/α) Σ_k a_k σ(w_k·x̃), no output bias, a_k ~ N(0, β1²), w_k ~ N(0, β2² I)
 (biases in w), with (α, β1, β2) from `init.phase_scales` (κ = β1β2/α = m^−γ, κ′ = β1/β2 = m^−γ′).
@@ -26,223 +27,26 @@ normalized draw per width (common random numbers across the grid), drawn on the 
 NumPy generator seeded by (seed, m). RD is scale-free, so it is the RD of w; the final loss is
 that of the last accepted parameters.
 
-`slopes(rd, widths)` fits log RD against log m; `classify` and `theory_regime` give regimes.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from typing import Callable
 
 import numpy as np
 
-from . import activations
-from .data import Dataset
-from .errors import BadInput
-from .init import SPLITS, phase_scales
+from ..data import Dataset
+from ..errors import BadInput
+from ..nn import activations
+from ..nn.init import phase_scales
+from ..runtime import compiler_options
+from .config import PhaseConfig
+from .fits import PhaseResult, WidthResult, combine
 
-REGIMES = ("linear", "critical", "condensed")
 MIN_LR_FACTOR = 2.0 ** -40  # a point whose step fell this far below its start has diverged
 RISE_TOL = 1e-5  # relative loss increase taken as a rise (float32 rounding is ~1e-7)
 REGROW = 1.02  # step growth after each accepted step, capped at the starting step
 
-
-@dataclass(frozen=True)
-class PhaseConfig:
-    """A phase-diagram sweep. Lists are tuples so the config hashes."""
-
-    gammas: tuple[float, ...]
-    gamma_primes: tuple[float, ...]
-    widths: tuple[int, ...]
-    seeds: int = 1
-    seed: int = 0
-    act: str = "relu"
-    split: str = "unit-beta2"
-    zero_output: bool = False
-    tol: float = 1e-4
-    max_steps: int = 2_000_000  # a safety limit: the slowest default point needs about 300,000
-    lr: float = 0.5
-    margin: float = 0.1
-    boundary_margin: float = 0.25
-    memory_mb: int = 512
-    x64: bool = False
-
-    def validate(self) -> None:
-        if len(self.widths) < 2:
-            raise BadInput("need at least two widths to fit a slope of log RD against log m")
-        if any(int(m) != m or m < 1 for m in self.widths):
-            raise BadInput(f"widths must be positive integers, got {list(self.widths)}")
-        if len(set(self.widths)) != len(self.widths):
-            raise BadInput(f"widths must be distinct, got {list(self.widths)}")
-        for name, vals in (("gammas", self.gammas), ("gamma-primes", self.gamma_primes)):
-            if not vals:
-                raise BadInput(f"--{name} is empty")
-            if not all(math.isfinite(v) for v in vals):
-                raise BadInput(f"--{name} must be finite numbers, got {list(vals)}")
-        activations.get(self.act)
-        if self.split not in SPLITS:
-            raise BadInput(f"unknown split {self.split!r}; choose one of: {', '.join(SPLITS)}")
-        if self.seeds < 1:
-            raise BadInput(f"--seeds must be at least 1, got {self.seeds}")
-        if not (math.isfinite(self.tol) and self.tol >= 0):
-            raise BadInput(f"--tol must be a non-negative finite number (0: no early stop), got {self.tol}")
-        for name, v in (("lr", self.lr), ("margin", self.margin)):
-            if not (math.isfinite(v) and v > 0):
-                raise BadInput(f"--{name} must be a positive finite number, got {v}")
-        if self.max_steps < 1:
-            raise BadInput(f"--max-steps must be at least 1, got {self.max_steps}")
-        if self.zero_output and any(m % 2 for m in self.widths):
-            raise BadInput("--zero-output mirrors neurons in pairs: every width must be even")
-
-    def key(self, data_spec: dict) -> str:
-        """A fingerprint of everything that decides one width's result (for resuming), the
-        engine's version included: a part computed by another engine is redone."""
-        d = asdict(self)
-        d.pop("widths")
-        d.pop("memory_mb")
-        d.pop("margin")
-        d.pop("boundary_margin")
-        blob = json.dumps({"config": d, "data": data_spec, "engine": ENGINE_VERSION}, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def parse_values(text: str, what: str) -> tuple[float, ...]:
-    """'0.5,1,2' or a range 'start:stop:step' (stop included when on the grid)."""
-    text = text.strip()
-    if ":" in text:
-        parts = text.split(":")
-        if len(parts) != 3:
-            raise BadInput(f"{what}: a range is start:stop:step, got {text!r}")
-        try:
-            a, b, s = (float(p) for p in parts)
-        except ValueError:
-            raise BadInput(f"{what}: {text!r} is not a range of numbers") from None
-        if not all(math.isfinite(v) for v in (a, b, s)):
-            raise BadInput(f"{what}: NaN or infinite in {text!r}")
-        if s <= 0:
-            raise BadInput(f"{what}: the step of {text!r} must be positive")
-        if b < a:
-            raise BadInput(f"{what}: the range {text!r} is reversed (stop < start)")
-        n = int(math.floor((b - a) / s + 1e-9)) + 1
-        return tuple(round(a + i * s, 10) for i in range(n))
-    out = []
-    for p in [p.strip() for p in text.split(",") if p.strip()]:
-        try:
-            v = float(p)
-        except ValueError:
-            raise BadInput(f"{what}: {p!r} is not a number") from None
-        if not math.isfinite(v):
-            raise BadInput(f"{what}: {p!r} is not a finite number")
-        out.append(v)
-    if not out:
-        raise BadInput(f"{what}: empty")
-    return tuple(out)
-
-
-# ----------------------------------------------------------------------------- theory
-
-
-def theory_regime(gamma: float, gamma_prime: float) -> str:
-    """Luo et al.: linear if γ < 1 or γ′ > γ − 1, condensed if γ > 1 and γ′ < γ − 1, else critical."""
-    if gamma < 1 or gamma_prime > gamma - 1:
-        return "linear"
-    if gamma > 1 and gamma_prime < gamma - 1:
-        return "condensed"
-    return "critical"
-
-
-def boundary_distance(gamma: float, gamma_prime: float) -> float:
-    """Euclidean distance in the (γ′, γ) plane to the boundary {γ = 1, γ′ ≤ 0} ∪ {γ′ = γ − 1, γ′ ≥ 0}."""
-    # vertical ray γ = 1, γ′ ≤ 0
-    d1 = abs(gamma - 1) if gamma_prime <= 0 else math.hypot(gamma - 1, gamma_prime)
-    # ray γ′ = γ − 1 from (0, 1) along (1, 1)/√2
-    t = max(((gamma_prime - 0) + (gamma - 1)) / 2, 0.0)
-    d2 = math.hypot(gamma_prime - t, gamma - 1 - t)
-    return min(d1, d2)
-
-
-def theory_boundary(gamma_primes: np.ndarray) -> np.ndarray:
-    """γ on the theoretical boundary at each γ′ (1 for γ′ ≤ 0, γ′ + 1 above)."""
-    gp = np.asarray(gamma_primes, float)
-    return np.where(gp <= 0, 1.0, gp + 1.0)
-
-
-def slopes(rd: np.ndarray, widths) -> np.ndarray:
-    """Least-squares slope of mean-over-seeds log RD against log m: rd (Γ, Γ′, W, S) -> (Γ, Γ′).
-    NaN where fewer than two widths have a positive finite RD."""
-    logm = np.log(np.asarray(widths, float))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lr = np.log(np.where(rd > 0, rd, np.nan))
-    y = np.nanmean(np.where(np.isfinite(lr), lr, np.nan), axis=-1) if lr.shape[-1] else lr
-    out = np.full(rd.shape[:2], np.nan)
-    for idx in np.ndindex(out.shape):
-        ok = np.isfinite(y[idx])
-        if ok.sum() >= 2:
-            out[idx] = np.polyfit(logm[ok], y[idx][ok], 1)[0]
-    return out
-
-
-def classify(slope: np.ndarray, margin: float) -> np.ndarray:
-    """'linear' (slope < −margin), 'condensed' (> margin), 'critical' (within), '' where NaN."""
-    out = np.full(slope.shape, "", dtype=object)
-    out[slope < -margin] = "linear"
-    out[slope > margin] = "condensed"
-    out[np.abs(slope) <= margin] = "critical"
-    return out.astype(str)
-
-
-def measured_boundary(gammas, slope: np.ndarray) -> np.ndarray:
-    """At each γ′ column, the γ where the slope first crosses 0 going up in γ (linear
-    interpolation); NaN where it does not cross."""
-    g = np.asarray(gammas, float)
-    out = np.full(slope.shape[1], np.nan)
-    for j in range(slope.shape[1]):
-        s = slope[:, j]
-        for i in range(len(g) - 1):
-            if np.isfinite(s[i]) and np.isfinite(s[i + 1]) and s[i] <= 0 < s[i + 1]:
-                out[j] = g[i] + (g[i + 1] - g[i]) * (-s[i]) / (s[i + 1] - s[i])
-                break
-    return out
-
-
-def agreement(gammas, gamma_primes, regime: np.ndarray, boundary_margin: float,
-              finished: np.ndarray | None = None) -> tuple[float | None, int]:
-    """(share, count): over the grid points farther than `boundary_margin` from the theoretical
-    boundary that finished (`finished` (Γ, Γ′): converged at every width and seed, none diverged),
-    the share whose measured regime matches the theory; (None, 0) when there is no such point."""
-    hits = total = 0
-    for i, g in enumerate(gammas):
-        for j, gp in enumerate(gamma_primes):
-            if boundary_distance(g, gp) <= boundary_margin or not regime[i, j]:
-                continue
-            if finished is not None and not finished[i, j]:
-                continue
-            total += 1
-            hits += regime[i, j] == theory_regime(g, gp)
-    return (hits / total if total else None), total
-
-
-# ----------------------------------------------------------------------------- engine
-
-ENGINE_VERSION = 2  # bump when a change to the engine changes a width's numbers (2: displacements)
-
-
-@dataclass
-class WidthResult:
-    """One width's sweep; arrays shaped (Γ, Γ′, S)."""
-
-    width: int
-    rd: np.ndarray
-    converged: np.ndarray
-    diverged: np.ndarray
-    steps: np.ndarray
-    final_loss: np.ndarray
-    seconds: float
-    point_steps: int = 0  # steps computed for points, padding and finished points included
-    groups: tuple = ()  # the group sizes used, in order
 
 
 def _point_scales(config: PhaseConfig, m: int):
@@ -278,8 +82,6 @@ def _program(act: str, m: int, n: int, d: int, G: int, chunk: int):
     width m on n data points of dimension d (one program per width)."""
     import jax
     import jax.numpy as jnp
-
-    from .runtime import compiler_options
 
     sigma = activations.get(act).fn
 
@@ -463,69 +265,6 @@ def run_width(config: PhaseConfig, data: Dataset, m: int,
                        diverged=to_grid(host["diverged"]), steps=to_grid(host["steps"].astype(np.int64)),
                        final_loss=to_grid(host["loss_acc"].astype(np.float64)),
                        seconds=time.perf_counter() - start, point_steps=int(point_steps), groups=tuple(used))
-
-
-@dataclass
-class PhaseResult:
-    """The whole sweep: arrays (Γ, Γ′, W, S) and the fitted (Γ, Γ′) maps."""
-
-    config: PhaseConfig
-    rd: np.ndarray
-    converged: np.ndarray
-    diverged: np.ndarray
-    steps: np.ndarray
-    final_loss: np.ndarray
-    slope: np.ndarray
-    regime: np.ndarray  # "" where not measured; unfinished points carry their slope but no regime
-    boundary: np.ndarray
-    agreement: float | None  # over finished points away from the boundary
-    agreement_points: int = 0  # how many points that share is taken over
-    finished: np.ndarray | None = None  # (Γ, Γ′): converged at every width and seed, none diverged
-    work: dict | None = None  # per width: seconds, steps of the slowest point, compute spent on finished points
-
-
-def combine(config: PhaseConfig, parts: list[WidthResult]) -> PhaseResult:
-    """Stack the widths (in config order) and fit slopes and regimes."""
-    by_width = {p.width: p for p in parts}
-    stack = lambda name: np.stack([getattr(by_width[m], name) for m in config.widths], axis=2)
-    rd = stack("rd")
-    converged, diverged = stack("converged"), stack("diverged")
-    finished = converged.all(axis=(2, 3)) & ~diverged.any(axis=(2, 3))
-    slope = slopes(rd, config.widths)
-    regime = classify(slope, config.margin)
-    regime[~finished] = ""  # a point stopped before the end has no regime
-    share, count = agreement(config.gammas, config.gamma_primes, regime, config.boundary_margin, finished)
-    work = {}
-    for m in config.widths:
-        p = by_width[m]
-        useful = int(p.steps.sum())
-        work[str(m)] = {"seconds": round(p.seconds, 3), "slowest_steps": int(p.steps.max()), "point_steps": p.point_steps,
-                        "groups": list(p.groups),
-                        "finished_share": None if not p.point_steps else round(1 - useful / p.point_steps, 4)}
-    return PhaseResult(config=config, rd=rd, converged=converged, diverged=diverged,
-                       steps=stack("steps"), final_loss=stack("final_loss"), slope=slope, regime=regime,
-                       boundary=measured_boundary(config.gammas, np.where(finished, slope, np.nan)),
-                       agreement=share, agreement_points=count, finished=finished, work=work)
-
-
-def width_arrays(part: WidthResult) -> dict[str, np.ndarray]:
-    """A width's arrays for its resumable part file."""
-    return {"rd": part.rd, "converged": part.converged, "diverged": part.diverged, "steps": part.steps,
-            "final_loss": part.final_loss}
-
-
-def width_from_arrays(m: int, arrays: dict, shape: tuple, seconds: float, point_steps: int = 0,
-                      groups: tuple = ()) -> WidthResult | None:
-    """A width back from its part file, or None when anything is missing or malformed."""
-    try:
-        parts = {k: np.asarray(arrays[k]) for k in ("rd", "converged", "diverged", "steps", "final_loss")}
-    except KeyError:
-        return None
-    if any(v.shape != shape for v in parts.values()):
-        return None
-    if not np.issubdtype(parts["rd"].dtype, np.floating) or np.any(parts["rd"] < 0):
-        return None
-    return WidthResult(width=m, seconds=seconds, point_steps=point_steps, groups=tuple(groups), **parts)
 
 
 def sweep(config: PhaseConfig, data: Dataset, finished: dict[int, WidthResult] | None = None,

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .errors import BadInput
+from ..errors import BadInput
 from .models import NetSpec, Params
 
 SPLITS = ("unit-beta2", "unit-alpha", "balanced")

@@ -1,0 +1,28 @@
+"""What a network learns: `Dataset`; the papers' synthetic targets (`synthetic`), a user's own
+files (`files`) and image classification sets (`images`: digits, MNIST, Fashion-MNIST, CIFAR).
+`resolve(data, ...)` turns a `--data` value into a `Dataset`."""
+from __future__ import annotations
+
+from ..errors import BadInput
+from .dataset import Dataset
+from .files import load_file
+from .images import REAL, load
+from .synthetic import NAMED, make
+
+__all__ = ["Dataset", "NAMED", "REAL", "load_file", "make", "resolve"]
+
+
+def resolve(data: str, n: int | None = None, seed: int = 0, data_dir: str | None = None,
+            test_fraction: float = 0.2) -> Dataset:
+    """A named data set, a real classification set (`images.REAL`, read from `data_dir`, with
+    `test_fraction` held out), or a file when `data` ends in .npz/.csv (`n` subsets the first n)."""
+    if data in REAL:
+        return load(data, data_dir, n, test_fraction, seed)
+    if data.lower().endswith((".npz", ".csv")):
+        ds = load_file(data)
+        if n is not None:
+            if n < 1:
+                raise BadInput(f"--n must be at least 1, got {n}")
+            ds = Dataset(ds.x[:n], ds.y[:n], {**ds.spec, "n": min(n, len(ds.x))})
+        return ds
+    return make(data, n, seed)

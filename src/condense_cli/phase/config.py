@@ -1,0 +1,106 @@
+"""What a phase-diagram sweep is: `PhaseConfig` (the grid of (γ, γ′), widths, seeds, data-free
+settings, its resume key) and `parse_values` for '0.5,1,2' or 'start:stop:step' lists."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+
+from ..errors import BadInput
+from ..nn import activations
+from ..nn.init import SPLITS
+
+ENGINE_VERSION = 2  # in the resume key: bump when a change to the engine changes a width's numbers (2: displacements)
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """A phase-diagram sweep. Lists are tuples so the config hashes."""
+
+    gammas: tuple[float, ...]
+    gamma_primes: tuple[float, ...]
+    widths: tuple[int, ...]
+    seeds: int = 1
+    seed: int = 0
+    act: str = "relu"
+    split: str = "unit-beta2"
+    zero_output: bool = False
+    tol: float = 1e-4
+    max_steps: int = 2_000_000  # a safety limit: the slowest default point needs about 300,000
+    lr: float = 0.5
+    margin: float = 0.1
+    boundary_margin: float = 0.25
+    memory_mb: int = 512
+    x64: bool = False
+
+    def validate(self) -> None:
+        if len(self.widths) < 2:
+            raise BadInput("need at least two widths to fit a slope of log RD against log m")
+        if any(int(m) != m or m < 1 for m in self.widths):
+            raise BadInput(f"widths must be positive integers, got {list(self.widths)}")
+        if len(set(self.widths)) != len(self.widths):
+            raise BadInput(f"widths must be distinct, got {list(self.widths)}")
+        for name, vals in (("gammas", self.gammas), ("gamma-primes", self.gamma_primes)):
+            if not vals:
+                raise BadInput(f"--{name} is empty")
+            if not all(math.isfinite(v) for v in vals):
+                raise BadInput(f"--{name} must be finite numbers, got {list(vals)}")
+        activations.get(self.act)
+        if self.split not in SPLITS:
+            raise BadInput(f"unknown split {self.split!r}; choose one of: {', '.join(SPLITS)}")
+        if self.seeds < 1:
+            raise BadInput(f"--seeds must be at least 1, got {self.seeds}")
+        if not (math.isfinite(self.tol) and self.tol >= 0):
+            raise BadInput(f"--tol must be a non-negative finite number (0: no early stop), got {self.tol}")
+        for name, v in (("lr", self.lr), ("margin", self.margin)):
+            if not (math.isfinite(v) and v > 0):
+                raise BadInput(f"--{name} must be a positive finite number, got {v}")
+        if self.max_steps < 1:
+            raise BadInput(f"--max-steps must be at least 1, got {self.max_steps}")
+        if self.zero_output and any(m % 2 for m in self.widths):
+            raise BadInput("--zero-output mirrors neurons in pairs: every width must be even")
+
+    def key(self, data_spec: dict) -> str:
+        """A fingerprint of everything that decides one width's result (for resuming), the
+        engine's version included: a part computed by another engine is redone."""
+        d = asdict(self)
+        d.pop("widths")
+        d.pop("memory_mb")
+        d.pop("margin")
+        d.pop("boundary_margin")
+        blob = json.dumps({"config": d, "data": data_spec, "engine": ENGINE_VERSION}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def parse_values(text: str, what: str) -> tuple[float, ...]:
+    """'0.5,1,2' or a range 'start:stop:step' (stop included when on the grid)."""
+    text = text.strip()
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise BadInput(f"{what}: a range is start:stop:step, got {text!r}")
+        try:
+            a, b, s = (float(p) for p in parts)
+        except ValueError:
+            raise BadInput(f"{what}: {text!r} is not a range of numbers") from None
+        if not all(math.isfinite(v) for v in (a, b, s)):
+            raise BadInput(f"{what}: NaN or infinite in {text!r}")
+        if s <= 0:
+            raise BadInput(f"{what}: the step of {text!r} must be positive")
+        if b < a:
+            raise BadInput(f"{what}: the range {text!r} is reversed (stop < start)")
+        n = int(math.floor((b - a) / s + 1e-9)) + 1
+        return tuple(round(a + i * s, 10) for i in range(n))
+    out = []
+    for p in [p.strip() for p in text.split(",") if p.strip()]:
+        try:
+            v = float(p)
+        except ValueError:
+            raise BadInput(f"{what}: {p!r} is not a number") from None
+        if not math.isfinite(v):
+            raise BadInput(f"{what}: {p!r} is not a finite number")
+        out.append(v)
+    if not out:
+        raise BadInput(f"{what}: empty")
+    return tuple(out)

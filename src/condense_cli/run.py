@@ -1,0 +1,122 @@
+"""What is saved: the run file (`condense.run/2`, reading /1 too), its in-memory form
+`TrainResult`, and the adapter from a recorded snapshot back to a network.
+
+- `TrainResult`: x (n, d), y (n, d_out), loss (S, T+1), step (K,), hidden[l] (S, K, m_l,
+  fan_in_l + 1) with the bias last, out (S, K, d_out, m_L + 1), meta (JSON-able), extra arrays.
+- `save_run(path, result)` / `load_run(path) -> TrainResult`: the run-file contract of DESIGN.md
+  (every array plain numeric, read with `allow_pickle=False`, every fault one `BadInput` line).
+- `network(run, s, k) -> (params, NetSpec)`: seed s at snapshot k as a network `nn.models` runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BadInput
+from .io import check_schema, read_npz, save_npz
+
+RUN_SCHEMA = "condense.run"
+RUN_VERSION = 2  # /2 adds meta "arch" and "layers" (convolution kernels as input weights); /1 is read too
+SCHEMA = f"{RUN_SCHEMA}/{RUN_VERSION}"
+
+
+@dataclass
+class TrainResult:
+    """The arrays of a run file and its metadata (see module docstring for shapes)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    loss: np.ndarray
+    step: np.ndarray
+    hidden: list[np.ndarray]
+    out: np.ndarray
+    meta: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # optional arrays: x_test, y_test, train_acc, test_acc
+
+    @property
+    def finished(self) -> bool:
+        return self.meta.get("status") == "finished"
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Run-file arrays by name: x, y, loss, step, w1..wL, a."""
+        arr = {"x": self.x, "y": self.y, "loss": self.loss, "step": self.step, "a": self.out}
+        arr.update({f"w{l + 1}": w for l, w in enumerate(self.hidden)})
+        arr.update(self.extra)
+        return arr
+
+
+def save_run(path: str | Path, result) -> Path:
+    """Write a `TrainResult` as a run file."""
+    return save_npz(path, result.arrays(), result.meta)
+
+
+def load_run(path: str | Path):
+    """Read and check a run file; returns a `TrainResult`. The file is never modified."""
+    arrays, meta = read_npz(path, ("x", "y", "loss", "step", "w1", "a"))
+    check_schema(path, meta, RUN_SCHEMA, RUN_VERSION)
+    layers = sorted((int(k[1:]) for k in arrays if k[:1] == "w" and k[1:].isdigit()))
+    if layers != list(range(1, len(layers) + 1)):
+        raise BadInput(f"{path}: hidden layers must be w1..wL, found {['w%d' % l for l in layers]}")
+    for k, v in arrays.items():
+        if not np.issubdtype(v.dtype, np.number):
+            raise BadInput(f"{path}: array {k} is not numeric ({v.dtype})")
+    hidden = [arrays[f"w{l}"] for l in layers]
+    loss, step, out = arrays["loss"], arrays["step"], arrays["a"]
+    x, y = arrays["x"], arrays["y"]
+    if loss.ndim != 2 or step.ndim != 1 or out.ndim != 4 or x.ndim != 2 or y.ndim != 2:
+        raise BadInput(f"{path}: arrays have the wrong number of dimensions for {RUN_SCHEMA}/1")
+    S, K = out.shape[:2]
+    if loss.shape[0] != S or len(step) != K or len(step) == 0:
+        raise BadInput(f"{path}: loss, step and a disagree on seeds or snapshots")
+    kinds = meta.get("layers") or []
+    conv = kinds[0] if kinds and isinstance(kinds[0], dict) and kinds[0].get("kind") == "conv" else None
+    trunk = meta.get("trunk") if isinstance(meta.get("trunk"), dict) else None
+    try:
+        fan = int(trunk["features"]) if trunk else x.shape[1]
+    except (KeyError, TypeError, ValueError):
+        raise BadInput(f"{path}: meta describes a trunk without its number of features") from None
+    for l, w in enumerate(hidden, 1):
+        if l == 1 and conv is not None:
+            try:
+                fan = int(conv["in_channels"]) * int(conv["kernel"]) ** 2
+            except (KeyError, TypeError, ValueError):
+                raise BadInput(f"{path}: meta describes a convolution layer without in_channels/kernel") from None
+        if w.ndim != 4 or w.shape[:2] != (S, K) or w.shape[3] != fan + 1:
+            raise BadInput(f"{path}: w{l} has shape {w.shape}, expected ({S}, {K}, m, {fan + 1})")
+        fan = w.shape[2] * (int(np.prod(conv["out"])) if (l == 1 and conv is not None) else 1)
+    if out.shape[3] != fan + 1 or out.shape[2] != y.shape[1]:
+        raise BadInput(f"{path}: a has shape {out.shape}, expected ({S}, {K}, {y.shape[1]}, {fan + 1})")
+    if np.any(step < 0) or np.any(np.diff(step) <= 0) or step[-1] >= loss.shape[1]:
+        raise BadInput(f"{path}: step must be increasing and within the loss record")
+    extra = {k: v for k, v in arrays.items()
+             if k in ("x_test", "y_test", "train_acc", "test_acc") or (k.startswith("trunk_") and k[6:].isdigit())}
+    for k in ("train_acc", "test_acc"):
+        if k in extra and extra[k].shape != (S, K):
+            raise BadInput(f"{path}: {k} has shape {extra[k].shape}, expected ({S}, {K})")
+    return TrainResult(x=x, y=y, loss=loss, step=step, hidden=hidden, out=out, meta=meta, extra=extra)
+
+
+def network(run, s: int, k: int):
+    """(params, NetSpec) of seed s at snapshot k of a run."""
+    import jax.numpy as jnp
+
+    from .nn.models import NetSpec
+
+    from .errors import BadInput
+
+    meta = run.meta
+    if not meta.get("activation"):
+        raise BadInput("the run file does not name its activation; pass --act NAME or a formula of x")
+    kinds = meta.get("layers") or [{}]
+    conv = None
+    if kinds[0].get("kind") == "conv":
+        conv = (int(kinds[0]["kernel"]), tuple(int(v) for v in kinds[0]["image"]))
+    spec = NetSpec(d=run.x.shape[1], widths=tuple(w.shape[2] for w in run.hidden), d_out=run.y.shape[1],
+                   acts=tuple(meta["activation"]),
+                   alpha=float(meta.get("alpha", 1.0)), residual=bool(meta.get("residual", False)),
+                   output_bias=bool(meta.get("output_bias", True)), conv=conv)
+    params = {"hidden": [jnp.asarray(w[s, k], jnp.float32) for w in run.hidden],
+              "out": jnp.asarray(run.out[s, k], jnp.float32)}
+    return params, spec

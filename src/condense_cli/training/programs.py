@@ -1,0 +1,144 @@
+"""The compiled programs of a run: `programs(spec, optimizer, ...)` returns `Programs(init, buffer,
+run_chunk)`, where `run_chunk` is `lax.scan` of the training step over a chunk of steps inside
+`jit`, `vmap` over seeds, snapshots written into a donated buffer inside the scan."""
+from __future__ import annotations
+
+from functools import lru_cache, partial
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+
+
+def _recorded(params: dict) -> dict:
+    """The parameters a run file records at every snapshot: hidden layers and output (a ResNet18
+    trunk is kept only at the end)."""
+    return {"hidden": params["hidden"], "out": params["out"]}
+
+
+@lru_cache(maxsize=32)
+def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, dtype_name: str,
+              dropout: float = 0.0, loss_name: str = "mse", n_data: int = 0, early_stop: bool = False):
+    """The pieces of a run, cached by everything that shapes them (not by data, steps,
+    learning rate, stop ratio or seeds, which are arguments):
+
+    - `init(seeds (S,), stds (L+1,))` -> the host-built state of S networks (no compilation);
+    - `buffer()` -> a snapshot buffer on the device, leaves (S, Kc+1, ...);
+    - `run_chunk(state, buf, x (n, d), y (n, d_out), hyper, t0, slots (L,))` ->
+      (state, loss (L, S), buf): evaluations t0..t0+L-1, parameters at step t0+i written to
+      slot `slots[i]` of `buf` (slot Kc is scratch). `buf` is donated: its memory is reused in
+      place (a fresh buffer per chunk costs page faults on every chunk), so it must not be read
+      after the call; only the slots written in this call are meaningful in the result.
+      `hyper` = {"T": int32, "lr": float, "ratio": float}; the stop ratio is read only by the
+      program built with `early_stop` (without it, no per-step stop bookkeeping is compiled).
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from ..nn.init import init_params
+    from ..nn.models import LOSSES
+    from ..runtime import compiler_options
+
+    mse = LOSSES[loss_name]  # the training loss (MSE or cross-entropy), same signature
+    freeze = early_stop or spec.trunk is not None
+
+    dtype = np.dtype(dtype_name)
+
+    def make_opt(lr):
+        return optax.adam(lr) if optimizer == "adam" else optax.sgd(lr)
+
+    grad_fn = jax.value_and_grad(lambda p, xb, yb, k=None: mse(p, xb, yb, spec, dropout, k))
+
+    def seed_step(st, t, slot, buf, x, y, hyper):
+        p = st["params"]
+        key = st["key"]
+        perm = st["perm"]
+        if batch is None and dropout == 0:
+            loss, g = grad_fn(p, x, y)
+        else:  # the recorded loss is the full-batch loss without dropout
+            loss = mse(p, x, y, spec)
+            xb, yb = x, y
+            if batch is not None:  # epochs of n // batch minibatches, reshuffled at each epoch's start
+                per_epoch = x.shape[0] // batch
+                epoch, pos = t // per_epoch, t % per_epoch
+                perm = jax.lax.cond(
+                    pos == 0,
+                    lambda: jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, 2), epoch),
+                                                   x.shape[0]).astype(jnp.int32),
+                    lambda: perm)
+                idx = jax.lax.dynamic_slice(perm, (pos * batch,), (batch,))
+                xb, yb = x[idx], y[idx]
+            k_drop = jax.random.fold_in(jax.random.fold_in(key, 1), t)
+            _, g = grad_fn(p, xb, yb, k_drop if dropout > 0 else None)
+        if not spec.output_bias:
+            g = {**g, "out": g["out"].at[:, -1].set(0.0)}
+        loss0, stopped, stop_step = st["loss0"], st["stopped"], st["stop_step"]
+        if early_stop:
+            loss0 = jnp.where(t == 0, loss, loss0)
+            reach = (~stopped) & (loss <= hyper["ratio"] * loss0)
+            stop_step = jnp.where(reach, t, stop_step)
+            stopped = stopped | reach
+        buf = jax.tree.map(lambda b, leaf: jax.lax.dynamic_update_index_in_dim(b, leaf, slot, 0), buf,
+                           _recorded(p))
+
+        def update(operands):
+            params, opt_state, grads = operands
+            updates, opt_state = make_opt(hyper["lr"]).update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state
+
+        if freeze:  # stopped seeds, steps past T and non-finite losses leave the weights as they are
+            active = (t < hyper["T"]) & jnp.isfinite(loss) & ~stopped
+            new_p, opt_state = jax.lax.cond(active, update, lambda ops: (ops[0], ops[1]), (p, st["opt"], g))
+        else:
+            new_p, opt_state = update((p, st["opt"], g))
+        st = {"params": new_p, "opt": opt_state,
+              "key": key, "perm": perm, "loss0": loss0, "stopped": stopped, "stop_step": stop_step}
+        return st, loss, buf
+
+    if S == 1:  # one network: no batch axis inside the step (XLA's small dots are faster so)
+        def v_step(st, t, slot, buf, x, y, hyper):
+            squeeze = lambda tree: jax.tree.map(lambda a: a[0], tree)
+            st, loss, buf = seed_step(squeeze(st), t, slot, squeeze(buf), x, y, hyper)
+            return jax.tree.map(lambda a: a[None], (st, loss, buf))
+    else:
+        v_step = jax.vmap(seed_step, in_axes=(0, None, None, 0, None, None, None))
+
+    @partial(jax.jit, donate_argnums=1, compiler_options=compiler_options())
+    def run_chunk(state, buf, x, y, hyper, t0, slots):
+        def body(carry, i):
+            st, b = carry
+            st, loss, b = v_step(st, t0 + i, slots[i], b, x, y, hyper)
+            return (st, b), loss
+
+        (state, buf), loss = jax.lax.scan(body, (state, buf), jnp.arange(L, dtype=jnp.int32))
+        return state, loss, buf  # buf: (S, Kc+1, ...), the last slot is scratch
+
+    def buffer():
+        zeros = lambda shape: jnp.zeros((S, Kc + 1) + tuple(shape), dtype)
+        return {"hidden": [zeros(shape) for shape in spec.shapes[:-1]], "out": zeros(spec.shapes[-1])}
+
+    def init(seeds: list[int], stds: list[float]):
+        """The state of S networks, built on the host: parameters from `init_params`, the
+        optimizer's state (all zeros for Adam and SGD, shaped by `eval_shape`), and a raw
+        threefry key [0, seed] per network for minibatches."""
+        nets = [init_params(seed, spec, stds, dtype) for seed in seeds]
+        params = jax.tree.map(lambda *leaves: np.stack(leaves), *nets)
+        opt_shape = jax.eval_shape(make_opt(1.0).init, jax.tree.map(lambda a: a[0], params))
+        opt = jax.tree.map(lambda sd: np.zeros((len(seeds),) + sd.shape, sd.dtype), opt_shape)
+        zeros = lambda dt: np.zeros(len(seeds), dt)
+        return {"params": params, "opt": opt,
+                "key": np.array([[0, seed] for seed in seeds], np.uint32),
+                "perm": np.zeros((len(seeds), n_data), np.int32),  # the current epoch's order
+                "loss0": zeros(dtype), "stopped": zeros(bool),
+                "stop_step": np.full(len(seeds), -1, np.int32)}
+
+    return Programs(init, buffer, run_chunk)
+
+
+class Programs(NamedTuple):
+    """What `programs` returns."""
+
+    init: Callable
+    buffer: Callable
+    run_chunk: Callable

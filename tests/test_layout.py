@@ -1,0 +1,95 @@
+"""The layout is the architecture: the core never imports the user interface, every module imports
+alone, and no import cycle hides behind a function-level import."""
+import ast
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import condense_cli
+
+PACKAGE = Path(condense_cli.__file__).parent
+UI = ("condense_cli.cli", "condense_cli.plots", "condense_cli.progress", "condense_cli.__main__")
+
+
+def modules() -> list[str]:
+    names = ["condense_cli"] + [m.name for m in pkgutil.walk_packages([str(PACKAGE)], "condense_cli.")]
+    return sorted(names)
+
+
+def _path(name: str) -> Path:
+    rel = Path(*name.split(".")[1:])
+    return PACKAGE / rel / "__init__.py" if (PACKAGE / rel).is_dir() else PACKAGE / rel.with_suffix(".py")
+
+
+def imports_of(name: str, known: set[str]) -> set[str]:
+    """Every condense_cli module `name` imports, at the top or inside a function."""
+    path = _path(name)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("condense_cli"):
+                continue
+            for alias in node.names:  # `from . import x` may name a module
+                sub = f"{target}.{alias.name}"
+                out.add(sub if sub in known else target)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("condense_cli"))
+    out.discard(name)
+    return {m for m in out if m in known}
+
+
+def test_import_graph_is_acyclic():
+    known = set(modules())
+    graph = {m: imports_of(m, known) for m in known}
+    state, stack = {}, []
+
+    def visit(m):
+        state[m] = "open"
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == "open":
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(n):] + [n]))
+            if n not in state:
+                visit(n)
+        stack.pop()
+        state[m] = "done"
+
+    for m in sorted(known):
+        if m not in state:
+            visit(m)
+
+
+def test_every_module_imports_alone_and_the_core_imports_no_ui():
+    core = [m for m in modules() if not m.startswith(UI)]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules()!r}:\n"
+        "    if name.endswith('__main__'):\n"
+        "        continue\n"
+        "    for k in [k for k in sys.modules if k.startswith('condense_cli')]:\n"
+        "        del sys.modules[k]\n"
+        "    importlib.import_module(name)\n"
+        "for k in [k for k in sys.modules if k.startswith(('condense_cli', 'typer', 'rich', 'matplotlib', 'click'))]:\n"
+        "    del sys.modules[k]\n"
+        f"for name in {core!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print([m for m in ('typer', 'rich', 'matplotlib', 'click') if m in sys.modules])\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "[]", res.stdout
+
+
+def test_help_is_fast_and_loads_no_jax():
+    res = subprocess.run([sys.executable, "-m", "condense_cli", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0 and "train" in res.stdout
+    res = subprocess.run([sys.executable, "-c", "import sys, condense_cli.cli; print('jax' in sys.modules)"],
+                         capture_output=True, text=True)
+    assert res.stdout.strip() == "False"
