@@ -61,20 +61,10 @@ def reported(fn):
 
 
 def _emit_json(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj, default=_json_default) + "\n")
+    from .io import json_default
+
+    sys.stdout.write(json.dumps(obj, default=json_default) + "\n")
     sys.stdout.flush()
-
-
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(type(o).__name__)
 
 
 def _finite_or_none(v: float):
@@ -111,10 +101,10 @@ def _output_folder(folder: Path, must_be_empty: bool = False) -> Path:
 
 
 def _save_figure(fig, path: Path, fmt: str, written: list[str]) -> None:
-    """Save a matplotlib figure atomically (temp file, then rename) and note its path."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=130, format=fmt)
-    os.replace(tmp, path)
+    """Save a matplotlib figure atomically and note its path."""
+    from .io import atomic_write
+
+    atomic_write(path, "wb", lambda f: fig.savefig(f, dpi=130, format=fmt))
     written.append(str(path))
 
 
@@ -602,6 +592,7 @@ def _reproduce_report(report: dict, out_dir: Path):
     import html as html_lib
 
     from . import __version__
+    from .io import write_text
 
     def fixed(r):
         return "-" if r["agree_fixed"] is None else f"{r['agree_fixed']}/{r['total']}"
@@ -628,7 +619,7 @@ def _reproduce_report(report: dict, out_dir: Path):
         lines.append("")
         lines += [f"![{Path(f).stem}]({Path(f).name})" for f in r["figures"]] + [""]
     md_path = out_dir / "report.md"
-    _write_text(md_path, "\n".join(lines))
+    write_text(md_path, "\n".join(lines))
 
     esc = html_lib.escape
     body = [f"<h1>condense reproductions ({mode}, {report['seeds']} seeds)</h1>",
@@ -654,14 +645,8 @@ def _reproduce_report(report: dict, out_dir: Path):
             "td,th{border:1px solid #999;padding:4px;vertical-align:top}</style></head><body>"
             + "\n".join(body) + "</body></html>")
     html_path = out_dir / "report.html"
-    _write_text(html_path, page)
+    write_text(html_path, page)
     return md_path, html_path
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 DEFAULT_WIDTHS = "1000,5000,10000,20000,40000"

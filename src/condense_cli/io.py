@@ -13,6 +13,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -31,18 +32,14 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
-def save_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
-    """Write `arrays` plus `meta` (as a 0-d JSON string array) to `path` atomically."""
+def atomic_write(path: str | Path, mode: str, write: Callable) -> Path:
+    """The one atomic writer: `write(f)` fills a temp file in the same folder (opened with `mode`,
+    'w' or 'wb'), which is flushed, fsynced and renamed to `path`; a failure leaves `path` as it was."""
     path = check_writable(path)
-    payload = {k: np.asarray(v) for k, v in arrays.items()}
-    for k, v in payload.items():
-        if v.dtype == object:
-            raise ValueError(f"array {k} has dtype object; run files hold numeric arrays only")
-    payload["meta"] = np.array(json.dumps(meta, default=json_default))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -53,6 +50,16 @@ def save_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Pat
             pass
         raise
     return path
+
+
+def save_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
+    """Write `arrays` plus `meta` (as a 0-d JSON string array) to `path` atomically."""
+    payload = {k: np.asarray(v) for k, v in arrays.items()}
+    for k, v in payload.items():
+        if v.dtype == object:
+            raise ValueError(f"array {k} has dtype object; run files hold numeric arrays only")
+    payload["meta"] = np.array(json.dumps(meta, default=json_default))
+    return atomic_write(path, "wb", lambda f: np.savez(f, **payload))
 
 
 def json_default(o):
@@ -67,20 +74,8 @@ def json_default(o):
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    """Write a text file atomically (temp file in the same folder, then rename)."""
-    path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    """Write a text file atomically."""
+    return atomic_write(path, "w", lambda f: f.write(text))
 
 
 def load_arrays(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
