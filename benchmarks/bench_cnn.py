@@ -23,7 +23,7 @@ def main() -> None:
 
     from condense_cli import TrainConfig, train
     from condense_cli.training import plan_chunks, prepare
-    from condense_cli.training.programs import programs as _programs
+    from condense_cli.training.programs import programs
 
     cfg = TrainConfig(data="digits", arch="cnn", channels=16, kernel=3, width=32, act="relu", loss="ce",
                       init_std=0.1, optimizer="sgd", batch_size=64, lr=0.05, steps=20000, snapshots=100)
@@ -35,7 +35,7 @@ def main() -> None:
     ds, spec, stds = prepare(cfg)
     T = cfg.steps
     _, L, Kc = plan_chunks(cfg, spec, len(ds.x), 4)  # the same chunks as `train` makes
-    init, buffer, run_chunk = _programs(spec, "sgd", 64, 1, L, Kc, "float32", 0.0, "ce", len(ds.x))
+    init, buffer, run_chunk = programs(spec, "sgd", 64, 1, L, Kc, "float32", 0.0, "ce", len(ds.x))
     state = init([cfg.seed], stds)
     x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
     hyper = {"T": jnp.int32(T), "lr": jnp.float32(cfg.lr), "ratio": jnp.float32(-np.inf)}

@@ -60,11 +60,11 @@ def unchunked_steady_state(steps: int = STEADY_STEPS, repeats: int = 3) -> float
 
     from condense_cli import TrainConfig
     from condense_cli.training import prepare
-    from condense_cli.training.programs import programs as _programs
+    from condense_cli.training.programs import programs
 
     ds, spec, stds = prepare(TrainConfig(record_every=1))
     L = steps + 1
-    init, buffer, run_chunk = _programs(spec, "adam", None, 1, L, L, "float32")
+    init, buffer, run_chunk = programs(spec, "adam", None, 1, L, L, "float32")
     state, buf = init([0], stds), buffer()
     x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
     hyper = {"T": jnp.int32(steps), "lr": jnp.float32(1e-3), "ratio": jnp.float32(-np.inf)}

@@ -9,7 +9,7 @@ from pathlib import Path
 import condense_cli
 
 PACKAGE = Path(condense_cli.__file__).parent
-UI = ("condense_cli.cli", "condense_cli.plots", "condense_cli.progress", "condense_cli.__main__")
+UI = ("condense_cli.cli", "condense_cli.plots", "condense_cli.__main__")
 
 
 def modules() -> list[str]:
@@ -93,3 +93,17 @@ def test_help_is_fast_and_loads_no_jax():
     res = subprocess.run([sys.executable, "-c", "import sys, condense_cli.cli; print('jax' in sys.modules)"],
                          capture_output=True, text=True)
     assert res.stdout.strip() == "False"
+
+
+def test_every_reproduction_figure_spec_names_a_plot():
+    """Reproductions name their figures by the plotting function (the core never imports
+    matplotlib); every name they use must exist in `plots`."""
+    import re
+
+    import condense_cli.plots as plots
+
+    source = (PACKAGE / "reproduce" / "figures.py").read_text()
+    named = set(re.findall(r'\(\s*f?"[^"]+",\s*"([a-z_]+)",\s*\{', source))
+    assert {"heatmap_grid", "output_fit", "direction_field", "training_series", "feature_map", "loss_comparison",
+            "rd_vs_width"} <= named
+    assert named <= set(plots.FIGURES) and all(callable(getattr(plots, n)) for n in plots.FIGURES)

@@ -304,7 +304,7 @@ def test_group_sizes_and_results_independent_of_grouping():
 def test_cli_defaults_equal_the_config_defaults():
     import inspect
 
-    from condense_cli.cli import DEFAULT_GAMMA_PRIMES, DEFAULT_GAMMAS, phase_cmd
+    from condense_cli.cli.phase import DEFAULT_GAMMA_PRIMES, DEFAULT_GAMMAS, phase_cmd
 
     params = inspect.signature(phase_cmd).parameters
     for name in ("seeds", "seed", "act", "split", "tol", "max_steps", "margin", "boundary_margin", "memory_mb", "x64"):

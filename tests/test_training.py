@@ -232,11 +232,11 @@ def test_sgd_epochs_reshuffle_inside_the_compiled_step():
     """Minibatches come from a permutation of the data carried in the state and redrawn at each
     epoch's first step (n = 12, batch 4: epochs of 3 steps)."""
     from condense_cli.training import prepare
-    from condense_cli.training.programs import programs as _programs
+    from condense_cli.training.programs import programs
 
     cfg = TrainConfig(act="tanh", data="sin1d", n=12, width=3, optimizer="sgd", batch_size=4, lr=0.01, steps=6)
     ds, spec, stds = prepare(cfg)
-    init, buffer, run_chunk = _programs(spec, "sgd", 4, 1, 3, 3, "float32", 0.0, "mse", 12)
+    init, buffer, run_chunk = programs(spec, "sgd", 4, 1, 3, 3, "float32", 0.0, "mse", 12)
     x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
     hyper = {"T": jnp.int32(6), "lr": jnp.float32(0.01), "ratio": jnp.float32(-np.inf)}
     st = init([0], stds)

@@ -1,10 +1,21 @@
-"""Resuming a sweep: each finished width is one part file; `width_arrays` / `width_from_arrays`
-turn a `WidthResult` into its arrays and back (None when anything is missing or malformed)."""
+"""Resuming a sweep: each finished width is one part file (`save_part`, `load_finished`, keyed by
+the config, the data and the engine's version); `width_arrays` / `width_from_arrays` turn a
+`WidthResult` into its arrays and back (None when anything is missing or malformed); `run_sweep`
+runs a resumable sweep into a folder and writes `phase.npz`."""
 from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from .fits import WidthResult
+from .. import io
+from ..data import Dataset
+from ..errors import BadInput
+from .config import PhaseConfig
+from .engine import sweep
+from .fits import REGIMES, PhaseResult, WidthResult
 
 
 def width_arrays(part: WidthResult) -> dict[str, np.ndarray]:
@@ -25,3 +36,75 @@ def width_from_arrays(m: int, arrays: dict, shape: tuple, seconds: float, point_
     if not np.issubdtype(parts["rd"].dtype, np.floating) or np.any(parts["rd"] < 0):
         return None
     return WidthResult(width=m, seconds=seconds, point_steps=point_steps, groups=tuple(groups), **parts)
+
+
+PART_SCHEMA = "condense.phase-width/1"
+PHASE_SCHEMA = "condense.phase/1"
+
+
+def part_path(parts_dir: Path, m: int) -> Path:
+    return Path(parts_dir) / f"m{m}.npz"
+
+
+def load_finished(parts_dir: Path, config: PhaseConfig, key: str, fresh: bool = False) -> tuple[dict, list[int]]:
+    """(width -> WidthResult read back, widths whose part was corrupt or foreign and will be redone).
+    A part counts only when its key (config, data, engine version) and width match."""
+    shape = (len(config.gammas), len(config.gamma_primes), config.seeds)
+    finished, redone = {}, []
+    for m in config.widths:
+        path = part_path(parts_dir, m)
+        if fresh or not path.exists():
+            continue
+        try:
+            arrays, meta = io.read_npz(path)
+            part = width_from_arrays(m, arrays, shape, float(meta.get("seconds", 0.0)),
+                                     int(meta.get("point_steps", 0)), tuple(meta.get("groups", ())))
+            ok = part is not None and meta.get("key") == key and meta.get("width") == m
+        except BadInput:
+            ok = False
+        if ok:
+            finished[m] = part
+        else:
+            redone.append(m)  # corrupt, or from another configuration: never trusted
+    return finished, redone
+
+
+def save_part(parts_dir: Path, key: str, part: WidthResult) -> Path:
+    """One finished width, written atomically as its part file."""
+    return io.save_npz(part_path(parts_dir, part.width), width_arrays(part),
+                       {"schema": PART_SCHEMA, "key": key, "width": part.width, "seconds": part.seconds,
+                        "point_steps": part.point_steps, "groups": list(part.groups)})
+
+
+def finished_widths(parts_dir: Path) -> list[int]:
+    """The widths whose part files exist (after an interruption, say)."""
+    return sorted(int(p.stem[1:]) for p in Path(parts_dir).glob("m*.npz") if p.stem[1:].isdigit())
+
+
+def run_sweep(config: PhaseConfig, dataset: Dataset, out_dir: Path, fresh: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> tuple[PhaseResult, dict]:
+    """The resumable sweep: widths already finished in `out_dir/widths` are read back (`fresh`
+    redoes them), every other width is saved there as soon as it finishes, and `out_dir/phase.npz`
+    is written at the end. Returns (result, info: resumed and redone widths, the NPZ path,
+    seconds). A KeyboardInterrupt leaves every finished width in place."""
+    started = time.perf_counter()
+    parts_dir = Path(out_dir) / "widths"
+    parts_dir.mkdir(exist_ok=True)
+    io.check_writable(Path(out_dir) / "phase.npz")
+    key = config.key(dataset.spec)
+    finished, redone = load_finished(parts_dir, config, key, fresh)
+    result = sweep(config, dataset, finished, on_width=lambda part: save_part(parts_dir, key, part),
+                   progress=progress)
+    unconverged = ~result.converged.all(axis=(2, 3))
+    seconds = time.perf_counter() - started
+    meta = {"schema": PHASE_SCHEMA, "config": {**config.__dict__}, "data": dataset.spec,
+            "regimes": list(REGIMES), "agreement": result.agreement, "agreement_points": result.agreement_points,
+            "unconverged_points": int(unconverged.sum()), "diverged_points": int(result.diverged.any(axis=(2, 3)).sum()),
+            "resumed_widths": sorted(finished), "redone_widths": redone, "seconds": seconds, "work": result.work}
+    regime_code = np.select([result.regime == r for r in REGIMES], [i - 1 for i in range(len(REGIMES))], default=-2)
+    npz = io.save_npz(Path(out_dir) / "phase.npz", {
+        "gamma": np.asarray(config.gammas), "gamma_prime": np.asarray(config.gamma_primes),
+        "widths": np.asarray(config.widths), "rd": result.rd, "slope": result.slope, "regime": regime_code,
+        "converged": result.converged, "diverged": result.diverged, "steps": result.steps,
+        "final_loss": result.final_loss, "measured_boundary": result.boundary}, meta)
+    return result, {"resumed": sorted(finished), "redone": redone, "npz": npz, "seconds": seconds}

@@ -182,7 +182,7 @@ def phase_diagram(gammas, gamma_primes, slope, measured, unconverged, title: str
     fig.colorbar(mesh, ax=ax, extend="both", label="slope S of log RD vs log m  (S<0 linear, S>0 condensed)")
     lo, hi = _edges(gp)[[0, -1]]
     tx = np.linspace(lo, hi, 200)
-    from .phase.fits import theory_boundary
+    from ..phase.fits import theory_boundary
 
     ax.plot(tx, theory_boundary(tx), color="k", lw=2, label="theory: γ = 1 (γ′ ≤ 0), γ′ = γ − 1")
     ax.plot(tx, tx, color="0.3", lw=1, ls=":", label="E et al.: γ′ = γ")

@@ -20,9 +20,9 @@ from typing import Callable
 
 import numpy as np
 
-from .measure.analyze import AnalysisOptions, analyze
-from .measure.condensation import cosine_matrix, layer_condensation
-from .training import TrainConfig, train
+from ..measure.analyze import AnalysisOptions, analyze
+from ..measure.condensation import cosine_matrix, layer_condensation
+from ..training import TrainConfig, train
 
 LEARNED_RATIO = 0.9  # a network has learned when its loss fell to at most 90 % of its initial value
 SLOPE_BAND = 0.1  # the critical band of the phase diagram (|S| ≤ 0.1) and the slope tolerance
@@ -236,7 +236,7 @@ def _one_d_runs(seeds: int, steps: int):
 
 
 def _ic_fig5(quick: bool, seeds: int) -> Reproduction:
-    from .measure.theory import one_d_extras
+    from ..measure.theory import one_d_extras
 
     runs = _one_d_runs(seeds, 1000)
     rows, agree, specs, agree0 = [], 0, [], 0
@@ -459,8 +459,8 @@ LUO = {0.5: -0.506, 1.0: 0.007, 1.75: 0.372}
 
 
 def _luo(quick: bool, seeds: int) -> Reproduction:
-    from . import phase
-    from .data import make
+    from .. import phase
+    from ..data import make
 
     widths = (1000, 10000) if quick else (1000, 5000, 10000, 20000, 40000)
     cfg = phase.PhaseConfig(gammas=tuple(LUO), gamma_primes=(0.0,), widths=widths, seeds=seeds)

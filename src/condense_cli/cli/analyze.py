@@ -1,0 +1,144 @@
+"""`condense analyze`: a run file's condensation against 2p, the theory, figures and the analysis NPZ."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..errors import BadInput
+from .common import app, emit_json, err, fmt_num, output_folder, parse_int_list, reported, save_figure
+
+
+@app.command("analyze")
+@reported
+def analyze_cmd(
+    run_file: Annotated[Path, typer.Argument(help="A run file written by `condense train`.")],
+    at: Annotated[str, typer.Option(help="Which moment: 'initial' (last recorded step before the loss fell to 70% of its initial value), 'end', 'most-condensed' (the step of the initial stage where the first analyzed layer was most condensed), or a recorded step number.")] = "initial",
+    at_loss_ratio: Annotated[Optional[float], typer.Option(help="Instead: the last recorded step before the loss fell to r × its initial value.")] = None,
+    layer: Annotated[Optional[str], typer.Option(help="Hidden layer(s) to analyze, e.g. '1' or '1,3' (default: all).")] = None,
+    min_norm: Annotated[float, typer.Option(help="Leave out neurons whose input-weight norm is below this fraction of the largest.")] = 0.1,
+    tol: Annotated[Optional[float], typer.Option(help="Report the count at this one fixed cosine tolerance instead of the persistent count (the one that holds over the widest range of tolerances).")] = None,
+    fixed_tol: Annotated[float, typer.Option(help="The fixed cosine tolerance of the second, stated reading beside the persistent count.")] = 0.95,
+    min_share: Annotated[float, typer.Option(help="Clusters with less than this share of the kept neurons are reported but not counted.")] = 0.05,
+    min_coverage: Annotated[float, typer.Option(help="A layer is condensed only if its counted clusters hold at least this share of the kept neurons.")] = 0.5,
+    max_neurons: Annotated[int, typer.Option(help="Cluster at most this many kept neurons (a fixed random sample when there are more; the others join the nearest cluster).")] = 2000,
+    fit_tol: Annotated[float, typer.Option(help="1-d input: a polynomial fits the output when its relative RMS residual is at most this.")] = 0.05,
+    act: Annotated[Optional[str], typer.Option(help="Activation (name or formula of x, or one per layer) for a run file whose meta does not name it; must agree with the file's own where it does.")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="Output scale 1/α for a run file whose meta lacks it.")] = None,
+    residual: Annotated[Optional[bool], typer.Option("--residual/--no-residual", help="Residual hidden layers, for a run file whose meta lacks it.", show_default=False)] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(help="Folder for figures and the analysis NPZ (default: next to the run file).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Figure format: png or pdf.")] = "png",
+    no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip the figures (numbers only).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or report.")] = False,
+):
+    """Measure condensation in a run: orientations against the bound 2p, the theory, figures."""
+    from .. import io
+    from .. import run as run_files
+    from ..measure.analyze import AnalysisOptions, analyze, resolve_run
+
+    if fmt not in ("png", "pdf"):
+        raise BadInput(f"--format must be png or pdf, got {fmt!r}")
+    options = AnalysisOptions(at=at, at_loss_ratio=at_loss_ratio,
+                              layers=parse_int_list(layer, "--layer") if layer else None,
+                              min_norm=min_norm, tol=tol, fixed_tol=fixed_tol, min_share=min_share,
+                              min_coverage=min_coverage, max_neurons=max_neurons, fit_tol=fit_tol)
+    run = resolve_run(run_files.load_run(run_file), act=act, alpha=alpha, residual=residual)
+    options.validate(len(run.hidden))
+    folder = out_dir if out_dir is not None else (run_file.parent if str(run_file.parent) else Path("."))
+    if out_dir is not None:
+        output_folder(out_dir)
+    stem = run_file.name[:-4] if run_file.name.endswith(".npz") else run_file.name
+    npz_path = io.check_writable(folder / f"{stem}_analysis.npz")
+    from .progress import progress_bar
+
+    with progress_bar("analyzing snapshots", disable=quiet, console=err) as advance:
+        result = analyze(run, options, progress=advance)
+    report = {**result["report"], "file": str(run_file)}
+    outputs = []
+    if not no_figures:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from ..plots import analysis_figures
+
+        for name, fig in analysis_figures(result, run, report):
+            save_figure(fig, folder / f"{stem}_{name}.{fmt}", fmt, outputs)
+    io.save_npz(npz_path, result["arrays"], {"schema": "condense.analysis/1", "run": str(run_file), **report})
+    outputs.append(str(npz_path))
+    report["outputs"] = outputs
+    if not quiet:
+        _print_analysis(report)
+    if as_json:
+        emit_json(report)
+
+
+def _print_analysis(report: dict) -> None:
+    opt = report["options"]
+    count = ("persistent count (the one that holds over the widest range of cosine tolerances)"
+             if opt["count"] == "persistent" else f"count at the fixed tolerance cos {opt['tol']}")
+    err.print(f"[bold]condense analyze[/] {report['file']}: step {report['step']} ({report['why']}); "
+              f"loss ratio {fmt_num(report['loss_ratio'])}, stage {report['stage']}; optimizer "
+              f"{report.get('optimizer') or 'not recorded'}; {count}", soft_wrap=True)
+    t = Table()
+    for col in ("layer", "σ (p)", "kept", "dirs, lines", "persists", f"at {opt['fixed_tol']:g}",
+                "condensed", "≤ 2p"):
+        t.add_column(col)
+    for e in report["layers"]:
+        p, wb, m = e["multiplicity"], e["within_bound"], e["measure"]
+        pr = m.get("persistent")
+        rng = f"{pr['range'][0]:.2f}-{pr['range'][1]:.2f}" if pr else "-"
+        fixed = f"{m['fixed']['directions']}, {m['fixed']['lines']}" if m.get("fixed") else "-"
+        t.add_row(str(e["layer"]), f"{e['activation']} ({'undef.' if p is None else p})",
+                  f"{e['kept']}/{e['neurons']}", f"{e['directions']}, {e['lines']}", rng, fixed,
+                  f"yes {e['coverage']:.0%}" if e["condensed"] else f"[red]no[/] {e['coverage']:.0%}",
+                  "n/a" if wb is None else ("yes" if wb else "[red]no[/]"))
+    err.print(t)
+    for e in report["layers"]:
+        l = e["layer"]
+        m = e["measure"]
+        err.print(f"  layer {l}: {escape(str(m.get('verdict')))}" + ("" if e["condensed"] else "; no count against 2p is claimed")
+                  + f"; RD {fmt_num(e['rd'])}", soft_wrap=True)
+        if m.get("sample"):
+            err.print(f"  layer {l}: {m['sample']}", soft_wrap=True)
+        shares = ", ".join(f"{c['share']:.0%}" + ("" if c["counted"] else " (not counted)") for c in e["clusters"][:6])
+        err.print(f"  layer {l}: direction clusters {shares or 'none'}"
+                  + (f" (+{len(e['clusters']) - 6} more)" if len(e["clusters"]) > 6 else ""), soft_wrap=True)
+        h = e["held"]
+        if h["bound"] is not None:
+            runs = [f"{a}-{b}" if a != b else f"{a}" for a, b in h["runs"]]
+            span = (("at steps " + ", ".join(runs[:5]) + (f" (+{len(runs) - 5} more)" if len(runs) > 5 else "")
+                     + f"; longest from step {h['from']} to step {h['to']}") if runs else "at no recorded step")
+            err.print(f"  layer {l}: over the initial stage (steps {h['stage_steps'][0]}-{h['stage_steps'][1]}) "
+                      f"condensed within 2p = {h['bound']} {span}; most condensed at step "
+                      f"{h['most_condensed_step'] if h['most_condensed_step'] is not None else '(none)'}",
+                      soft_wrap=True)
+        th = e["theory"]
+        if th is not None:
+            unstable = f", {len(th['unstable_lines'])} unstable" if th.get("unstable_lines") else ""
+            err.print(f"  layer {l}: theory ({escape(th['method'])}): {len(th['predicted_lines'])} stable line(s){unstable}, "
+                      f"alignment {fmt_num(th['alignment'])} with the errors at this step, "
+                      f"{fmt_num(th['at_step0']['alignment'])} with those at step 0; matched measured lines "
+                      f"{th['matched_lines']}", soft_wrap=True)
+        elif e.get("theory_note"):
+            err.print(f"  layer {l}: theory: {escape(e['theory_note'])}", soft_wrap=True)
+        if e.get("outputs"):
+            o = e["outputs"]
+            err.print(f"  layer {l}: convolution channels by their outputs over the data: {o['clusters']} "
+                      f"counted clusters (shares {', '.join(f'{v:.0%}' for v in o['shares'][:6])})", soft_wrap=True)
+        if e["note"] and e["note"] != "not condensed: no count against 2p is claimed":
+            err.print(f"  layer {l}: {e['note']}")
+    if "one_d" in report:
+        o = report["one_d"]
+        err.print(f"  1-d output: lowest polynomial degree fitting within {o['fit_tol']}: {o['poly_degree']} "
+                  f"(theory: {o['expected_degree']})")
+    if "summary" in report:
+        for l in report["summary"]["layers"]:
+            err.print(f"  seeds: layer {l['layer']} directions {l['directions']}, lines {l['lines']}, "
+                      f"condensed {l['condensed_seeds']} of {len(l['condensed'])}")
+    err.print("  written: " + ", ".join(report["outputs"]), soft_wrap=True)
+
+

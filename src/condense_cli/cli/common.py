@@ -1,0 +1,105 @@
+"""What every command shares: the Typer `app`, the stderr console, turning library errors into one
+line and an exit code (`reported`), `--json` output, and the parsing of common options."""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ..errors import BadInput, CondenseError
+
+app = typer.Typer(
+    name="condense",
+    help="Train networks with small initialization and measure their condensation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+err = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def reported(fn):
+    """Turn library errors into one line and an exit code; never show a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except CondenseError as e:
+            fail(str(e), e.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except Exception as e:  # an unexpected fault: still one line
+            if os.environ.get("CONDENSE_DEBUG"):
+                raise
+            fail(f"internal error: {e.__class__.__name__}: {e} (set CONDENSE_DEBUG=1 for a traceback)", 1)
+
+    return wrapper
+
+
+def emit_json(obj: dict) -> None:
+    from ..io import json_default
+
+    sys.stdout.write(json.dumps(obj, default=json_default) + "\n")
+    sys.stdout.flush()
+
+
+def finite_or_none(v: float):
+    return float(v) if math.isfinite(v) else None
+
+
+def parse_int_list(text: str, what: str) -> tuple[int, ...]:
+    """'50,30' or '1e3,1e4' -> (50, 30) / (1000, 10000); BadInput for anything else."""
+    from ..phase import parse_values
+
+    values = parse_values(text, what)
+    for v in values:
+        if v != int(v) or v < 1:
+            raise BadInput(f"{what}: {v:g} is not a positive integer")
+    return tuple(int(v) for v in values)
+
+
+def output_folder(folder: Path, must_be_empty: bool = False) -> Path:
+    """Create --out-dir (its parent must exist); BadInput when it is a file, or when it already
+    holds something and `must_be_empty`."""
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"--out-dir {folder} exists and is not a folder")
+    if must_be_empty and folder.is_dir() and any(folder.iterdir()):
+        raise BadInput(f"{folder} already holds results; pass --force to overwrite them or choose another --out-dir")
+    if not folder.exists():
+        parent = folder.parent if str(folder.parent) else Path(".")
+        if not parent.is_dir():
+            raise BadInput(f"cannot create --out-dir {folder}: {parent} does not exist")
+        try:
+            folder.mkdir()
+        except OSError as e:
+            raise BadInput(f"cannot create --out-dir {folder}: {e.strerror or e}") from None
+    return folder
+
+
+def save_figure(fig, path: Path, fmt: str, written: list[str]) -> None:
+    """Save a matplotlib figure atomically and note its path."""
+    from ..io import atomic_write
+
+    atomic_write(path, "wb", lambda f: fig.savefig(f, dpi=130, format=fmt))
+    written.append(str(path))
+
+
+def fmt_num(v) -> str:
+    return "nan" if v is None else f"{v:.4g}"
+
+

@@ -1,0 +1,130 @@
+"""`condense phase-diagram`: options into a `PhaseConfig`, `phase.run_sweep` (resumable), figures, a table."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import BadInput
+from .common import app, emit_json, err, fail, finite_or_none, output_folder, parse_int_list, reported, save_figure
+
+
+DEFAULT_WIDTHS = "1000,5000,10000,20000,40000"
+DEFAULT_GAMMAS = "0.25:2.25:0.25"
+DEFAULT_GAMMA_PRIMES = "-0.5:1.5:0.25"
+
+
+@app.command("phase-diagram")
+@reported
+def phase_cmd(
+    widths: Annotated[str, typer.Option(help="Widths m, e.g. '1e3,1e4' (at least two).")] = DEFAULT_WIDTHS,
+    gammas: Annotated[str, typer.Option(help="γ values: a list '0.5,1,1.5' or a range 'start:stop:step'.")] = DEFAULT_GAMMAS,
+    gamma_primes: Annotated[str, typer.Option(help="γ′ values: a list or a range.")] = DEFAULT_GAMMA_PRIMES,
+    seeds: Annotated[int, typer.Option(help="Networks per grid point (RD is averaged in log).")] = 1,
+    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
+    act: Annotated[str, typer.Option(help="Activation (split invariance holds for positively homogeneous ones: relu).")] = "relu",
+    data: Annotated[str, typer.Option(help="Data: default phase4 = 4 points x = -1, -1/3, 1/3, 1 with y = sin 3x; any named data set or .npz/.csv file.")] = "phase4",
+    n: Annotated[Optional[int], typer.Option(help="Number of data points (default: the data set's own).")] = None,
+    data_seed: Annotated[int, typer.Option(help="Seed for sampling random data sets.")] = 0,
+    split: Annotated[str, typer.Option(help="How (γ, γ′) is split into (α, β1, β2): unit-beta2, unit-alpha or balanced.")] = "unit-beta2",
+    zero_output: Annotated[bool, typer.Option("--zero-output", help="Mirrored neuron pairs (a, w), (−a, w): zero initial output.")] = False,
+    tol: Annotated[float, typer.Option(help="Stop a point when its loss is at most this.")] = 1e-4,
+    max_steps: Annotated[int, typer.Option(help="Safety limit: stop a point after this many steps (flagged as not converged; the default grid's slowest point needs about 300,000).")] = 2_000_000,
+    margin: Annotated[float, typer.Option(help="Slopes within ±margin of 0 are 'critical'.")] = 0.1,
+    boundary_margin: Annotated[float, typer.Option(help="Agreement counts points farther than this from the theoretical boundary.")] = 0.25,
+    memory_mb: Annotated[int, typer.Option(help="Memory budget for one compiled group of points.")] = 512,
+    x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (RD is measurable in float32 too: the engine trains the displacements).")] = False,
+    out_dir: Annotated[Path, typer.Option(help="Folder for phase.npz, the figures and finished widths.")] = Path("phase"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Redo every width (ignore finished ones).")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="Figure format: png or pdf.")] = "png",
+    no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip the figures (phase.npz only).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+):
+    """Sweep (γ, γ′) over widths, fit the slope of log RD against log m, map the regimes."""
+    import time
+
+    started = time.perf_counter()
+    from ..runtime import split_cpu_into_devices
+
+    split_cpu_into_devices()  # before JAX starts: the point axis is sharded over every core
+    from ..data import resolve
+    from ..phase import PhaseConfig, parse_values, run_sweep
+    from ..phase.resume import finished_widths
+
+    if fmt not in ("png", "pdf"):
+        raise BadInput(f"--format must be png or pdf, got {fmt!r}")
+    config = PhaseConfig(
+        gammas=parse_values(gammas, "--gammas"), gamma_primes=parse_values(gamma_primes, "--gamma-primes"),
+        widths=parse_int_list(widths, "--widths"), seeds=seeds, seed=seed, act=act, split=split,
+        zero_output=zero_output, tol=tol, max_steps=max_steps, margin=margin,
+        boundary_margin=boundary_margin, memory_mb=memory_mb, x64=x64)
+    config.validate()
+    dataset = resolve(data, n, data_seed)
+    output_folder(out_dir)
+
+    from ..runtime import enable_compilation_cache, start_distributed
+    from .progress import progress_bar
+
+    enable_compilation_cache()
+    start_distributed()
+    points = len(config.gammas) * len(config.gamma_primes) * config.seeds
+    label = f"phase diagram: {len(config.widths)} widths × {points} points"
+    try:
+        with progress_bar(label, disable=quiet, console=err) as advance:
+            result, info = run_sweep(config, dataset, out_dir, fresh=fresh, progress=advance)
+    except KeyboardInterrupt:
+        done = finished_widths(out_dir / "widths")
+        fail(f"interrupted; finished widths kept in {out_dir / 'widths'} ({', '.join(map(str, done)) or 'none'}); "
+             "run the same command again to resume", 1)
+
+    outputs = [str(info["npz"])]
+    if not no_figures:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from ..plots import phase_figures
+
+        for name, fig in phase_figures(result):
+            save_figure(fig, out_dir / f"{name}.{fmt}", fmt, outputs)
+    unconverged = ~result.converged.all(axis=(2, 3))
+    summary = {
+        "widths": list(config.widths), "gammas": list(config.gammas), "gamma_primes": list(config.gamma_primes),
+        "slope": [[finite_or_none(v) for v in row] for row in result.slope.tolist()],
+        "regime": result.regime.tolist(), "agreement": result.agreement,
+        "agreement_points": result.agreement_points, "finished": result.finished.tolist(),
+        "unconverged": int(unconverged.sum()), "diverged": int(result.diverged.any(axis=(2, 3)).sum()),
+        "seconds": round(time.perf_counter() - started, 3), "outputs": outputs,
+    }
+    if not quiet:
+        _print_phase(summary, result, info["redone"])
+    if as_json:
+        emit_json(summary)
+
+
+def _print_phase(summary: dict, result, redone) -> None:
+    t = Table(title="slope of log RD vs log m (regime)")
+    t.add_column("γ \\ γ′", style="bold")
+    for gp in summary["gamma_primes"]:
+        t.add_column(f"{gp:g}")
+    colour = {"linear": "blue", "critical": "yellow", "condensed": "red", "": "white"}
+    for i, g in enumerate(summary["gammas"]):
+        cells = []
+        for j in range(len(summary["gamma_primes"])):
+            s, r = result.slope[i, j], result.regime[i, j]
+            mark = "" if result.converged[i, j].all() else "*"
+            cells.append(f"[{colour[r]}]{s:+.2f}{mark}[/]" if s == s else "n/a")
+        t.add_row(f"{g:g}", *cells)
+    err.print(t)
+    agree = ("n/a" if summary["agreement"] is None
+             else f"{summary['agreement']:.0%} of {summary['agreement_points']} converged points")
+    err.print(f"agreement with the theory away from the boundary: {agree}; "
+              f"{summary['diverged']} diverged points, left out; "
+              f"* = not converged at some width ({summary['unconverged']} points); {summary['seconds']:.1f} s", soft_wrap=True)
+    if redone:
+        err.print(f"redid widths {redone}: their saved results were corrupt or from another configuration")
+    err.print("written: " + ", ".join(summary["outputs"]), soft_wrap=True)
+
+

@@ -1,0 +1,60 @@
+"""`condense reduce`: merge each condensed cluster into one neuron, optionally fine-tune."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import BadInput
+from .common import app, emit_json, err, reported
+
+
+@app.command("reduce")
+@reported
+def reduce_cmd(
+    run_file: Annotated[Path, typer.Argument(help="A run file written by `condense train`.")],
+    at: Annotated[str, typer.Option(help="Which recorded step to reduce: 'end', 'initial' or a step number.")] = "end",
+    seed_index: Annotated[int, typer.Option(help="Which of the run's networks (0-based) when it holds several seeds.")] = 0,
+    tol: Annotated[Optional[float], typer.Option(help="Merge the clusters at this fixed cosine tolerance instead of those of the persistent count.")] = None,
+    min_norm: Annotated[float, typer.Option(help="Drop neurons whose input weight is below this fraction of the largest.")] = 0.1,
+    finetune_steps: Annotated[int, typer.Option(help="Then train the reduced network this many steps (its run's optimizer and lr).")] = 0,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate for fine-tuning (default: the run's).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Reduced run file (default: <run>_reduced.npz beside the run).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+):
+    """Merge each condensed cluster into one neuron; report width and loss before and after."""
+    from .. import io
+    from .. import run as run_files
+    from ..reduce import reduce_run
+
+    if finetune_steps < 0:
+        raise BadInput(f"--finetune-steps must be at least 0, got {finetune_steps}")
+    if (tol is not None and not (0 <= tol <= 1)) or not (0 <= min_norm < 1):
+        raise BadInput("--tol must be a cosine in [0, 1] and --min-norm in [0, 1)")
+    run = run_files.load_run(run_file)
+    target = out if out is not None else run_file.with_name(run_file.name.removesuffix(".npz") + "_reduced.npz")
+    io.check_writable(target)
+    from .progress import progress_bar
+
+    with progress_bar("fine-tuning the reduced network", disable=quiet or finetune_steps == 0, console=err) as advance:
+        result, summary = reduce_run(run, at=at, seed_index=seed_index, tol=tol, min_norm=min_norm,
+                                     finetune_steps=finetune_steps, lr=lr, progress=advance, source=str(run_file))
+    run_files.save_run(target, result)
+    summary["out"] = str(target)
+    layers, why, loss_before, loss_after, loss_finetuned = (summary["layers"], summary["why"], summary["loss_before"],
+                                                            summary["loss_after"], summary["loss_finetuned"])
+    step = summary["step"]
+    if not quiet:
+        err.print(f"[bold]condense reduce[/] {run_file} at step {step} ({why}):", soft_wrap=True)
+        for l in layers:
+            err.print(f"  layer {l['layer']}: {l['width_before']} → {l['width_after']} neurons "
+                      f"({l['dropped_negligible']} negligible dropped, largest cluster {l['largest_cluster']})")
+        err.print(f"  loss {loss_before:.6g} → {loss_after:.6g}"
+                  + (f" → {loss_finetuned:.6g} after {finetune_steps} fine-tuning steps" if loss_finetuned is not None else ""))
+        err.print(f"  written: {target}")
+    if as_json:
+        emit_json(summary)
+
+

@@ -1,0 +1,121 @@
+"""`condense train`: options into a `TrainConfig`, `training.train`, the run file, a summary."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from .common import app, emit_json, err, fail, fmt_num, parse_int_list, reported
+
+
+@app.command("train")
+@reported
+def train_cmd(
+    act: Annotated[str, typer.Option(help="Activation, or one per hidden layer: 'x2tanh,xtanh'. See `condense activations`.")] = "tanh",
+    data: Annotated[str, typer.Option(help="Named data set (sin5d, sin5d-low, sin3d, sin1d, relu-combo, tanh1d, sin1, phase4), real data (digits, mnist, fashion-mnist, cifar10, cifar100) or a .npz (x, y) / .csv file.")] = "sin5d",
+    n: Annotated[Optional[int], typer.Option(help="Number of training points (default: the data set's own).")] = None,
+    data_seed: Annotated[int, typer.Option(help="Seed for sampling the data.")] = 0,
+    arch: Annotated[str, typer.Option(help="mlp; cnn: one convolution layer (--channels, --kernel) before the dense layers; resnet18: the ResNet18 convolution trunk before the dense layers (image data).")] = "mlp",
+    trunk_width: Annotated[int, typer.Option(help="--arch resnet18: channels of the first stage (64 as in ResNet18; e.g. 4 for a CPU smoke run).")] = 64,
+    channels: Annotated[int, typer.Option(help="--arch cnn: convolution channels.")] = 8,
+    kernel: Annotated[int, typer.Option(help="--arch cnn: kernel size k (k x k, stride 1, no padding).")] = 3,
+    depth: Annotated[int, typer.Option(help="Number of hidden layers.")] = 1,
+    width: Annotated[int, typer.Option(help="Hidden width m.")] = 50,
+    widths: Annotated[Optional[str], typer.Option(help="Widths per hidden layer, e.g. '50,30' (overrides --depth/--width).")] = None,
+    residual: Annotated[bool, typer.Option(help="Residual hidden layers: h_{l+1} = σ(W h_l + b) + h_l.")] = False,
+    output_bias: Annotated[bool, typer.Option("--output-bias/--no-output-bias", help="Bias on the output layer (--no-output-bias: f = Σ a_k σ(w_k·x̃) exactly).")] = True,
+    alpha: Annotated[float, typer.Option(help="Output scale: f = (1/α)·(...).")] = 1.0,
+    gamma: Annotated[Optional[float], typer.Option(help="Init every weight and bias from N(0, m^-γ) (variance; m the hidden width).")] = None,
+    init_std: Annotated[Optional[str], typer.Option(help="Init std directly: one value, or one per layer '1,0.03' (hidden layers, then output); default 0.005, the paper's Fig. 2.")] = None,
+    optimizer: Annotated[str, typer.Option(help="adam, gd (full batch) or sgd (minibatch, --batch-size).")] = "adam",
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    steps: Annotated[int, typer.Option(help="Training steps T.")] = 1000,
+    batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size for --optimizer sgd.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the first network.")] = 0,
+    seeds: Annotated[int, typer.Option(help="Train S networks at once (seeds seed..seed+S-1).")] = 1,
+    record_every: Annotated[Optional[int], typer.Option(help="Record weights every k steps (default: about 100 snapshots).")] = None,
+    snapshots: Annotated[Optional[int], typer.Option(help="Record K snapshots instead (0 and T included).")] = None,
+    log_spaced: Annotated[bool, typer.Option(help="Space the --snapshots logarithmically.")] = False,
+    stop_at_loss_ratio: Annotated[Optional[float], typer.Option(help="Stop once loss <= r · initial loss (0.7: end of the initial stage).")] = None,
+    dropout: Annotated[float, typer.Option(help="Dropout rate after every hidden layer during training (the recorded loss is without dropout).")] = 0.0,
+    loss: Annotated[str, typer.Option(help="mse, or ce (softmax cross-entropy, classification data).")] = "mse",
+    data_dir: Annotated[Optional[str], typer.Option(help="Folder with the MNIST/Fashion-MNIST IDX or CIFAR binary files (never downloaded).")] = None,
+    test_fraction: Annotated[float, typer.Option(help="Classification data: share held out for test accuracy.")] = 0.2,
+    x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (for tiny initializations).")] = False,
+    out: Annotated[Path, typer.Option(help="Run file to write (NPZ, schema condense.run/2).")] = Path("run.npz"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+):
+    """Train a network (default: initial-condensation Fig. 2, 5-50-1 tanh, Adam) and write a run file."""
+    from .. import io
+    from .. import run as run_files
+    from ..training import TrainConfig, train
+    from ..training.summary import train_summary
+
+    config = TrainConfig(
+        act=tuple(a.strip() for a in act.split(",")), arch=arch, channels=channels, kernel=kernel,
+        trunk_width=trunk_width,
+        data=data, n=n, data_seed=data_seed,
+        depth=depth, width=width, widths=parse_int_list(widths, "--widths") if widths else None,
+        residual=residual, output_bias=output_bias, alpha=alpha, gamma=gamma, init_std=_parse_stds(init_std),
+        optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size, seed=seed, seeds=seeds,
+        record_every=record_every, snapshots=snapshots, log_spaced=log_spaced,
+        stop_at_loss_ratio=stop_at_loss_ratio, dropout=dropout, loss=loss, data_dir=data_dir,
+        test_fraction=test_fraction, x64=x64,
+    )
+    config.validate()
+    io.check_writable(out)
+    from .progress import progress_bar
+    from ..runtime import enable_compilation_cache
+
+    enable_compilation_cache()
+
+    with progress_bar(f"training {'×'.join(map(str, config.hidden_widths()))} {act}",
+                      disable=quiet, console=err) as advance:
+        result = train(config, progress=advance)
+    run_files.save_run(out, result)
+    summary = train_summary(result, out)
+    if not quiet:
+        _print_train_summary(summary, result)
+    if as_json:
+        emit_json(summary)
+    meta = result.meta
+    if meta["status"] != "finished":
+        done = meta["steps_done"]
+        fail(f"{meta['reason']}; kept steps 0..{done} in {out}", 1)
+
+
+def _parse_stds(text: str | None):
+    """--init-std: None, one float, or a tuple of floats (one per layer)."""
+    if text is None:
+        return None
+    from ..phase import parse_values
+
+    values = parse_values(text, "--init-std")
+    return values[0] if len(values) == 1 else values
+
+
+def _print_train_summary(s: dict, result) -> None:
+    t = Table(title=f"condense train → {s['out']}", show_header=False)
+    t.add_column("what", style="bold")
+    t.add_column("value")
+    meta = result.meta
+    t.add_row("network", f"{meta['d']}-{'-'.join(map(str, meta['widths']))}-{meta['d_out']}, "
+              f"{', '.join(meta['activation'])}, {meta['dtype']}")
+    t.add_row("steps", f"{s['steps']} of {meta['steps_requested']} ({meta['status']}"
+              + (f": {meta['reason']}" if meta["reason"] else "") + ")")
+    seeds = f" (mean of {len(meta['seeds'])} seeds)" if len(meta["seeds"]) > 1 else ""
+    t.add_row("loss", f"{fmt_num(s['loss_initial'])} → {fmt_num(s['loss_final'])}{seeds}")
+    t.add_row("loss ratio", fmt_num(s["loss_ratio"]))
+    if "train_acc" in s:
+        t.add_row("accuracy", f"train {fmt_num(s['train_acc'])}, test {fmt_num(s['test_acc'])}")
+    for l, r in enumerate(s["rd"], 1):
+        t.add_row(f"RD layer {l}", fmt_num(r))
+    ps = meta["multiplicity"]
+    t.add_row("p / 2p", ", ".join("undefined" if p is None else f"{p} / {2 * p}" for p in ps))
+    t.add_row("seconds", f"{s['seconds']:.2f}")
+    err.print(t)
+
+
