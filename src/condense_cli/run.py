@@ -47,6 +47,12 @@ class TrainResult:
         return arr
 
 
+def first_layer_conv(meta: dict) -> dict | None:
+    """The first layer's description when it is a convolution (meta "layers"[0]), else None."""
+    kinds = meta.get("layers") or []
+    return kinds[0] if kinds and isinstance(kinds[0], dict) and kinds[0].get("kind") == "conv" else None
+
+
 def save_run(path: str | Path, result) -> Path:
     """Write a `TrainResult` as a run file."""
     return save_npz(path, result.arrays(), result.meta)
@@ -70,8 +76,7 @@ def load_run(path: str | Path):
     S, K = out.shape[:2]
     if loss.shape[0] != S or len(step) != K or len(step) == 0:
         raise BadInput(f"{path}: loss, step and a disagree on seeds or snapshots")
-    kinds = meta.get("layers") or []
-    conv = kinds[0] if kinds and isinstance(kinds[0], dict) and kinds[0].get("kind") == "conv" else None
+    conv = first_layer_conv(meta)
     trunk = meta.get("trunk") if isinstance(meta.get("trunk"), dict) else None
     try:
         fan = int(trunk["features"]) if trunk else x.shape[1]
@@ -109,10 +114,8 @@ def network(run, s: int, k: int):
     meta = run.meta
     if not meta.get("activation"):
         raise BadInput("the run file does not name its activation; pass --act NAME or a formula of x")
-    kinds = meta.get("layers") or [{}]
-    conv = None
-    if kinds[0].get("kind") == "conv":
-        conv = (int(kinds[0]["kernel"]), tuple(int(v) for v in kinds[0]["image"]))
+    first = first_layer_conv(meta)
+    conv = None if first is None else (int(first["kernel"]), tuple(int(v) for v in first["image"]))
     spec = NetSpec(d=run.x.shape[1], widths=tuple(w.shape[2] for w in run.hidden), d_out=run.y.shape[1],
                    acts=tuple(meta["activation"]),
                    alpha=float(meta.get("alpha", 1.0)), residual=bool(meta.get("residual", False)),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import BadInput
+from ..run import first_layer_conv
 from . import theory
 from .condensation import LayerCondensation, channel_output_clusters, conv_output_cosine, layer_condensation, \
     relative_distance
@@ -244,7 +245,7 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
             th = theory.layer_theory(run, s, k, l, p, lc, mult)
             rd = float(series_rd[s, j, k])
             outputs = None
-            if l == 1 and (meta.get("layers") or [{}])[0].get("kind") == "conv" and np.isfinite(W).all():
+            if l == 1 and first_layer_conv(meta) is not None and np.isfinite(W).all():
                 cos, norms = conv_output_cosine(run, s, k)
                 outputs = channel_output_clusters(cos, norms, options.min_share, options.tol, options.fixed_tol)
             entry["layers"].append({

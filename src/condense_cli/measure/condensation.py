@@ -37,6 +37,17 @@ def unit_rows(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return norms, U
 
 
+def features_1d(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 1-d features of neurons with input weights W (m, 2) = (w, b): θ = sign(b)·arccos(w/A)
+    (θ = 0 or π where b = 0) and A = |(w, b)|, each (m,)."""
+    W = np.asarray(W, np.float64)
+    w, b = W[:, 0], W[:, 1]
+    A = np.hypot(w, b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        theta = np.sign(b) * np.arccos(np.clip(np.where(A > 0, w / np.where(A > 0, A, 1), 1.0), -1, 1))
+    return np.where(b == 0, np.where(w >= 0, 0.0, np.pi), theta), A
+
+
 def cosine_matrix(W: np.ndarray) -> np.ndarray:
     """D[i, j] = cos(w_i, w_j) for the rows of W (m, k) -> (m, m), clipped to [−1, 1]."""
     _, U = unit_rows(W)

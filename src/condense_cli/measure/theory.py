@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..run import network
+from ..run import first_layer_conv, network
+from .condensation import features_1d
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -174,7 +175,7 @@ def layer_theory(run, s: int, k: int, l: int, p, lc, mult=None) -> dict:
         return _none("the multiplicity theory does not apply (p undefined)")
     if run.meta.get("trunk"):
         return _none("the theory is not evaluated behind a ResNet18 trunk")
-    if l == 1 and (run.meta.get("layers") or [{}])[0].get("kind") == "conv":
+    if l == 1 and first_layer_conv(run.meta) is not None:
         return _none("the theory is not evaluated for convolution layers")
     if run.y.shape[1] != 1:
         return _none("the theory is stated for a scalar output")
@@ -227,10 +228,7 @@ def one_d_extras(run, s: int, k: int, fit_tol: float, fig_layers: list) -> dict 
     if not np.isfinite(W).all():
         return None
     w, b = W[:, 0], W[:, 1]
-    A = np.hypot(w, b)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        theta = np.sign(b) * np.arccos(np.clip(np.where(A > 0, w / np.where(A > 0, A, 1), 1.0), -1, 1))
-    theta = np.where(b == 0, np.where(w >= 0, 0.0, np.pi), theta)
+    theta, A = features_1d(W)
     a_weight = np.abs(run.out[s, k, 0, :-1]) if len(run.hidden) == 1 else None
     x = np.asarray(run.x[:, 0], np.float64)
     xs = np.linspace(x.min(), x.max(), 200)

@@ -30,6 +30,20 @@ from ..errors import BadInput
 Params = dict
 
 
+def resnet18_blocks(b: int) -> list[tuple[int, int, int, bool, int]]:
+    """The ResNet18 trunk after its 3x3 stem, defined once: (in channels, out channels, stride,
+    has a 1x1 shortcut, stage) for each basic block; 4 stages of 2 blocks with b, 2b, 4b, 8b
+    channels, stride 2 at the first block of stages 2-4."""
+    blocks, c_in = [], b
+    for stage in range(4):
+        c = b * 2 ** stage
+        for block in range(2):
+            stride = 2 if (stage > 0 and block == 0) else 1
+            blocks.append((c_in, c, stride, stride != 1 or c_in != c, stage))
+            c_in = c
+    return blocks
+
+
 @dataclass(frozen=True)
 class NetSpec:
     """The architecture: input dimension d, hidden widths (m_1..m_L), output dimension,
@@ -112,15 +126,11 @@ class NetSpec:
         if self.trunk is None:
             return []
         _, b, (_, _, C) = self.trunk
-        kernels, c_in = [((b, C, 3, 3), 1)], b
-        for stage in range(4):
-            c = b * 2 ** stage
-            for block in range(2):
-                stride = 2 if (stage > 0 and block == 0) else 1
-                kernels += [((c, c_in, 3, 3), 2 ** stage), ((c, c, 3, 3), 2 ** stage)]
-                if stride != 1 or c_in != c:
-                    kernels.append(((c, c_in, 1, 1), 2 ** stage))
-                c_in = c
+        kernels = [((b, C, 3, 3), 1)]
+        for c_in, c, stride, shortcut, stage in resnet18_blocks(b):
+            kernels += [((c, c_in, 3, 3), 2 ** stage), ((c, c, 3, 3), 2 ** stage)]
+            if shortcut:
+                kernels.append(((c, c_in, 1, 1), 2 ** stage))
         return kernels
 
     def macs_per_example(self) -> int:
@@ -257,15 +267,9 @@ def _resnet18(kernels: list, x: jax.Array, spec: NetSpec) -> jax.Array:
         z, k, (stride, stride), "SAME", dimension_numbers=("NHWC", "OIHW", "NHWC"))
     it = iter(kernels)
     h = jax.nn.relu(conv(h, next(it), 1))
-    c_in = b
-    for stage in range(4):
-        c = b * 2 ** stage
-        for block in range(2):
-            stride = 2 if (stage > 0 and block == 0) else 1
-            out = conv(jax.nn.relu(conv(h, next(it), stride)), next(it), 1)
-            shortcut = conv(h, next(it), stride) if (stride != 1 or c_in != c) else h
-            h = jax.nn.relu(out + shortcut)
-            c_in = c
+    for _, _, stride, shortcut, _ in resnet18_blocks(b):
+        out = conv(jax.nn.relu(conv(h, next(it), stride)), next(it), 1)
+        h = jax.nn.relu(out + (conv(h, next(it), stride) if shortcut else h))
     return jnp.mean(h, axis=(1, 2))
 
 

@@ -21,7 +21,8 @@ from typing import Callable
 import numpy as np
 
 from ..measure.analyze import AnalysisOptions, analyze
-from ..measure.condensation import cosine_matrix, layer_condensation
+from ..measure.analyze import first_below
+from ..measure.condensation import cosine_matrix, features_1d, layer_condensation
 from ..training import TrainConfig, train
 
 LEARNED_RATIO = 0.9  # a network has learned when its loss fell to at most 90 % of its initial value
@@ -363,9 +364,7 @@ def _ov_fig2(quick: bool, seeds: int) -> Reproduction:
             agree[w] += ok
             row[w] = {"measured": _fmt_reading(layers, w), "agree": ok}
         rows.append(row)
-        W = run.hidden[0][0, -1]
-        A = np.hypot(W[:, 0], W[:, 1])
-        theta = np.sign(W[:, 1]) * np.arccos(np.clip(W[:, 0] / np.where(A > 0, A, 1), -1, 1))
+        theta, A = features_1d(run.hidden[0][0, -1])
         d, l = reading(layers[0])
         specs.append((f"ov-fig2-gamma{gamma}", "feature_map", {
             "theta": theta, "A": A, "A_weighted": A * np.abs(run.out[0, -1, 0, :-1]),
@@ -418,11 +417,7 @@ def _ov_fig89(quick: bool, seeds: int) -> Reproduction:
               (("normal init", normal), ("normal init + dropout 0.5", dropout), ("small init", small))}
 
     def reach(run, level):  # the first step whose loss is at most `level` × initial, per seed
-        out = []
-        for s in range(seeds):
-            hit = np.flatnonzero(run.loss[s] <= level * run.loss[s, 0])
-            out.append(int(hit[0]) if len(hit) else None)
-        return out
+        return [first_below(run.loss[s], level) for s in range(seeds)]
 
     fast_drop, fast_small = reach(dropout, 0.05), reach(small, 0.05)
 
