@@ -3,7 +3,7 @@
 W2: 1-d input, n = 20 points on [−1, 1], y = sin 3x, two-layer ReLU network scaled by 1/α,
 6 values of γ in [0.5, 2.5] at γ′ = 0 (β1 = β2 = 1, α = m^γ), full-batch gradient descent, RD at
 the end; widths 1,000 and 10,000. condense trains the same points (`--data phase4 --n 20`, split
-unit-beta2, no early stop: `--tol 0`).
+unit-beta2, no early stop: `--loss-tol 0`).
 
 Prints:
 1. steady state grid-steps per second at m = 1,000 and 10,000 (best of --repeats; targets:
@@ -87,7 +87,7 @@ def main() -> None:
     print("\nW2 whole process, 5,000 steps per point, widths 1e3 and 1e4, best of", args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [*condense_cmd(), "phase-diagram", "--widths", "1e3,1e4", "--gammas", GAMMAS, "--gamma-primes", "0",
-               "--data", "phase4", "--n", "20", "--tol", "0", "--max-steps", "5000", "-q", "--fresh",
+               "--data", "phase4", "--n", "20", "--loss-tol", "0", "--max-steps", "5000", "-q", "--fresh",
                "--out-dir", str(Path(tmp) / "w2")]
         cold = min(wall([*cmd, "--no-figures"]) for _ in range(args.repeats))
         cold_fig = min(wall(cmd) for _ in range(args.repeats))

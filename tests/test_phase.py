@@ -188,7 +188,6 @@ def test_cli_json_resume_and_corrupt_parts(tmp_path, monkeypatch):
     (["--gammas", "nan"], "finite"),
     (["--gamma-primes", ""], "empty"),
     (["--act", "nope"], "unknown activation"),
-    (["--split", "weird"], "unknown split"),
 ])
 def test_cli_bad_input(tmp_path, args, match):
     res = runner.invoke(app, ["phase-diagram", "--out-dir", str(tmp_path / "x"), "-q", *args])
@@ -307,7 +306,30 @@ def test_cli_defaults_equal_the_config_defaults():
     from condense_cli.cli.phase import DEFAULT_GAMMA_PRIMES, DEFAULT_GAMMAS, phase_cmd
 
     params = inspect.signature(phase_cmd).parameters
-    for name in ("seeds", "seed", "act", "split", "tol", "max_steps", "margin", "boundary_margin", "memory_mb", "x64"):
+    for name in ("seeds", "seed", "act", "split", "max_steps", "margin", "boundary_margin", "memory_mb", "x64"):
         assert params[name].default == getattr(phase.PhaseConfig, name), name
+    assert params["loss_tol"].default == phase.PhaseConfig.tol
     assert phase.parse_values(DEFAULT_GAMMAS, "g") == tuple(np.arange(0.25, 2.26, 0.25))
     assert phase.parse_values(DEFAULT_GAMMA_PRIMES, "g") == tuple(np.arange(-0.5, 1.51, 0.25))
+
+
+def test_loss_tol_and_the_former_tol(tmp_path):
+    base = ["phase-diagram", "--widths", "100,200", "--gammas", "0.5", "--gamma-primes", "0", "--no-figures", "-q", "--json"]
+    new = runner.invoke(app, [*base, "--loss-tol", "1e-3", "--out-dir", str(tmp_path / "a")])
+    old = runner.invoke(app, [*base, "--tol", "1e-3", "--out-dir", str(tmp_path / "b")])
+    assert new.exit_code == 0 and old.exit_code == 0, old.output
+    assert "--tol is now --loss-tol" in old.stderr and "--tol" not in new.stderr
+    assert json.loads(new.stdout)["slope"] == json.loads(old.stdout)["slope"]
+    res = runner.invoke(app, [*base, "--split", "sideways", "--out-dir", str(tmp_path / "c")])
+    assert res.exit_code == 2 and "unit-beta2" in res.output  # choices are listed
+
+
+def test_cli_choices_are_the_librarys():
+    from condense_cli.cli.common import CHOICES
+    from condense_cli.nn.init import SPLITS
+    from condense_cli.nn.models import LOSSES
+    from condense_cli.training.config import ARCHS, OPTIMIZERS
+
+    library = {"arch": ARCHS, "optimizer": OPTIMIZERS, "loss": tuple(LOSSES), "split": SPLITS, "format": ("png", "pdf")}
+    for name, enum in CHOICES.items():
+        assert tuple(e.value for e in enum) == tuple(library[name]), name

@@ -1,5 +1,6 @@
 """Training core: shapes of the run arrays, loss decrease, determinism, seeds, stops and faults."""
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -249,3 +250,51 @@ def test_sgd_epochs_reshuffle_inside_the_compiled_step():
     assert not np.array_equal(perms[0], perms[1])
     r = train(cfg)
     assert r.loss[0, -1] < r.loss[0, 0]
+
+
+def test_x64_stays_inside_the_run_and_leaves_jax_as_it_was(tiny):
+    before = jax.config.jax_enable_x64
+    r = train(dataclasses.replace(tiny, x64=True, steps=5))
+    assert r.hidden[0].dtype == np.float64 and r.meta["dtype"] == "float64"
+    assert jax.config.jax_enable_x64 == before and jnp.zeros(1).dtype == jnp.float32
+    assert train(dataclasses.replace(tiny, steps=5)).hidden[0].dtype == np.float32
+
+
+def test_optimizer_state_comes_from_the_optimizers_own_init(tiny):
+    import optax
+
+    from condense_cli.training import prepare
+    from condense_cli.training.programs import programs
+
+    ds, spec, stds = prepare(tiny)
+    init, _, _ = programs(spec, "adam", None, 2, 10, 2, "float32", 0.0, "mse", 0, False)
+    state = init([0, 1], stds)
+    one = jax.tree.map(lambda a: a[0], state["params"])
+    expected = optax.adam(1.0).init(one)
+    got = jax.tree.map(lambda a: a[0], state["opt"])
+    assert jax.tree.structure(got) == jax.tree.structure(expected)
+    for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(e))
+
+
+def test_config_read_back_from_meta():
+    from condense_cli.training import TrainConfig
+
+    for cfg in (TrainConfig(), TrainConfig(act=("x2tanh", "tanh"), widths=(8, 6), init_std=(1.0, 0.1, 0.01), seeds=2),
+                TrainConfig(optimizer="sgd", batch_size=4, gamma=2.0, dropout=0.2)):
+        back = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+        assert back.to_dict() == cfg.to_dict()
+
+
+def test_train_cli_defaults_equal_the_config_defaults():
+    import inspect
+
+    from condense_cli.cli.train import train_cmd
+    from condense_cli.training import TrainConfig
+
+    params = inspect.signature(train_cmd).parameters
+    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    shared = [name for name in params if name in fields]
+    assert len(shared) >= 25
+    for name in shared:
+        assert params[name].default == fields[name], name

@@ -142,12 +142,10 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
     loss_before = float(loss_fn(as_jax(params), x, y, spec))
     loss_after = float(loss_fn(as_jax(reduced), x, y, new_spec))
     if finetune_steps > 0:
-        fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        base = {key: v for key, v in (meta.get("config") or {}).items() if key in fields}
+        base = dataclasses.asdict(TrainConfig.from_dict(meta.get("config") or {}))
         base.update(widths=new_spec.widths, act=tuple(new_spec.acts), steps=finetune_steps, seeds=1, residual=False,
                     stop_at_loss_ratio=None, record_every=None, snapshots=None, log_spaced=False, gamma=None,
                     init_std=None, data="file", arch="mlp")
-        base = {key: tuple(v) if isinstance(v, list) else v for key, v in base.items()}
         if lr is not None:
             base["lr"] = lr
         data = Dataset(run.x, run.y, meta.get("data") or {}, run.extra.get("x_test"), run.extra.get("y_test"))

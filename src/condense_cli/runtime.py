@@ -97,3 +97,19 @@ def compiler_options() -> dict[str, str]:
     if os.environ.get("CONDENSE_VECTOR_WIDTH", "").strip() == "256":
         return {}
     return {"xla_cpu_prefer_vector_width": "512"}
+
+
+def x64(enabled: bool = True):
+    """A context in which JAX computes in float64 (`jax.enable_x64`; the experimental form on
+    older JAX); nothing global is left changed afterwards."""
+    import contextlib
+
+    import jax
+
+    if not enabled:
+        return contextlib.nullcontext()
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64  # pragma: no cover - JAX before enable_x64 moved
+
+    return enable_x64()  # pragma: no cover

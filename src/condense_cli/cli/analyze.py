@@ -8,8 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import BadInput
-from .common import app, emit_json, err, fmt_num, output_folder, parse_int_list, reported, save_figure
+from .common import Format, app, emit_json, err, fmt_num, output_folder, parse_int_list, reported, save_figure
 
 
 @app.command("analyze")
@@ -30,7 +29,7 @@ def analyze_cmd(
     alpha: Annotated[Optional[float], typer.Option(help="Output scale 1/α for a run file whose meta lacks it.")] = None,
     residual: Annotated[Optional[bool], typer.Option("--residual/--no-residual", help="Residual hidden layers, for a run file whose meta lacks it.", show_default=False)] = None,
     out_dir: Annotated[Optional[Path], typer.Option(help="Folder for figures and the analysis NPZ (default: next to the run file).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Figure format: png or pdf.")] = "png",
+    fmt: Annotated[Format, typer.Option("--format", help="Figure format.")] = Format.png,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip the figures (numbers only).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or report.")] = False,
@@ -40,8 +39,7 @@ def analyze_cmd(
     from .. import run as run_files
     from ..measure.analyze import AnalysisOptions, analyze, resolve_run
 
-    if fmt not in ("png", "pdf"):
-        raise BadInput(f"--format must be png or pdf, got {fmt!r}")
+    fmt = fmt.value
     options = AnalysisOptions(at=at, at_loss_ratio=at_loss_ratio,
                               layers=parse_int_list(layer, "--layer") if layer else None,
                               min_norm=min_norm, tol=tol, fixed_tol=fixed_tol, min_share=min_share,

@@ -7,12 +7,44 @@ import json
 import math
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from ..errors import BadInput, CondenseError
+
+
+class Arch(str, Enum):
+    mlp = "mlp"
+    cnn = "cnn"
+    resnet18 = "resnet18"
+
+
+class Optimizer(str, Enum):
+    adam = "adam"
+    gd = "gd"
+    sgd = "sgd"
+
+
+class Loss(str, Enum):
+    mse = "mse"
+    ce = "ce"
+
+
+class Split(str, Enum):
+    unit_beta2 = "unit-beta2"
+    unit_alpha = "unit-alpha"
+    balanced = "balanced"
+
+
+class Format(str, Enum):
+    png = "png"
+    pdf = "pdf"
+
+
+CHOICES = {"arch": Arch, "optimizer": Optimizer, "loss": Loss, "split": Split, "format": Format}  # tested against the library
 
 app = typer.Typer(
     name="condense",

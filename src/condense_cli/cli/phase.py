@@ -7,8 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ..errors import BadInput
-from .common import app, emit_json, err, fail, finite_or_none, output_folder, parse_int_list, reported, save_figure
+from .common import Format, Split, app, emit_json, err, fail, finite_or_none, output_folder, parse_int_list, reported, save_figure
 
 
 DEFAULT_WIDTHS = "1000,5000,10000,20000,40000"
@@ -28,9 +27,10 @@ def phase_cmd(
     data: Annotated[str, typer.Option(help="Data: default phase4 = 4 points x = -1, -1/3, 1/3, 1 with y = sin 3x; any named data set or .npz/.csv file.")] = "phase4",
     n: Annotated[Optional[int], typer.Option(help="Number of data points (default: the data set's own).")] = None,
     data_seed: Annotated[int, typer.Option(help="Seed for sampling random data sets.")] = 0,
-    split: Annotated[str, typer.Option(help="How (γ, γ′) is split into (α, β1, β2): unit-beta2, unit-alpha or balanced.")] = "unit-beta2",
+    split: Annotated[Split, typer.Option(help="How (γ, γ′) is split into (α, β1, β2).")] = Split.unit_beta2,
     zero_output: Annotated[bool, typer.Option("--zero-output", help="Mirrored neuron pairs (a, w), (−a, w): zero initial output.")] = False,
-    tol: Annotated[float, typer.Option(help="Stop a point when its loss is at most this.")] = 1e-4,
+    loss_tol: Annotated[float, typer.Option(help="Stop a point when its loss is at most this.")] = 1e-4,
+    tol: Annotated[Optional[float], typer.Option("--tol", hidden=True, help="Renamed --loss-tol (kept for one version).")] = None,
     max_steps: Annotated[int, typer.Option(help="Safety limit: stop a point after this many steps (flagged as not converged; the default grid's slowest point needs about 300,000).")] = 2_000_000,
     margin: Annotated[float, typer.Option(help="Slopes within ±margin of 0 are 'critical'.")] = 0.1,
     boundary_margin: Annotated[float, typer.Option(help="Agreement counts points farther than this from the theoretical boundary.")] = 0.25,
@@ -38,7 +38,7 @@ def phase_cmd(
     x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (RD is measurable in float32 too: the engine trains the displacements).")] = False,
     out_dir: Annotated[Path, typer.Option(help="Folder for phase.npz, the figures and finished widths.")] = Path("phase"),
     fresh: Annotated[bool, typer.Option("--fresh", help="Redo every width (ignore finished ones).")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="Figure format: png or pdf.")] = "png",
+    fmt: Annotated[Format, typer.Option("--format", help="Figure format.")] = Format.png,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip the figures (phase.npz only).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
@@ -47,6 +47,10 @@ def phase_cmd(
     import time
 
     started = time.perf_counter()
+    if tol is not None:  # the former name of --loss-tol, kept for one version
+        err.print("[yellow]warning:[/] --tol is now --loss-tol for the phase diagram (a loss, not a cosine); "
+                  "--tol will be removed in the next version", soft_wrap=True)
+        loss_tol = tol
     from ..runtime import split_cpu_into_devices
 
     split_cpu_into_devices()  # before JAX starts: the point axis is sharded over every core
@@ -54,12 +58,11 @@ def phase_cmd(
     from ..phase import PhaseConfig, parse_values, run_sweep
     from ..phase.resume import finished_widths
 
-    if fmt not in ("png", "pdf"):
-        raise BadInput(f"--format must be png or pdf, got {fmt!r}")
+    fmt = fmt.value
     config = PhaseConfig(
         gammas=parse_values(gammas, "--gammas"), gamma_primes=parse_values(gamma_primes, "--gamma-primes"),
-        widths=parse_int_list(widths, "--widths"), seeds=seeds, seed=seed, act=act, split=split,
-        zero_output=zero_output, tol=tol, max_steps=max_steps, margin=margin,
+        widths=parse_int_list(widths, "--widths"), seeds=seeds, seed=seed, act=act, split=split.value,
+        zero_output=zero_output, tol=loss_tol, max_steps=max_steps, margin=margin,
         boundary_margin=boundary_margin, memory_mb=memory_mb, x64=x64)
     config.validate()
     dataset = resolve(data, n, data_seed)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .common import app, emit_json, err, fail, fmt_num, parse_int_list, reported
+from .common import Arch, Loss, Optimizer, app, emit_json, err, fail, fmt_num, parse_int_list, reported
 
 
 @app.command("train")
@@ -17,7 +17,7 @@ def train_cmd(
     data: Annotated[str, typer.Option(help="Named data set (sin5d, sin5d-low, sin3d, sin1d, relu-combo, tanh1d, sin1, phase4), real data (digits, mnist, fashion-mnist, cifar10, cifar100) or a .npz (x, y) / .csv file.")] = "sin5d",
     n: Annotated[Optional[int], typer.Option(help="Number of training points (default: the data set's own).")] = None,
     data_seed: Annotated[int, typer.Option(help="Seed for sampling the data.")] = 0,
-    arch: Annotated[str, typer.Option(help="mlp; cnn: one convolution layer (--channels, --kernel) before the dense layers; resnet18: the ResNet18 convolution trunk before the dense layers (image data).")] = "mlp",
+    arch: Annotated[Arch, typer.Option(help="mlp; cnn: one convolution layer (--channels, --kernel) before the dense layers; resnet18: the ResNet18 convolution trunk before the dense layers (image data).")] = Arch.mlp,
     trunk_width: Annotated[int, typer.Option(help="--arch resnet18: channels of the first stage (64 as in ResNet18; e.g. 4 for a CPU smoke run).")] = 64,
     channels: Annotated[int, typer.Option(help="--arch cnn: convolution channels.")] = 8,
     kernel: Annotated[int, typer.Option(help="--arch cnn: kernel size k (k x k, stride 1, no padding).")] = 3,
@@ -29,7 +29,7 @@ def train_cmd(
     alpha: Annotated[float, typer.Option(help="Output scale: f = (1/α)·(...).")] = 1.0,
     gamma: Annotated[Optional[float], typer.Option(help="Init every weight and bias from N(0, m^-γ) (variance; m the hidden width).")] = None,
     init_std: Annotated[Optional[str], typer.Option(help="Init std directly: one value, or one per layer '1,0.03' (hidden layers, then output); default 0.005, the paper's Fig. 2.")] = None,
-    optimizer: Annotated[str, typer.Option(help="adam, gd (full batch) or sgd (minibatch, --batch-size).")] = "adam",
+    optimizer: Annotated[Optimizer, typer.Option(help="adam, gd (full batch) or sgd (minibatch, --batch-size).")] = Optimizer.adam,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     steps: Annotated[int, typer.Option(help="Training steps T.")] = 1000,
     batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size for --optimizer sgd.")] = None,
@@ -40,7 +40,7 @@ def train_cmd(
     log_spaced: Annotated[bool, typer.Option(help="Space the --snapshots logarithmically.")] = False,
     stop_at_loss_ratio: Annotated[Optional[float], typer.Option(help="Stop once loss <= r · initial loss (0.7: end of the initial stage).")] = None,
     dropout: Annotated[float, typer.Option(help="Dropout rate after every hidden layer during training (the recorded loss is without dropout).")] = 0.0,
-    loss: Annotated[str, typer.Option(help="mse, or ce (softmax cross-entropy, classification data).")] = "mse",
+    loss: Annotated[Loss, typer.Option(help="mse, or ce (softmax cross-entropy, classification data).")] = Loss.mse,
     data_dir: Annotated[Optional[str], typer.Option(help="Folder with the MNIST/Fashion-MNIST IDX or CIFAR binary files (never downloaded).")] = None,
     test_fraction: Annotated[float, typer.Option(help="Classification data: share held out for test accuracy.")] = 0.2,
     x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (for tiny initializations).")] = False,
@@ -55,14 +55,14 @@ def train_cmd(
     from ..training.summary import train_summary
 
     config = TrainConfig(
-        act=tuple(a.strip() for a in act.split(",")), arch=arch, channels=channels, kernel=kernel,
+        act=tuple(a.strip() for a in act.split(",")), arch=arch.value, channels=channels, kernel=kernel,
         trunk_width=trunk_width,
         data=data, n=n, data_seed=data_seed,
         depth=depth, width=width, widths=parse_int_list(widths, "--widths") if widths else None,
         residual=residual, output_bias=output_bias, alpha=alpha, gamma=gamma, init_std=_parse_stds(init_std),
-        optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size, seed=seed, seeds=seeds,
+        optimizer=optimizer.value, lr=lr, steps=steps, batch_size=batch_size, seed=seed, seeds=seeds,
         record_every=record_every, snapshots=snapshots, log_spaced=log_spaced,
-        stop_at_loss_ratio=stop_at_loss_ratio, dropout=dropout, loss=loss, data_dir=data_dir,
+        stop_at_loss_ratio=stop_at_loss_ratio, dropout=dropout, loss=loss.value, data_dir=data_dir,
         test_fraction=test_fraction, x64=x64,
     )
     config.validate()

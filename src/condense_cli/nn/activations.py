@@ -120,8 +120,10 @@ def multiplicity_of(fn: Callable[[Array], Array], max_order: int = 6, rtol: floa
     import math
 
     points = np.array([-1e-3, -1e-6, 0.0, 1e-6, 1e-3])
+    from ..runtime import x64
+
     values = []
-    with jax.enable_x64(True):
+    with x64():
         x = jnp.asarray(points, jnp.float64)
         for k in range(1, max_order + 1):
             values.append(np.asarray(jax.jit(jax.vmap(_derivative(fn, k)))(x), np.float64))

@@ -10,9 +10,8 @@ x^[0] = x, x^[l] = σ_l(W^[l] x^[l-1] + b^[l]) (+ x^[l-1] when residual and shap
 f = (A x^[L] + c) / α.
 Inside, the dense layers run feature-major when d > 1 and there is no convolution: each reads
 its input as (fan_in + 1, n) with a last row of ones, so a layer is one product W h̃ with its bias
-column. On XLA:CPU the papers' small networks train 1.5-2.5x faster so than batch-major as
-h Wᵀ + b (fewer, better-shaped kernels per step); 1-d inputs and CNNs stay batch-major, which is
-faster for them (`_feature_major`).
+column; 1-d inputs and CNNs stay batch-major (`_feature_major`; why, measured, in the README's
+speed section).
 """
 from __future__ import annotations
 
@@ -197,7 +196,7 @@ def _activate_with_ones(act: str) -> Callable[[jax.Array], jax.Array]:
     """z (m, n) -> σ(z) with a row of ones (m + 1, n). For an activation whose derivative is a
     function of its output (tanh: 1 − y²), the derivative is taken from this very array, so
     XLA computes σ in the same kernel as the row of ones and keeps one copy of the activations
-    (a training step of the papers' tanh network is ~20 % faster so on XLA:CPU)."""
+    (faster on XLA:CPU: see the README's speed section)."""
     a = activations.get(act)
     if a.derivative_from_output is None:
         return lambda z: _with_ones(a.fn(z))

@@ -40,6 +40,7 @@ from ..errors import BadInput
 from ..nn import activations
 from ..nn.init import phase_scales
 from ..runtime import compiler_options
+from ..runtime import x64 as float64
 from .config import PhaseConfig
 from .fits import PhaseResult, WidthResult, combine
 
@@ -177,7 +178,6 @@ def run_width(config: PhaseConfig, data: Dataset, m: int,
     All points' states live on the host between groups; a group is the unfinished points (then
     the ones not yet started) in the smallest compiled size that holds them, regrouped as soon as
     a smaller size would do or freed places can take waiting points."""
-    import contextlib
     import time
 
     import jax
@@ -217,7 +217,7 @@ def run_width(config: PhaseConfig, data: Dataset, m: int,
     waiting = list(range(P))  # not started yet, in order
     running: list[int] = []
     point_steps, used = 0, []
-    x64 = jax.enable_x64(True) if config.x64 else contextlib.nullcontext()
+    x64 = float64(config.x64)
 
     def take(tree, idx):
         return jax.tree_util.tree_map(lambda a: a[idx], tree)

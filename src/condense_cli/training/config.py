@@ -10,6 +10,7 @@ from ..errors import BadInput
 from ..nn import activations
 
 OPTIMIZERS = ("adam", "gd", "sgd")
+ARCHS = ("mlp", "cnn", "resnet18")
 DEFAULT_INIT_STD = 0.005  # initial-condensation Fig. 2: var = 0.005²
 
 
@@ -78,7 +79,7 @@ class TrainConfig:
             raise BadInput(f"width must be at least 1, got {list(widths)}")
         for a in self.activation_names():
             activations.get(a)
-        if self.arch not in ("mlp", "cnn", "resnet18"):
+        if self.arch not in ARCHS:
             raise BadInput(f"unknown architecture {self.arch!r}; choose one of: mlp, cnn, resnet18")
         if self.arch == "resnet18" and self.trunk_width < 1:
             raise BadInput(f"--trunk-width must be at least 1, got {self.trunk_width}")
@@ -130,6 +131,14 @@ class TrainConfig:
             raise BadInput(f"--stop-at-loss-ratio must be in (0, 1), got {r}")
         if self.residual and len(set(widths)) > 1:
             raise BadInput(f"--residual needs equal hidden widths, got {list(widths)}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """A config read back from `to_dict()` (a run file's meta "config"): unknown keys are
+        ignored, lists become tuples, and the computed keys (`layer_widths`) are dropped."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in fields}
+        return cls(**kw)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -77,11 +77,16 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     weights instead of a random draw (e.g. fine-tuning a reduced network); the widths of the
     config must match them.
     """
-    ds, spec, stds = prepare(config, dataset)
-    import jax
+    from ..runtime import x64
 
-    if config.x64:
-        jax.config.update("jax_enable_x64", True)
+    ds, spec, stds = prepare(config, dataset)
+    with x64(config.x64):  # float64 only inside this run: JAX's global flag is left as it was
+        return _train(config, progress, ds, spec, stds, initial_params)
+
+
+def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], initial_params) -> TrainResult:
+    """The body of `train`, run inside the run's precision."""
+    import jax
     import jax.numpy as jnp
 
     dtype = jnp.float64 if config.x64 else jnp.float32

@@ -119,13 +119,12 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
         return {"hidden": [zeros(shape) for shape in spec.shapes[:-1]], "out": zeros(spec.shapes[-1])}
 
     def init(seeds: list[int], stds: list[float]):
-        """The state of S networks, built on the host: parameters from `init_params`, the
-        optimizer's state (all zeros for Adam and SGD, shaped by `eval_shape`), and a raw
-        threefry key [0, seed] per network for minibatches."""
+        """The state of S networks: parameters from `init_params` (on the host), the optimizer's
+        state from the optimizer's own `init` (one per network), and a raw threefry key [0, seed]
+        per network for minibatches."""
         nets = [init_params(seed, spec, stds, dtype) for seed in seeds]
         params = jax.tree.map(lambda *leaves: np.stack(leaves), *nets)
-        opt_shape = jax.eval_shape(make_opt(1.0).init, jax.tree.map(lambda a: a[0], params))
-        opt = jax.tree.map(lambda sd: np.zeros((len(seeds),) + sd.shape, sd.dtype), opt_shape)
+        opt = jax.tree.map(np.asarray, jax.vmap(make_opt(1.0).init)(params))
         zeros = lambda dt: np.zeros(len(seeds), dt)
         return {"params": params, "opt": opt,
                 "key": np.array([[0, seed] for seed in seeds], np.uint32),
