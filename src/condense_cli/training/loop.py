@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -84,44 +85,88 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
         return _train(config, progress, ds, spec, stds, initial_params)
 
 
+@dataclass
+class _Outcome:
+    """What the chunk loop computed: host copies of the loss (S, T+1) and snapshots, how far it
+    got, the device state, and why it stopped."""
+
+    loss: np.ndarray
+    snapshots: dict
+    state: dict
+    evals: int = 0  # steps evaluated
+    recorded: int = 0  # snapshots taken
+    status: str = "finished"
+    reason: str | None = None
+    nan_step: int | None = None
+    stop_steps: np.ndarray | None = None
+
+
 def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], initial_params) -> TrainResult:
-    """The body of `train`, run inside the run's precision."""
-    import jax
+    """The body of `train`, run inside the run's precision: plan, start, run the chunks, keep
+    the finite steps, evaluate accuracies, describe the run."""
     import jax.numpy as jnp
 
     dtype = jnp.float64 if config.x64 else jnp.float32
     if config.x64 and jnp.zeros(()).dtype != jnp.float64:  # pragma: no cover
         raise RunFailure("--x64 was asked for but JAX could not enable float64")
     started = time.perf_counter()
-    T, S = config.steps, config.seeds
     batch = config.batch_size if config.optimizer == "sgd" else None  # None: full batch
     rec, L, Kc = plan_chunks(config, spec, len(ds.x), np.dtype(dtype).itemsize)
+    init, buffer, run_chunk = programs(spec, config.optimizer, batch, config.seeds, L, Kc, jnp.dtype(dtype).name,
+                                       float(config.dropout), config.loss, len(ds.x) if batch else 0,
+                                       config.stop_at_loss_ratio is not None)
+    state = _start_state(init(_seeds(config), stds), spec, initial_params, dtype, config.seeds)
+    outcome = _run_chunks(config, ds, state, buffer, run_chunk, rec, L, Kc, dtype, progress)
+    last, steps_kept, hidden, out = _keep_finite(outcome, rec)
+    extra, trunk = {}, None
+    if spec.trunk is not None:  # the trunk at the last step: enough to rebuild the final network
+        trunk = [np.asarray(k) for k in outcome.state["params"]["trunk"]]
+        extra.update({f"trunk_{i}": k for i, k in enumerate(trunk)})
+    if ds.classification:
+        extra.update(_accuracies(spec, hidden, out, ds, dtype, trunk))
+    meta = _meta(config, spec, ds, stds, initial_params, last, outcome, time.perf_counter() - started)
+    return TrainResult(x=np.asarray(ds.x, np.float64), y=np.asarray(ds.y, np.float64),
+                       loss=outcome.loss[:, : last + 1], step=steps_kept.astype(np.int64), hidden=hidden, out=out,
+                       meta=meta, extra=extra)
+
+
+def _seeds(config: TrainConfig) -> list[int]:
+    return [config.seed + s for s in range(config.seeds)]
+
+
+def _start_state(state: dict, spec, initial_params: dict | None, dtype, S: int) -> dict:
+    """The initial state: random draws (from `init`), or every seed from the given parameters."""
+    import jax
+
+    if initial_params is None:
+        return state
+    if spec.trunk is not None:
+        raise BadInput("starting from given parameters is not supported for a ResNet18 trunk")
+    shapes = [tuple(np.shape(w)) for w in [*initial_params["hidden"], initial_params["out"]]]
+    if shapes != [tuple(s) for s in spec.shapes]:
+        raise BadInput(f"initial parameters have shapes {shapes}, the network needs {spec.shapes}")
+    state["params"] = jax.tree.map(lambda a: np.broadcast_to(np.asarray(a, dtype), (S,) + np.shape(a)).copy(),
+                                   {"hidden": list(initial_params["hidden"]), "out": initial_params["out"]})
+    return state
+
+
+def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk, rec: np.ndarray, L: int, Kc: int,
+                dtype, progress) -> _Outcome:
+    """Run the compiled chunks, copying loss and snapshots to the host as each finishes; stop at
+    a non-finite loss, when every seed reached the asked loss ratio, or on Ctrl-C."""
+    import jax
+    import jax.numpy as jnp
+
+    T, S = config.steps, config.seeds
     n_chunks = math.ceil((T + 1) / L)
     chunk_of = rec // L
-
-    init, buffer, run_chunk = programs(spec, config.optimizer, batch, S, L, Kc, jnp.dtype(dtype).name,
-                                        float(config.dropout), config.loss, len(ds.x) if batch else 0,
-                                        config.stop_at_loss_ratio is not None)
-    state = init([config.seed + s for s in range(S)], stds)
-    if initial_params is not None:
-        if spec.trunk is not None:
-            raise BadInput("starting from given parameters is not supported for a ResNet18 trunk")
-        shapes = [tuple(np.shape(w)) for w in [*initial_params["hidden"], initial_params["out"]]]
-        if shapes != [tuple(s) for s in spec.shapes]:
-            raise BadInput(f"initial parameters have shapes {shapes}, the network needs {spec.shapes}")
-        state["params"] = jax.tree.map(lambda a: np.broadcast_to(np.asarray(a, dtype), (S,) + np.shape(a)).copy(),
-                                       {"hidden": list(initial_params["hidden"]), "out": initial_params["out"]})
     x, y = jnp.asarray(ds.x, dtype), jnp.asarray(ds.y, dtype)
     ratio = config.stop_at_loss_ratio
     hyper = {"T": jnp.int32(T), "lr": jnp.asarray(config.lr, dtype),
              "ratio": jnp.asarray(-np.inf if ratio is None else ratio, dtype)}
-
-    # Host copies of everything recorded, filled chunk by chunk (what survives an interrupt).
-    loss_host = np.empty((S, T + 1), dtype)
-    snap_host = jax.tree.map(lambda leaf: np.empty((S, len(rec)) + leaf.shape[1:], leaf.dtype),
-                             _recorded(state["params"]))
-    status, reason, nan_step, stop_steps = "finished", None, None, None
-    evals = recorded = 0  # steps evaluated and snapshots taken so far
+    o = _Outcome(loss=np.empty((S, T + 1), dtype), state=state,
+                 snapshots=jax.tree.map(lambda leaf: np.empty((S, len(rec)) + leaf.shape[1:], leaf.dtype),
+                                        _recorded(state["params"])))
     try:
         # Two snapshot buffers take turns: chunk c+1 is launched (JAX runs it asynchronously)
         # before chunk c's results are copied to the host, so the copying overlaps the
@@ -136,65 +181,69 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
 
         pending = launch(0, state)
         for c in range(n_chunks):
-            state, chunk_loss, chunk_snap = pending
+            o.state, chunk_loss, chunk_snap = pending
             if c + 1 < n_chunks:
-                pending = launch(c + 1, state)
+                pending = launch(c + 1, o.state)
             t0 = c * L
-            mine = rec[chunk_of == c]
             valid = min(L, T + 1 - t0)
             chunk_loss = np.asarray(chunk_loss)[:valid].T  # (S, valid): waits for the chunk
-            k = len(mine)
-            jax.tree.map(lambda host, dev: host.__setitem__((slice(None), slice(recorded, recorded + k)),
-                                                             np.asarray(dev)[:, :k]), snap_host, chunk_snap)
+            k = int(np.sum(chunk_of == c))
+            jax.tree.map(lambda host, dev: host.__setitem__((slice(None), slice(o.recorded, o.recorded + k)),
+                                                             np.asarray(dev)[:, :k]), o.snapshots, chunk_snap)
             spare.append(chunk_snap)
-            loss_host[:, t0:t0 + valid] = chunk_loss
-            evals, recorded = t0 + valid, recorded + k
+            o.loss[:, t0:t0 + valid] = chunk_loss
+            o.evals, o.recorded = t0 + valid, o.recorded + k
             if progress is not None:
-                progress(evals - 1, T)
+                progress(o.evals - 1, T)
             bad = ~np.isfinite(chunk_loss).all(axis=0)
             if bad.any():
-                nan_step = int(t0 + np.argmax(bad))
-                status, reason = "stopped", f"loss became non-finite at step {nan_step}"
+                o.nan_step = int(t0 + np.argmax(bad))
+                o.status, o.reason = "stopped", f"loss became non-finite at step {o.nan_step}"
                 break
-            if config.stop_at_loss_ratio is not None and np.asarray(state["stopped"]).all():
-                stop_steps = np.asarray(state["stop_step"])  # asked for: the run is finished
-                reason = (f"stopped early as asked: the loss reached {config.stop_at_loss_ratio} of its "
-                          f"initial value (step {int(stop_steps.max())})")
+            if ratio is not None and np.asarray(o.state["stopped"]).all():
+                o.stop_steps = np.asarray(o.state["stop_step"])  # asked for: the run is finished
+                o.reason = (f"stopped early as asked: the loss reached {ratio} of its "
+                            f"initial value (step {int(o.stop_steps.max())})")
                 break
     except KeyboardInterrupt:
-        status, reason = "stopped", "interrupted"
-        if evals == 0:
+        o.status, o.reason = "stopped", "interrupted"
+        if o.evals == 0:
             raise RunFailure("interrupted before the first chunk of training finished; nothing to keep") from None
+    return o
 
-    if nan_step is not None:
-        last = nan_step - 1
-    elif stop_steps is not None:
-        last = int(stop_steps.max())
+
+def _keep_finite(o: _Outcome, rec: np.ndarray):
+    """(last kept step, kept recorded steps (K,), hidden [(S, K, m, fan+1)], out (S, K, d_out, m+1)):
+    every step before a non-finite loss, up to the last stop when asked to stop early (stopped
+    seeds are frozen there: their final weights close the record)."""
+    import jax
+
+    if o.nan_step is not None:
+        last = o.nan_step - 1
+    elif o.stop_steps is not None:
+        last = int(o.stop_steps.max())
     else:
-        last = evals - 1
+        last = o.evals - 1
     if last < 0:
         raise RunFailure("the loss is not finite at step 0 (check the data and initialization)")
-    loss = loss_host[:, : last + 1]
-    kept = int(np.searchsorted(rec[:recorded], last, side="right"))  # recorded steps <= last
+    kept = int(np.searchsorted(rec[:o.recorded], last, side="right"))  # recorded steps <= last
     steps_kept = rec[:kept]
-    hidden = [w[:, :kept] for w in snap_host["hidden"]]  # (S, K, m, fan+1)
-    out = snap_host["out"][:, :kept]
-    if stop_steps is not None and steps_kept[-1] < last:
-        # Stopped seeds are frozen at their stop step: the final state is their final weights.
-        final = jax.tree.map(np.asarray, state["params"])
+    hidden = [w[:, :kept] for w in o.snapshots["hidden"]]
+    out = o.snapshots["out"][:, :kept]
+    if o.stop_steps is not None and steps_kept[-1] < last:
+        final = jax.tree.map(np.asarray, o.state["params"])
         hidden = [np.concatenate([h, f[:, None]], 1) for h, f in zip(hidden, final["hidden"])]
         out = np.concatenate([out, final["out"][:, None]], 1)
         steps_kept = np.concatenate([steps_kept, [last]])
+    return last, steps_kept, hidden, out
 
-    extra = {}
-    trunk = None
-    if spec.trunk is not None:  # the trunk at the last step: enough to rebuild the final network
-        trunk = [np.asarray(k) for k in state["params"]["trunk"]]
-        extra.update({f"trunk_{i}": k for i, k in enumerate(trunk)})
-    if ds.classification:
-        extra.update(_accuracies(spec, hidden, out, ds, dtype, trunk))
-    seconds = time.perf_counter() - started
-    meta = {
+
+def _meta(config: TrainConfig, spec, ds: Dataset, stds, initial_params, last: int, o: _Outcome,
+          seconds: float) -> dict:
+    """The run file's meta: the config, the network, the data, how the run ended."""
+    import jax
+
+    return {
         "schema": SCHEMA,
         "version": __version__,
         "config": config.to_dict(),
@@ -220,21 +269,18 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
         "lr": config.lr,
         "dropout": config.dropout,
         "loss": config.loss,
-        "steps_requested": T,
+        "steps_requested": config.steps,
         "steps_done": int(last),
-        "seeds": [config.seed + s for s in range(S)],
+        "seeds": _seeds(config),
         "data": ds.spec,
         "dtype": "float64" if config.x64 else "float32",
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
-        "status": status,
-        "reason": reason,
-        "stop_step": None if stop_steps is None else [int(s) for s in stop_steps],
+        "status": o.status,
+        "reason": o.reason,
+        "stop_step": None if o.stop_steps is None else [int(s) for s in o.stop_steps],
         "seconds": seconds,
     }
-    return TrainResult(x=np.asarray(ds.x, np.float64), y=np.asarray(ds.y, np.float64),
-                       loss=loss, step=steps_kept.astype(np.int64), hidden=hidden, out=out, meta=meta,
-                       extra=extra)
 
 
 def _accuracies(spec, hidden, out, ds, dtype, trunk=None) -> dict:
