@@ -266,3 +266,25 @@ def test_a_single_neuron_run_gets_a_clear_report(tmp_path):
     layer = json.loads(res.stdout)["layers"][0]
     assert layer["kept"] == 1 and not layer["condensed"] and layer["within_bound"] is None
     assert "too few" in layer["note"] and "too few" in layer["measure"]["verdict"]
+
+
+def test_analyze_and_reduce_cli_defaults_equal_the_library_defaults():
+    import dataclasses
+    import inspect
+
+    from condense_cli.cli.analyze import analyze_cmd
+    from condense_cli.cli.reduce import reduce_cmd
+    from condense_cli.measure.analyze import AnalysisOptions
+    from condense_cli.reduce import reduce_run
+
+    params = inspect.signature(analyze_cmd).parameters
+    fields = {f.name: f.default for f in dataclasses.fields(AnalysisOptions)}
+    shared = [n for n in params if n in fields]
+    assert {"at", "at_loss_ratio", "min_norm", "tol", "fixed_tol", "min_share", "min_coverage", "max_neurons",
+            "fit_tol"} <= set(shared)
+    for name in shared:
+        assert params[name].default == fields[name], name
+    lib = inspect.signature(reduce_run).parameters
+    cli = inspect.signature(reduce_cmd).parameters
+    for name in ("at", "seed_index", "tol", "min_norm", "finetune_steps", "lr"):
+        assert cli[name].default == lib[name].default, name

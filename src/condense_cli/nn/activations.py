@@ -109,25 +109,34 @@ def _derivative(fn: Callable[[Array], Array], k: int) -> Callable[[Array], Array
     return fn
 
 
-def multiplicity_of(fn: Callable[[Array], Array], max_order: int = 6, rtol: float = 1e-9) -> int | None:
+def multiplicity_of(fn: Callable[[Array], Array], max_order: int = 6, rtol: float = 1e-9,
+                    lookahead: int = 2) -> int | None:
     """p such that σ^(k)(0) = 0 for k < p and σ^(p)(0) ≠ 0, by autodiff at 0 in float64.
 
     Zero is relative, never absolute: with c_k = σ^(k)(0)/k! (the Taylor coefficients), c_k
-    counts as zero when |c_k| ≤ rtol · max_{j ≤ max_order} |c_j|, so 1e-7·tanh has p = 1 and
-    1e3·x²·tanh p = 3. Returns None when every coefficient vanishes, or when a derivative of
-    order ≤ p jumps at 0: the gap σ^(k)(h) − σ^(k)(−h) does not shrink with h (compared at
-    h = 1e-3 and 1e-6), so σ is not p times differentiable there (ReLU, leaky ReLU)."""
+    counts as zero when |c_k| ≤ rtol · max |c_j| over the orders computed, which run `lookahead`
+    orders past the first candidate (at most `max_order`): 1e-7·tanh has p = 1, 1e3·x²·tanh
+    p = 3, and rounding noise at a low order shows against the true coefficient after it.
+    Returns None when every coefficient vanishes, or when a derivative of order ≤ p jumps at 0:
+    the gap σ^(k)(h) − σ^(k)(−h) does not shrink with h (compared at h = 1e-3 and 1e-6), so σ is
+    not p times differentiable there (ReLU, leaky ReLU). Each order is one compiled evaluation."""
     import math
 
-    points = np.array([-1e-3, -1e-6, 0.0, 1e-6, 1e-3])
     from ..runtime import x64
 
-    values = []
+    points = np.array([-1e-3, -1e-6, 0.0, 1e-6, 1e-3])
+    values, coeffs, candidate = [], [], None
     with x64():
         x = jnp.asarray(points, jnp.float64)
         for k in range(1, max_order + 1):
-            values.append(np.asarray(jax.jit(jax.vmap(_derivative(fn, k)))(x), np.float64))
-    coeffs = np.array([v[2] / math.factorial(k) for k, v in enumerate(values, 1)])
+            if candidate is not None and k > candidate + lookahead:
+                break
+            v = np.asarray(jax.jit(jax.vmap(_derivative(fn, k)))(x), np.float64)
+            values.append(v)
+            coeffs.append(v[2] / math.factorial(k))
+            if candidate is None and coeffs[-1] != 0:
+                candidate = k
+    coeffs = np.array(coeffs)
     if not np.isfinite(coeffs).all():
         return None
     scale = np.abs(coeffs).max()

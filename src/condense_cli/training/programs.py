@@ -124,7 +124,9 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
         per network for minibatches."""
         nets = [init_params(seed, spec, stds, dtype) for seed in seeds]
         params = jax.tree.map(lambda *leaves: np.stack(leaves), *nets)
-        opt = jax.tree.map(np.asarray, jax.vmap(make_opt(1.0).init)(params))
+        opt_init = make_opt(1.0).init  # per network, eagerly (cheaper than tracing a vmapped init)
+        opt = jax.tree.map(lambda *leaves: np.stack([np.asarray(v) for v in leaves]),
+                           *[opt_init(jax.tree.map(lambda a, s=s: a[s], params)) for s in range(len(seeds))])
         zeros = lambda dt: np.zeros(len(seeds), dt)
         return {"params": params, "opt": opt,
                 "key": np.array([[0, seed] for seed in seeds], np.uint32),
