@@ -120,3 +120,15 @@ def test_cli_reduce_refuses_what_it_cannot_justify(tmp_path):
     assert not (tmp_path / "wide_reduced.npz").exists()
     res = runner.invoke(app, ["reduce", str(run), "--seed-index", "3", "-q"])
     assert res.exit_code == 2 and "--seed-index 3 does not exist" in res.stderr
+
+
+def test_reduce_run_validates_its_own_options():
+    """The library refuses bad options itself (not only the command line)."""
+    from condense_cli import TrainConfig, train
+    from condense_cli.reduce import reduce_run
+
+    run = train(TrainConfig(act="relu", data="sin1d", n=10, width=6, steps=5))
+    for kw, match in (({"tol": 1.5}, "--tol must be a cosine"), ({"min_norm": 1.0}, "--min-norm"),
+                      ({"finetune_steps": -1}, "--finetune-steps must be at least 0")):
+        with pytest.raises(BadInput, match=match):
+            reduce_run(run, **kw)

@@ -100,13 +100,22 @@ def split_neuron(params: dict, layer: int, j: int, ratio: float = 0.5) -> dict:
     return new
 
 
+def check_reduce_options(tol: float | None, min_norm: float, finetune_steps: int) -> None:
+    """BadInput for a tolerance outside [0, 1], --min-norm outside [0, 1) or negative fine-tuning."""
+    if finetune_steps < 0:
+        raise BadInput(f"--finetune-steps must be at least 0, got {finetune_steps}")
+    if (tol is not None and not (0 <= tol <= 1)) or not (0 <= min_norm < 1):
+        raise BadInput("--tol must be a cosine in [0, 1] and --min-norm in [0, 1)")
+
+
 def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = None, min_norm: float = 0.1,
                finetune_steps: int = 0, lr: float | None = None, progress=None, source: str = ""):
     """Reduce one network of a run (a `TrainResult`) at a recorded step; optionally fine-tune it.
 
     Returns (the reduced run as a `TrainResult`, a summary dict with width_before, width_after,
     loss_before, loss_after, loss_finetuned, step, why, layers). Raises BadInput for a bad
-    seed index or step, RunFailure when the weights are not finite or nothing is condensed."""
+    seed index, step or option, RunFailure when the weights are not finite or nothing is condensed."""
+    check_reduce_options(tol, min_norm, finetune_steps)
     import dataclasses
 
     import jax.numpy as jnp

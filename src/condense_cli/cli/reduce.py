@@ -6,7 +6,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import BadInput
 from .common import app, emit_json, err, reported
 
 
@@ -27,12 +26,9 @@ def reduce_cmd(
     """Merge each condensed cluster into one neuron; report width and loss before and after."""
     from .. import io
     from .. import run as run_files
-    from ..reduce import reduce_run
+    from ..reduce import check_reduce_options, reduce_run
 
-    if finetune_steps < 0:
-        raise BadInput(f"--finetune-steps must be at least 0, got {finetune_steps}")
-    if (tol is not None and not (0 <= tol <= 1)) or not (0 <= min_norm < 1):
-        raise BadInput("--tol must be a cosine in [0, 1] and --min-norm in [0, 1)")
+    check_reduce_options(tol, min_norm, finetune_steps)  # before the run file is read
     run = run_files.load_run(run_file)
     target = out if out is not None else run_file.with_name(run_file.name.removesuffix(".npz") + "_reduced.npz")
     io.check_writable(target)
