@@ -321,16 +321,17 @@ def condensation(C: np.ndarray, min_share: float = 0.05, fixed_tol: float = 0.95
         reference = isotropic_reference(nv, int(dim), float(min_share))
         wide, sharp = p_v > MARGIN * reference[0], s_v > MARGIN * reference[1]
         sample = f" (judged on {nv} of {n} neurons)" if nv < n else ""
-        stats = (f"persistence {p_v:.1f}° (isotropic layers: at most {reference[0]:.1f}°), sharpness {s_v:.2f} "
-                 f"(isotropic: at most {reference[1]:.2f}){sample}")
+        stats = (f"persistence {p_v:.1f}° (condensed above {MARGIN} × {reference[0]:.1f}° = "
+                 f"{MARGIN * reference[0]:.1f}°, the widest of {DRAWS} isotropic layers), sharpness {s_v:.2f} "
+                 f"(above {MARGIN} × {reference[1]:.2f} = {MARGIN * reference[1]:.2f}){sample}")
         if not (wide or sharp):
-            condensed, why = False, f"not condensed: no sharper or wider than isotropic directions: {stats}"
+            condensed, why = False, f"not condensed: neither wide nor sharp enough against isotropic directions: {stats}"
         elif coverage < min_coverage:
             condensed, why = False, (f"not condensed: counted clusters of two or more neurons hold {coverage:.0%} "
                                      f"of the kept neurons (less than {min_coverage:.0%}); {stats}")
         else:
-            condensed, why = True, (f"condensed: {'wider' if wide else 'sharper'} than isotropic directions "
-                                    f"({MARGIN}× margin): {stats}; counted clusters hold {coverage:.0%} of the kept neurons")
+            condensed, why = True, (f"condensed: {'wide' if wide else 'sharp'} against isotropic directions: {stats}; "
+                                    f"counted clusters hold {coverage:.0%} of the kept neurons")
     dirs_curve = np.zeros(len(GRID), np.int64)
     lines_curve = np.zeros(len(GRID), np.int64)
     if curve:
