@@ -66,7 +66,8 @@ def test_cifar_binary_10_and_100(tmp_path):
     (tmp_path / "c100").mkdir()
     _, labels100 = write_cifar(tmp_path / "c100", hundred=True)
     ds = resolve("cifar100", data_dir=str(tmp_path / "c100"), test_fraction=0.25, n=8)
-    assert ds.y.shape == (6, 100) and ds.x_test.shape == (2, 3072)
+    # --n counts training points: 8 of them, after a quarter of all 12 is held out for the test set
+    assert ds.y.shape == (8, 100) and ds.x_test.shape == (3, 3072)
 
 
 def test_digits_ship_with_scikit_learn():
@@ -254,3 +255,58 @@ def test_resnet18_trunk_smoke(tmp_path):
     assert json.loads(res.stdout)["layers"][0]["theory"] is None
     res = runner.invoke(app, ["reduce", str(out), "-q"])
     assert res.exit_code == 2 and "ResNet18 trunk" in res.stderr
+
+
+def write_mnist_test(folder, n=10, size=4, truncate=False):
+    images = RNG.integers(0, 256, (n, size, size))
+    labels = RNG.integers(0, 10, n)
+    for stem, arr in (("t10k-images-idx3-ubyte", images), ("t10k-labels-idx1-ubyte", labels)):
+        data = idx_bytes(np.asarray(arr))
+        (folder / stem).write_bytes(data[:-5] if truncate and "images" in stem else data)
+    return images, labels
+
+
+def test_official_test_sets_are_read_when_present(tmp_path):
+    images, labels = write_mnist(tmp_path, n=30)
+    test_images, test_labels = write_mnist_test(tmp_path, n=10)
+    ds = resolve("mnist", data_dir=str(tmp_path))  # auto: the t10k files are there
+    assert ds.spec["test_set"] == "official" and ds.spec["test_fraction"] is None
+    assert ds.x.shape == (30, 16) and ds.x_test.shape == (10, 16)
+    np.testing.assert_array_equal(ds.x_test, test_images.reshape(10, -1) / 255.0)
+    np.testing.assert_array_equal(ds.y_test.argmax(1), test_labels)
+    assert sorted(ds.y.argmax(1).tolist()) == sorted(labels.tolist())  # every training image, none held out
+    split = resolve("mnist", data_dir=str(tmp_path), test_set="split", test_fraction=0.2)
+    assert split.spec["test_set"] == "split" and split.x.shape == (24, 16) and split.x_test.shape == (6, 16)
+    small = resolve("mnist", data_dir=str(tmp_path), n=12)
+    assert small.x.shape == (12, 16) and small.x_test.shape == (10, 16)  # --n counts training points
+    # CIFAR-10: test_batch.bin beside the training batches
+    c = tmp_path / "c10"
+    c.mkdir()
+    write_cifar(c, n=6)
+    pixels = RNG.integers(0, 256, (4, 3072))
+    tl = RNG.integers(0, 10, 4)
+    (c / "test_batch.bin").write_bytes(np.concatenate([tl[:, None], pixels], 1).astype(np.uint8).tobytes())
+    ds = resolve("cifar10", data_dir=str(c))
+    assert ds.spec["test_set"] == "official" and ds.x.shape == (30, 3072) and ds.x_test.shape == (4, 3072)
+    np.testing.assert_array_equal(ds.y_test.argmax(1), tl)
+
+
+def test_official_test_set_bad_input(tmp_path):
+    write_mnist(tmp_path, n=20)
+    with pytest.raises(BadInput, match="--test-set official needs the official test files"):
+        resolve("mnist", data_dir=str(tmp_path), test_set="official")
+    with pytest.raises(BadInput, match="digits has no official test set"):
+        resolve("digits", test_set="official")
+    write_mnist_test(tmp_path, n=5, truncate=True)
+    with pytest.raises(BadInput, match="t10k-images-idx3-ubyte.*truncated"):
+        resolve("mnist", data_dir=str(tmp_path))
+    write_mnist_test(tmp_path, n=5, size=5)  # 5x5 test images beside 4x4 training images
+    with pytest.raises(BadInput, match="official test images are 5x5x1, the training images 4x4x1"):
+        resolve("mnist", data_dir=str(tmp_path))
+    with pytest.raises(BadInput, match="--n 21 is more than the 20 training points"):
+        resolve("mnist", data_dir=str(tmp_path), test_set="split", test_fraction=0.0, n=21)
+    out = tmp_path / "r.npz"
+    res = runner.invoke(app, ["train", "--data", "mnist", "--data-dir", str(tmp_path), "--loss", "ce", "--width", "4",
+                              "--steps", "5", "-q", "--out", str(out)])
+    assert res.exit_code == 2 and "official test images are 5x5x1" in res.stderr and not out.exists()
+    assert len([l for l in res.stderr.splitlines() if l.strip()]) == 1

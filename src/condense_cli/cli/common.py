@@ -39,12 +39,18 @@ class Split(str, Enum):
     balanced = "balanced"
 
 
+class TestSet(str, Enum):
+    auto = "auto"
+    official = "official"
+    split = "split"
+
+
 class Format(str, Enum):
     png = "png"
     pdf = "pdf"
 
 
-CHOICES = {"arch": Arch, "optimizer": Optimizer, "loss": Loss, "split": Split, "format": Format}  # tested against the library
+CHOICES = {"arch": Arch, "optimizer": Optimizer, "loss": Loss, "split": Split, "format": Format, "test_set": TestSet}  # tested against the library
 
 app = typer.Typer(
     name="condense",

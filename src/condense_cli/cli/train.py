@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .common import Arch, Loss, Optimizer, app, emit_json, err, fail, fmt_num, parse_int_list, reported
+from .common import Arch, Loss, Optimizer, TestSet, app, emit_json, err, fail, fmt_num, parse_int_list, reported
 
 
 @app.command("train")
@@ -15,7 +15,7 @@ from .common import Arch, Loss, Optimizer, app, emit_json, err, fail, fmt_num, p
 def train_cmd(
     act: Annotated[str, typer.Option(help="Activation, or one per hidden layer: 'x2tanh,xtanh'. See `condense activations`.")] = "tanh",
     data: Annotated[str, typer.Option(help="Named data set (sin5d, sin5d-low, sin3d, sin1d, relu-combo, tanh1d, sin1, phase4), real data (digits, mnist, fashion-mnist, cifar10, cifar100) or a .npz (x, y) / .csv file.")] = "sin5d",
-    n: Annotated[Optional[int], typer.Option(help="Number of training points (default: the data set's own).")] = None,
+    n: Annotated[Optional[int], typer.Option(help="Number of training points (default: the data set's own; for classification data, after the test set is set apart).")] = None,
     data_seed: Annotated[int, typer.Option(help="Seed for sampling the data.")] = 0,
     arch: Annotated[Arch, typer.Option(help="mlp; cnn: one convolution layer (--channels, --kernel) before the dense layers; resnet18: the ResNet18 convolution trunk before the dense layers (image data).")] = Arch.mlp,
     trunk_width: Annotated[int, typer.Option(help="--arch resnet18: channels of the first stage (64 as in ResNet18; e.g. 4 for a CPU smoke run).")] = 64,
@@ -42,7 +42,8 @@ def train_cmd(
     dropout: Annotated[float, typer.Option(help="Dropout rate after every hidden layer during training (the recorded loss is without dropout).")] = 0.0,
     loss: Annotated[Loss, typer.Option(help="mse, or ce (softmax cross-entropy, classification data).")] = Loss.mse,
     data_dir: Annotated[Optional[str], typer.Option(help="Folder with the MNIST/Fashion-MNIST IDX or CIFAR binary files (never downloaded).")] = None,
-    test_fraction: Annotated[float, typer.Option(help="Classification data: share held out for test accuracy.")] = 0.2,
+    test_fraction: Annotated[float, typer.Option(help="Classification data with --test-set split: share of the training files held out for test accuracy.")] = 0.2,
+    test_set: Annotated[TestSet, typer.Option(help="Classification data: the official test files (MNIST/Fashion-MNIST t10k-*, CIFAR test_batch.bin / test.bin), a split of the training files, or auto (official when the files are there).")] = TestSet.auto,
     x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (for tiny initializations).")] = False,
     out: Annotated[Path, typer.Option(help="Run file to write (NPZ, schema condense.run/2).")] = Path("run.npz"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
@@ -63,7 +64,7 @@ def train_cmd(
         optimizer=optimizer.value, lr=lr, steps=steps, batch_size=batch_size, seed=seed, seeds=seeds,
         record_every=record_every, snapshots=snapshots, log_spaced=log_spaced,
         stop_at_loss_ratio=stop_at_loss_ratio, dropout=dropout, loss=loss.value, data_dir=data_dir,
-        test_fraction=test_fraction, x64=x64,
+        test_fraction=test_fraction, test_set=test_set.value, x64=x64,
     )
     config.validate()
     io.check_writable(out)

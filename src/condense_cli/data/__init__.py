@@ -13,11 +13,11 @@ __all__ = ["Dataset", "NAMED", "REAL", "load_file", "make", "resolve"]
 
 
 def resolve(data: str, n: int | None = None, seed: int = 0, data_dir: str | None = None,
-            test_fraction: float = 0.2) -> Dataset:
+            test_fraction: float = 0.2, test_set: str = "auto") -> Dataset:
     """A named data set, a real classification set (`images.REAL`, read from `data_dir`, with
-    `test_fraction` held out), or a file when `data` ends in .npz/.csv (`n` subsets the first n)."""
+    its official test files or `test_fraction` held out, by `test_set`), or a file when `data` ends in .npz/.csv (`n` subsets the first n)."""
     if data in REAL:
-        return load(data, data_dir, n, test_fraction, seed)
+        return load(data, data_dir, n, test_fraction, seed, test_set)
     if data.lower().endswith((".npz", ".csv")):
         ds = load_file(data)
         if n is not None:

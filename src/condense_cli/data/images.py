@@ -26,6 +26,8 @@ SOURCES = {
     "cifar100": "the CIFAR page (www.cs.toronto.edu/~kriz/cifar.html), 'CIFAR-100 binary version'",
 }
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+IDX_TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+TEST_SETS = ("auto", "official", "split")
 CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100}
 
 
@@ -71,18 +73,25 @@ def _find(folder: Path, stem: str, name: str) -> Path:
     raise BadInput(f"{name}: {stem}[.gz] not found in {folder}; get it from {SOURCES[name]}")
 
 
-def _idx(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    images = read_idx(_find(folder, IDX_FILES[0], name), 3)
-    labels = read_idx(_find(folder, IDX_FILES[1], name), 1)
+def _idx(name: str, folder: Path, files=IDX_FILES) -> tuple[np.ndarray, np.ndarray]:
+    images = read_idx(_find(folder, files[0], name), 3)
+    labels = read_idx(_find(folder, files[1], name), 1)
     if len(images) != len(labels):
         raise BadInput(f"{name}: {len(images)} images but {len(labels)} labels in {folder}")
     return images.reshape(len(images), -1) / 255.0, labels.astype(np.int64), [images.shape[1], images.shape[2], 1]
 
 
-def _cifar(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+def _cifar_folder(name: str, folder: Path) -> Path:
     sub = folder / ("cifar-10-batches-bin" if name == "cifar10" else "cifar-100-binary")
-    where = sub if sub.is_dir() else folder
-    files = [f"data_batch_{i}.bin" for i in range(1, 6)] if name == "cifar10" else ["train.bin"]
+    return sub if sub.is_dir() else folder
+
+
+def _cifar(name: str, folder: Path, test: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    where = _cifar_folder(name, folder)
+    if test:
+        files = ["test_batch.bin"] if name == "cifar10" else ["test.bin"]
+    else:
+        files = [f"data_batch_{i}.bin" for i in range(1, 6)] if name == "cifar10" else ["train.bin"]
     labels_per_record = 1 if name == "cifar10" else 2  # CIFAR-100: coarse then fine label
     record = labels_per_record + 3072
     xs, ys = [], []
@@ -102,14 +111,42 @@ def _cifar(name: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys), [32, 32, 3]
 
 
-def load(name: str, data_dir: str | Path | None, n: int | None, test_fraction: float, seed: int):
-    """A classification `Dataset` (one-hot y) with its test split in x_test / y_test."""
+def official_test_present(name: str, folder: Path) -> bool:
+    """Whether the data set's official test files are in `folder` (MNIST/Fashion-MNIST `t10k-*`,
+    CIFAR-10 `test_batch.bin`, CIFAR-100 `test.bin`); the digits have none."""
+    if name in ("mnist", "fashion-mnist"):
+        return all((folder / s).is_file() or (folder / f"{s}.gz").is_file() for s in IDX_TEST_FILES)
+    if name in ("cifar10", "cifar100"):
+        return (_cifar_folder(name, folder) / ("test_batch.bin" if name == "cifar10" else "test.bin")).is_file()
+    return False
+
+
+def _official_test(name: str, folder: Path, image: list) -> tuple[np.ndarray, np.ndarray]:
+    """The official test images and labels, checked against the training images' shape."""
+    x, labels, test_image = (_idx(name, folder, IDX_TEST_FILES) if name in ("mnist", "fashion-mnist")
+                             else _cifar(name, folder, test=True))
+    if list(test_image) != list(image):
+        raise BadInput(f"{name}: the official test images are {test_image[0]}x{test_image[1]}x{test_image[2]}, "
+                       f"the training images {image[0]}x{image[1]}x{image[2]} (mismatched files in {folder})")
+    return x, labels
+
+
+def load(name: str, data_dir: str | Path | None, n: int | None, test_fraction: float, seed: int,
+         test_set: str = "auto"):
+    """A classification `Dataset` (one-hot y) with its test set in x_test / y_test: the official
+    test files (`test_set` "official", or "auto" when they are present) or `test_fraction` of the
+    training files held out ("split", or "auto" without them). `n` counts training points."""
+    if test_set not in TEST_SETS:
+        raise BadInput(f"--test-set must be one of {', '.join(TEST_SETS)}, got {test_set!r}")
     if not 0 <= test_fraction < 1:
         raise BadInput(f"--test-fraction must be in [0, 1), got {test_fraction}")
+    folder = None
     if name == "digits":
         x, labels = _digits()
         image = [8, 8, 1]
         source = "scikit-learn's digits (8x8, pixels / 16)"
+        if test_set == "official":
+            raise BadInput("digits has no official test set; use --test-set split")
     else:
         if data_dir is None:
             raise BadInput(f"{name} is read from local files: give --data-dir (see {SOURCES[name]})")
@@ -121,17 +158,33 @@ def load(name: str, data_dir: str | Path | None, n: int | None, test_fraction: f
     classes = CLASSES[name]
     if labels.min() < 0 or labels.max() >= classes:
         raise BadInput(f"{name}: labels outside 0..{classes - 1} (wrong file?)")
+    official = folder is not None and (test_set == "official" or
+                                       (test_set == "auto" and official_test_present(name, folder)))
+    if test_set == "official" and not official_test_present(name, folder):
+        raise BadInput(f"{name}: --test-set official needs the official test files in {folder} "
+                       f"({' and '.join(IDX_TEST_FILES) if name in ('mnist', 'fashion-mnist') else 'test_batch.bin / test.bin'})")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
+    if official:
+        x_test, labels_test = _official_test(name, folder, image)
+        if labels_test.min() < 0 or labels_test.max() >= classes:
+            raise BadInput(f"{name}: official test labels outside 0..{classes - 1} (wrong file?)")
+        train_idx = order
+    else:
+        n_test = int(round(test_fraction * len(order)))
+        test, train_idx = order[:n_test], order[n_test:]
+        x_test, labels_test = x[test], labels[test]
     if n is not None:
-        if n < 2:
-            raise BadInput(f"--n must be at least 2 for a classification data set, got {n}")
-        order = order[:n]
-    n_test = int(round(test_fraction * len(order)))
-    test, train_idx = order[:n_test], order[n_test:]
-    onehot = np.eye(classes)[labels]
-    spec = {"name": name, "n": int(len(train_idx)), "n_test": int(n_test), "classes": classes, "seed": seed,
-            "test_fraction": test_fraction, "normalization": "pixels scaled to [0, 1]", "source": source,
-            "image": image, "layout": "each row is an image flattened in (row, column, channel) order"}
-    return Dataset(x[train_idx].astype(np.float64), onehot[train_idx], spec,
-                   x_test=x[test].astype(np.float64), y_test=onehot[test])
+        if n < 1:
+            raise BadInput(f"--n must be at least 1, got {n}")
+        if n > len(train_idx):
+            raise BadInput(f"--n {n} is more than the {len(train_idx)} training points of {name}")
+        train_idx = train_idx[:n]  # --n counts training points
+    onehot = np.eye(classes)
+    spec = {"name": name, "n": int(len(train_idx)), "n_test": int(len(labels_test)), "classes": classes, "seed": seed,
+            "test_set": "official" if official else "split",
+            "test_fraction": None if official else test_fraction, "normalization": "pixels scaled to [0, 1]",
+            "source": source, "image": image,
+            "layout": "each row is an image flattened in (row, column, channel) order"}
+    return Dataset(x[train_idx].astype(np.float64), onehot[labels[train_idx]], spec,
+                   x_test=np.asarray(x_test, np.float64), y_test=onehot[labels_test])

@@ -49,6 +49,7 @@ class TrainConfig:
     loss: str = "mse"
     data_dir: str | None = None
     test_fraction: float = 0.2
+    test_set: str = "auto"  # classification data: "official" test files, a "split", or "auto" (official when present)
     x64: bool = False
 
     def hidden_widths(self) -> tuple[int, ...]:
@@ -122,6 +123,8 @@ class TrainConfig:
                 raise BadInput(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.loss not in ("mse", "ce"):
             raise BadInput(f"unknown loss {self.loss!r}; choose one of: mse, ce")
+        if self.test_set not in ("auto", "official", "split"):
+            raise BadInput(f"--test-set must be auto, official or split, got {self.test_set!r}")
         if not (math.isfinite(self.test_fraction) and 0 <= self.test_fraction < 1):
             raise BadInput(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
         if not (math.isfinite(self.dropout) and 0 <= self.dropout < 1):

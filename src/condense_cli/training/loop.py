@@ -38,7 +38,7 @@ def prepare(config: TrainConfig, dataset: Dataset | None = None):
 
     config.validate()
     ds = dataset if dataset is not None else resolve(config.data, config.n, config.data_seed, config.data_dir,
-                                                     config.test_fraction)
+                                                     config.test_fraction, config.test_set)
     if config.loss == "ce" and not (ds.y.shape[1] >= 2 and ds.classification):
         raise BadInput("--loss ce needs a classification data set (digits, mnist, fashion-mnist, cifar10, cifar100)")
     if config.batch_size is not None and config.batch_size > len(ds.x):
