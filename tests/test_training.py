@@ -298,3 +298,38 @@ def test_train_cli_defaults_equal_the_config_defaults():
     assert len(shared) >= 25
     for name in shared:
         assert params[name].default == fields[name], name
+
+
+def test_one_failing_seed_is_frozen_and_the_others_finish(tiny, monkeypatch):
+    """Four seeds, a NaN forced into seed 2's output weights: its loss is NaN from step 0. It is
+    frozen (its weights never change again) and reported; the other three train exactly as they
+    do without it."""
+    import condense_cli.training.loop as loop
+
+    real = loop._start_state
+
+    def poisoned(state, *args):
+        state = real(state, *args)
+        state["params"]["out"][2, 0, 0] = np.nan
+        return state
+
+    cfg = dataclasses.replace(tiny, seeds=4, steps=50, record_every=10)
+    clean = train(cfg)
+    monkeypatch.setattr(loop, "_start_state", poisoned)
+    r = train(cfg)
+    assert r.meta["status"] == "finished" and r.step[-1] == 50
+    assert [f["seed"] for f in r.meta["failed_seeds"]] == [cfg.seed + 2] and r.meta["failed_seeds"][0]["step"] == 0
+    for s in (0, 1, 3):  # the others: bit for bit the run without the poisoned seed
+        np.testing.assert_array_equal(r.loss[s], clean.loss[s])
+        np.testing.assert_array_equal(r.hidden[0][s], clean.hidden[0][s])
+    frozen = r.hidden[0][2]
+    assert np.isfinite(frozen).all() and (frozen == frozen[0]).all()  # never moved
+    assert np.isnan(r.out[2, :, 0, 0]).all() and np.isnan(r.loss[2]).all()  # reported as it is, not hidden
+    assert np.isfinite(r.loss[[0, 1, 3]]).all()
+    assert clean.meta["failed_seeds"] == []
+
+
+def test_every_seed_failing_stops_the_run(tiny):
+    r = train(dataclasses.replace(tiny, seeds=2, lr=1e30, optimizer="gd", steps=50))
+    assert r.meta["status"] == "stopped" and "non-finite" in r.meta["reason"]
+    assert len(r.meta["failed_seeds"]) == 2 and np.isfinite(r.loss).all()

@@ -82,6 +82,9 @@ def train_cmd(
         _print_train_summary(summary, result)
     if as_json:
         emit_json(summary)
+    for f in result.meta.get("failed_seeds", []):
+        err.print(f"[yellow]warning:[/] seed {f['seed']} failed at step {f['step']} ({f['reason']}); "
+                  "the other seeds went on", soft_wrap=True)
     meta = result.meta
     if meta["status"] != "finished":
         done = meta["steps_done"]

@@ -99,6 +99,7 @@ class _Outcome:
     reason: str | None = None
     nan_step: int | None = None
     stop_steps: np.ndarray | None = None
+    fail_steps: np.ndarray | None = None  # several seeds: the step at which each seed failed (−1: it did not)
 
 
 def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], initial_params) -> TrainResult:
@@ -195,7 +196,13 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
             o.evals, o.recorded = t0 + valid, o.recorded + k
             if progress is not None:
                 progress(o.evals - 1, T)
-            bad = ~np.isfinite(chunk_loss).all(axis=0)
+            if S > 1:  # a failed seed is frozen inside the program; the run stops only when all have failed
+                o.fail_steps = np.asarray(o.state["fail_step"])
+                bad = np.zeros(valid, bool)
+                if (o.fail_steps >= 0).all():
+                    bad[min(max(int(o.fail_steps.max()) - t0, 0), valid - 1)] = True
+            else:
+                bad = ~np.isfinite(chunk_loss).all(axis=0)
             if bad.any():
                 o.nan_step = int(t0 + np.argmax(bad))
                 o.status, o.reason = "stopped", f"loss became non-finite at step {o.nan_step}"
@@ -279,6 +286,9 @@ def _meta(config: TrainConfig, spec, ds: Dataset, stds, initial_params, last: in
         "status": o.status,
         "reason": o.reason,
         "stop_step": None if o.stop_steps is None else [int(s) for s in o.stop_steps],
+        "failed_seeds": [] if o.fail_steps is None else [
+            {"seed": seed, "step": int(st), "reason": "loss or updated weights not finite; weights frozen from then on"}
+            for seed, st in zip(_seeds(config), o.fail_steps) if st >= 0],
         "seconds": seconds,
     }
 

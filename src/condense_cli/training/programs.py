@@ -42,6 +42,7 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
 
     mse = LOSSES[loss_name]  # the training loss (MSE or cross-entropy), same signature
     freeze = early_stop or spec.trunk is not None
+    guard = S > 1  # several seeds: one whose step turns non-finite is frozen, the others go on
 
     dtype = np.dtype(dtype_name)
 
@@ -87,13 +88,23 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
             updates, opt_state = make_opt(hyper["lr"]).update(grads, opt_state, params)
             return optax.apply_updates(params, updates), opt_state
 
-        if freeze:  # stopped seeds, steps past T and non-finite losses leave the weights as they are
+        failed, fail_step = st["failed"], st["fail_step"]
+        if guard:  # a seed whose loss or updated weights are not finite keeps its weights from then on
+            cand_p, cand_opt = update((p, st["opt"], g))
+            finite = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(cand_p))  # one fused reduction
+            newly = (~failed) & (~finite) & (t < hyper["T"])
+            fail_step = jnp.where(newly, t, fail_step)
+            failed = failed | newly
+            active = ~failed & (t < hyper["T"]) & ~stopped if freeze else ~failed
+            new_p = jax.tree.map(lambda a, b: jnp.where(active, a, b), cand_p, p)
+            opt_state = jax.tree.map(lambda a, b: jnp.where(active, a, b), cand_opt, st["opt"])
+        elif freeze:  # stopped seeds, steps past T and non-finite losses leave the weights as they are
             active = (t < hyper["T"]) & jnp.isfinite(loss) & ~stopped
             new_p, opt_state = jax.lax.cond(active, update, lambda ops: (ops[0], ops[1]), (p, st["opt"], g))
         else:
             new_p, opt_state = update((p, st["opt"], g))
-        st = {"params": new_p, "opt": opt_state,
-              "key": key, "perm": perm, "loss0": loss0, "stopped": stopped, "stop_step": stop_step}
+        st = {"params": new_p, "opt": opt_state, "key": key, "perm": perm, "loss0": loss0, "stopped": stopped,
+              "stop_step": stop_step, "failed": failed, "fail_step": fail_step}
         return st, loss, buf
 
     if S == 1:  # one network: no batch axis inside the step (XLA's small dots are faster so)
@@ -132,7 +143,8 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
                 "key": np.array([[0, seed] for seed in seeds], np.uint32),
                 "perm": np.zeros((len(seeds), n_data), np.int32),  # the current epoch's order
                 "loss0": zeros(dtype), "stopped": zeros(bool),
-                "stop_step": np.full(len(seeds), -1, np.int32)}
+                "stop_step": np.full(len(seeds), -1, np.int32),
+                "failed": zeros(bool), "fail_step": np.full(len(seeds), -1, np.int32)}
 
     return Programs(init, buffer, run_chunk)
 

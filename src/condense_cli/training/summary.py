@@ -28,6 +28,7 @@ def train_summary(result, out: Path) -> dict:
         "multiplicity": p[0] if len(set(p)) == 1 else p,
         "seconds": round(float(result.meta["seconds"]), 3),
         "status": result.meta["status"],
+        "failed_seeds": result.meta.get("failed_seeds", []),
     }
     if "train_acc" in result.extra:
         summary["train_acc"] = _finite_or_none(float(np.mean(result.extra["train_acc"][:, -1])))
