@@ -91,7 +91,7 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
         failed, fail_step = st["failed"], st["fail_step"]
         if guard:  # a seed whose loss or updated weights are not finite keeps its weights from then on
             cand_p, cand_opt = update((p, st["opt"], g))
-            finite = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(cand_p))  # one fused reduction
+            finite = jnp.isfinite(loss) & jnp.all(jnp.array([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(cand_p)]))
             newly = (~failed) & (~finite) & (t < hyper["T"])
             fail_step = jnp.where(newly, t, fail_step)
             failed = failed | newly
