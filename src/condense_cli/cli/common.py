@@ -16,41 +16,19 @@ from rich.console import Console
 from ..errors import BadInput, CondenseError
 
 
-class Arch(str, Enum):
-    mlp = "mlp"
-    cnn = "cnn"
-    resnet18 = "resnet18"
+def _choice(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A string Enum of a choice option, so `--help` lists its values and Typer refuses others."""
+    return Enum(name, {v.replace("-", "_"): v for v in values}, type=str)
 
 
-class Optimizer(str, Enum):
-    adam = "adam"
-    gd = "gd"
-    sgd = "sgd"
-
-
-class Loss(str, Enum):
-    mse = "mse"
-    ce = "ce"
-
-
-class Split(str, Enum):
-    unit_beta2 = "unit-beta2"
-    unit_alpha = "unit-alpha"
-    balanced = "balanced"
-
-
-class TestSet(str, Enum):
-    auto = "auto"
-    official = "official"
-    split = "split"
-
-
-class Format(str, Enum):
-    png = "png"
-    pdf = "pdf"
-
-
-CHOICES = {"arch": Arch, "optimizer": Optimizer, "loss": Loss, "split": Split, "format": Format, "test_set": TestSet}  # tested against the library
+# the library's lists, written here so `condense --help` loads no JAX (a test checks they agree)
+Arch = _choice("Arch", ("mlp", "cnn", "resnet18"))
+Optimizer = _choice("Optimizer", ("adam", "gd", "sgd"))
+Loss = _choice("Loss", ("mse", "ce"))
+Split = _choice("Split", ("unit-beta2", "unit-alpha", "balanced"))
+Format = _choice("Format", ("png", "pdf"))
+TestSet = _choice("TestSet", ("auto", "official", "split"))
+CHOICES = {"arch": Arch, "optimizer": Optimizer, "loss": Loss, "split": Split, "format": Format, "test_set": TestSet}
 
 app = typer.Typer(
     name="condense",

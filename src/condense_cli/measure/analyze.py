@@ -83,8 +83,7 @@ def choose_step(loss: np.ndarray, steps: np.ndarray, options: AnalysisOptions,
         t = first_below(loss, r)
         if t is None:
             return len(steps) - 1, f"last recorded step (the loss never fell to {r} of its initial value)"
-        k = max(int(np.searchsorted(steps, t, side="left")) - 1, 0)
-        return k, f"last recorded step before the loss fell to {r} of its initial value (step {t})"
+        return stage_end(loss, steps, r) - 1, f"last recorded step before the loss fell to {r} of its initial value (step {t})"
     if at == "end":
         return len(steps) - 1, "last recorded step (--at end)"
     if at == "initial":
@@ -92,9 +91,8 @@ def choose_step(loss: np.ndarray, steps: np.ndarray, options: AnalysisOptions,
         t = first_below(loss, r)
         if t is None:
             return len(steps) - 1, f"last recorded step; the loss never fell to {r:.0%} of its initial value"
-        k = max(int(np.searchsorted(steps, t, side="left")) - 1, 0)
-        return k, (f"last recorded step of the initial stage (the loss fell to {r:.0%} of its "
-                   f"initial value at step {t})")
+        return stage_end(loss, steps, r) - 1, (f"last recorded step of the initial stage (the loss fell to {r:.0%} "
+                                               f"of its initial value at step {t})")
     if at == "most-condensed":
         if most_condensed is None:
             k, why = choose_step(loss, steps, AnalysisOptions(stage_ratio=options.stage_ratio))

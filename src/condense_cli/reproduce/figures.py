@@ -127,14 +127,9 @@ def _fmt_counts(values) -> str:
     return ", ".join(str(v) for v in values)
 
 
-def _fmt_reading(layers: list[dict], which: str, unit: str = "both") -> str:
-    """'2d/1l' per seed, '(not condensed)' marked with *."""
-    out = []
-    for layer in layers:
-        d, l = reading(layer, which)
-        mark = "" if layer["condensed"] else "*"
-        out.append(f"{d}/{l}{mark}" if unit == "both" else f"{d if unit == 'directions' else l}{mark}")
-    return ", ".join(out)
+def _fmt_reading(layers: list[dict], which: str) -> str:
+    """'directions/lines' per seed, a layer that is not condensed marked with *."""
+    return ", ".join("{}/{}".format(*reading(layer, which)) + ("" if layer["condensed"] else "*") for layer in layers)
 
 
 # ----------------------------------------------------------------------------- initial condensation
@@ -158,15 +153,12 @@ def _fig2_rows(runs: dict, at: str, seeds: int):
         for w in READINGS:
             ok = sum(judge_count(lay, dirs, lines, w) for lay in layers)
             agree[w] += ok
-            row[w] = {"measured": [list(reading(lay, w)) for lay in layers], "agree": ok}
+            row[w] = {"measured": [list(reading(lay, w)) for lay in layers], "agree": ok,
+                      "text": _fmt_reading(layers, w)}
         row["condensed"] = [lay["condensed"] for lay in layers]
         rows.append(row)
-    text = {w: "; ".join(f"{r['activation']} {_fmt_reading_rows(r, w)}" for r in rows) for w in READINGS}
+    text = {w: "; ".join(f"{r['activation']} {r[w]['text']}" for r in rows) for w in READINGS}
     return rows, agree, text
-
-
-def _fmt_reading_rows(row: dict, which: str) -> str:
-    return ", ".join(f"{d}/{l}" + ("" if c else "*") for (d, l), c in zip(row[which]["measured"], row["condensed"]))
 
 
 def _train_fig2(act: str, seeds: int, std: float, data: str = "sin5d"):
