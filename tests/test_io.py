@@ -25,10 +25,10 @@ def test_round_trip_is_exact_and_plain(run_file):
     back = runfile.load_run(path)
     for k, v in r.arrays().items():
         assert np.array_equal(back.arrays()[k], v), k
-    assert back.meta["schema"] == "condense.run/2" and back.meta["layers"][0]["kind"] == "dense"
+    assert back.meta["schema"] == "condense.run/3" and back.meta["layers"][0]["kind"] == "dense"
     assert back.meta["config"]["act"] == ["xtanh"] and back.meta["multiplicity"] == [2]
     with np.load(path, allow_pickle=False) as f:  # every entry loads without pickles
-        assert sorted(f.files) == ["a", "loss", "meta", "step", "w1", "x", "y"]
+        assert sorted(f.files) == ["a", "loss", "loss_step", "meta", "step", "w1", "x", "y"]
         assert f["meta"].shape == () and all(f[k].dtype != object for k in f.files)
 
 

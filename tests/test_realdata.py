@@ -179,7 +179,7 @@ def test_cnn_on_image_data_and_bad_shapes(tmp_path):
         assert f["w1"].shape[2:] == (3, 1 * 2 * 2 + 1)  # one row per channel: c_in·k·k + bias
         assert f["w2"].shape[2:] == (5, 3 * 3 * 3 + 1)
         meta = json.loads(str(f["meta"]))
-        assert meta["schema"] == "condense.run/2" and meta["layers"][0]["kind"] == "conv"
+        assert meta["schema"] == "condense.run/3" and meta["layers"][0]["kind"] == "conv"
     res = runner.invoke(app, ["analyze", str(out), "-q", "--json", "--no-figures", "--out-dir", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["layers"][0]["neurons"] == 3
@@ -199,8 +199,11 @@ def test_version_1_run_files_are_still_read(tmp_path):
     r = train(TrainConfig(data="sin1d", n=8, width=4, steps=5))
     meta = {k: v for k, v in r.meta.items() if k not in ("layers", "arch")}
     meta["schema"] = "condense.run/1"
-    io.save_npz(tmp_path / "old.npz", r.arrays(), meta)
-    assert runfile.load_run(tmp_path / "old.npz").hidden[0].shape == r.hidden[0].shape
+    old = {k: v for k, v in r.arrays().items() if k != "loss_step"}  # /1 and /2: the loss of every step
+    io.save_npz(tmp_path / "old.npz", old, meta)
+    back = runfile.load_run(tmp_path / "old.npz")
+    assert back.hidden[0].shape == r.hidden[0].shape
+    assert np.array_equal(back.loss_step, np.arange(6)) and back.batch_loss is None
 
 
 def test_conv_channel_outputs_condense_when_kernels_are_scaled_copies():

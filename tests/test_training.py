@@ -243,9 +243,12 @@ def test_sgd_epochs_reshuffle_inside_the_compiled_step():
     st = init([0], stds)
     perms = []
     for t0 in (0, 3):  # one chunk of 3 steps per epoch
-        st, loss, _ = run_chunk(st, buffer(), x, y, hyper, jnp.int32(t0), np.arange(3, dtype=np.int32))
+        st, loss, step_loss, _ = run_chunk(st, buffer(), x, y, hyper, jnp.int32(t0), np.arange(3, dtype=np.int32),
+                                           np.array([True, False, False]))
         perms.append(np.asarray(st["perm"][0]))
-        assert np.isfinite(np.asarray(loss)).all()
+        assert np.isfinite(np.asarray(step_loss)).all()
+        # the full-batch loss is taken only where asked (a pass over all data), NaN elsewhere
+        assert np.isfinite(np.asarray(loss)[0]).all() and np.isnan(np.asarray(loss)[1:]).all()
     assert all(sorted(p.tolist()) == list(range(12)) for p in perms)
     assert not np.array_equal(perms[0], perms[1])
     r = train(cfg)

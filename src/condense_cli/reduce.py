@@ -132,7 +132,8 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
     S = run.out.shape[0]
     if not 0 <= seed_index < S:
         raise BadInput(f"--seed-index {seed_index} does not exist; the run holds {S} network(s)")
-    k, why = choose_step(np.asarray(run.loss[seed_index], np.float64), np.asarray(run.step), AnalysisOptions(at=at))
+    k, why = choose_step(np.asarray(run.loss[seed_index], np.float64), np.asarray(run.step), AnalysisOptions(at=at),
+                         loss_step=run.loss_step)
     step = int(run.step[k])
     _, spec = network(run, seed_index, k)
     params = {"hidden": [np.asarray(w[seed_index, k], np.float64) for w in run.hidden],
@@ -153,7 +154,7 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
     if finetune_steps > 0:
         base = dataclasses.asdict(TrainConfig.from_dict(meta.get("config") or {}))
         base.update(widths=new_spec.widths, act=tuple(new_spec.acts), steps=finetune_steps, seeds=1, residual=False,
-                    stop_at_loss_ratio=None, record_every=None, snapshots=None, log_spaced=False, gamma=None,
+                    stop_at_loss_ratio=None, record_every=None, loss_every=None, snapshots=None, log_spaced=False, gamma=None,
                     init_std=None, data="file", arch="mlp")
         if lr is not None:
             base["lr"] = lr

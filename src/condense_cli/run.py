@@ -1,8 +1,11 @@
-"""What is saved: the run file (`condense.run/2`, reading /1 too), its in-memory form
+"""What is saved: the run file (`condense.run/3`, reading /1 and /2 too), its in-memory form
 `TrainResult`, and the adapter from a recorded snapshot back to a network.
 
-- `TrainResult`: x (n, d), y (n, d_out), loss (S, T+1), step (K,), hidden[l] (S, K, m_l,
-  fan_in_l + 1) with the bias last, out (S, K, d_out, m_L + 1), meta (JSON-able), extra arrays.
+- `TrainResult`: x (n, d), y (n, d_out), loss (S, J) the full-batch loss at the steps loss_step
+  (J,) (every step 0..T of full-batch training; files before /3 have no loss_step: every step),
+  batch_loss (S, T+1) the minibatch loss of every step (minibatch training, /3) or None, step
+  (K,), hidden[l] (S, K, m_l, fan_in_l + 1) with the bias last, out (S, K, d_out, m_L + 1),
+  meta (JSON-able), extra arrays.
 - `save_run(path, result)` / `load_run(path) -> TrainResult`: the run-file contract of DESIGN.md
   (every array plain numeric, read with `allow_pickle=False`, every fault one `BadInput` line).
 - `network(run, s, k) -> (params, NetSpec)`: seed s at snapshot k as a network `nn.models` runs.
@@ -18,7 +21,9 @@ from .errors import BadInput
 from .io import check_schema, read_npz, save_npz
 
 RUN_SCHEMA = "condense.run"
-RUN_VERSION = 2  # /2 adds meta "arch" and "layers" (convolution kernels as input weights); /1 is read too
+RUN_VERSION = 3  # /2 added meta "arch" and "layers" (convolution kernels as input weights); /3 the arrays
+# loss_step (the steps of the full-batch loss, which minibatch runs take only at some steps) and batch_loss;
+# /1 and /2 are read too
 SCHEMA = f"{RUN_SCHEMA}/{RUN_VERSION}"
 
 
@@ -34,14 +39,28 @@ class TrainResult:
     out: np.ndarray
     meta: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # optional arrays: x_test, y_test, train_acc, test_acc
+    loss_step: np.ndarray | None = None  # (J,); None: every step 0..J-1
+    batch_loss: np.ndarray | None = None  # (S, T+1), minibatch training only
+
+    def __post_init__(self):
+        if self.loss_step is None:
+            self.loss_step = np.arange(np.shape(self.loss)[1], dtype=np.int64)
 
     @property
     def finished(self) -> bool:
         return self.meta.get("status") == "finished"
 
+    def loss_at(self, s: int, step: int) -> float:
+        """Seed s's full-batch loss at `step`, or at the last loss step before it."""
+        j = max(int(np.searchsorted(self.loss_step, step, side="right")) - 1, 0)
+        return float(self.loss[s, j])
+
     def arrays(self) -> dict[str, np.ndarray]:
-        """Run-file arrays by name: x, y, loss, step, w1..wL, a."""
-        arr = {"x": self.x, "y": self.y, "loss": self.loss, "step": self.step, "a": self.out}
+        """Run-file arrays by name: x, y, loss, loss_step, (batch_loss,) step, w1..wL, a."""
+        arr = {"x": self.x, "y": self.y, "loss": self.loss, "loss_step": np.asarray(self.loss_step, np.int64),
+               "step": self.step, "a": self.out}
+        if self.batch_loss is not None:
+            arr["batch_loss"] = self.batch_loss
         arr.update({f"w{l + 1}": w for l, w in enumerate(self.hidden)})
         arr.update(self.extra)
         return arr
@@ -93,14 +112,24 @@ def load_run(path: str | Path):
         fan = w.shape[2] * (int(np.prod(conv["out"])) if (l == 1 and conv is not None) else 1)
     if out.shape[3] != fan + 1 or out.shape[2] != y.shape[1]:
         raise BadInput(f"{path}: a has shape {out.shape}, expected ({S}, {K}, {y.shape[1]}, {fan + 1})")
-    if np.any(step < 0) or np.any(np.diff(step) <= 0) or step[-1] >= loss.shape[1]:
+    loss_step = arrays.get("loss_step")
+    if loss_step is None:  # /1 and /2: the loss of every step
+        loss_step = np.arange(loss.shape[1], dtype=np.int64)
+    if loss_step.ndim != 1 or len(loss_step) != loss.shape[1] or len(loss_step) == 0 or loss_step[0] != 0 \
+            or np.any(np.diff(loss_step) <= 0) or not np.issubdtype(loss_step.dtype, np.integer):
+        raise BadInput(f"{path}: loss_step must be increasing integer steps from 0, one per loss column")
+    if np.any(step < 0) or np.any(np.diff(step) <= 0) or step[-1] > loss_step[-1]:
         raise BadInput(f"{path}: step must be increasing and within the loss record")
+    batch_loss = arrays.get("batch_loss")
+    if batch_loss is not None and (batch_loss.ndim != 2 or batch_loss.shape != (S, loss_step[-1] + 1)):
+        raise BadInput(f"{path}: batch_loss has shape {batch_loss.shape}, expected ({S}, {loss_step[-1] + 1})")
     extra = {k: v for k, v in arrays.items()
              if k in ("x_test", "y_test", "train_acc", "test_acc") or (k.startswith("trunk_") and k[6:].isdigit())}
     for k in ("train_acc", "test_acc"):
         if k in extra and extra[k].shape != (S, K):
             raise BadInput(f"{path}: {k} has shape {extra[k].shape}, expected ({S}, {K})")
-    return TrainResult(x=x, y=y, loss=loss, step=step, hidden=hidden, out=out, meta=meta, extra=extra)
+    return TrainResult(x=x, y=y, loss=loss, step=step, hidden=hidden, out=out, meta=meta, extra=extra,
+                       loss_step=loss_step, batch_loss=batch_loss)
 
 
 def network(run, s: int, k: int):

@@ -37,6 +37,7 @@ def train_cmd(
     seeds: Annotated[int, typer.Option(help="Train S networks at once (seeds seed..seed+S-1).")] = 1,
     record_every: Annotated[Optional[int], typer.Option(help="Record weights every k steps (default: about 100 snapshots).")] = None,
     snapshots: Annotated[Optional[int], typer.Option(help="Record K snapshots instead (0 and T included).")] = None,
+    loss_every: Annotated[Optional[int], typer.Option(help="Minibatch training: also take the full-batch loss every k steps (it is always taken at the recorded snapshot steps and T; the minibatch loss of every step is kept as batch_loss).")] = None,
     log_spaced: Annotated[bool, typer.Option(help="Space the --snapshots logarithmically.")] = False,
     stop_at_loss_ratio: Annotated[Optional[float], typer.Option(help="Stop once loss <= r · initial loss (0.7: end of the initial stage).")] = None,
     dropout: Annotated[float, typer.Option(help="Dropout rate after every hidden layer during training (the recorded loss is without dropout).")] = 0.0,
@@ -45,7 +46,7 @@ def train_cmd(
     test_fraction: Annotated[float, typer.Option(help="Classification data with --test-set split: share of the training files held out for test accuracy.")] = 0.2,
     test_set: Annotated[TestSet, typer.Option(help="Classification data: the official test files (MNIST/Fashion-MNIST t10k-*, CIFAR test_batch.bin / test.bin), a split of the training files, or auto (official when the files are there).")] = TestSet.auto,
     x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (for tiny initializations).")] = False,
-    out: Annotated[Path, typer.Option(help="Run file to write (NPZ, schema condense.run/2).")] = Path("run.npz"),
+    out: Annotated[Path, typer.Option(help="Run file to write (NPZ, schema condense.run/3).")] = Path("run.npz"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ):
@@ -62,7 +63,7 @@ def train_cmd(
         depth=depth, width=width, widths=parse_int_list(widths, "--widths") if widths else None,
         residual=residual, output_bias=output_bias, alpha=alpha, gamma=gamma, init_std=_parse_stds(init_std),
         optimizer=optimizer.value, lr=lr, steps=steps, batch_size=batch_size, seed=seed, seeds=seeds,
-        record_every=record_every, snapshots=snapshots, log_spaced=log_spaced,
+        record_every=record_every, loss_every=loss_every, snapshots=snapshots, log_spaced=log_spaced,
         stop_at_loss_ratio=stop_at_loss_ratio, dropout=dropout, loss=loss.value, data_dir=data_dir,
         test_fraction=test_fraction, test_set=test_set.value, x64=x64,
     )

@@ -67,35 +67,39 @@ class AnalysisOptions:
                                   curve=not series)
 
 
-def first_below(loss: np.ndarray, ratio: float) -> int | None:
-    """The first step whose loss is at most ratio × loss[0], or None."""
+def first_below(loss: np.ndarray, ratio: float, loss_step: np.ndarray | None = None) -> int | None:
+    """The first step whose loss is at most ratio × loss[0], or None. `loss_step` (J,): the steps
+    of the loss entries (None: entry t is step t)."""
     hit = np.flatnonzero(loss <= ratio * loss[0])
-    return int(hit[0]) if len(hit) else None
+    if not len(hit):
+        return None
+    return int(hit[0]) if loss_step is None else int(loss_step[hit[0]])
 
 
 def choose_step(loss: np.ndarray, steps: np.ndarray, options: AnalysisOptions,
-                most_condensed: int | None = None) -> tuple[int, str]:
-    """(index into `steps`, why) for one seed's loss (T+1,) and the recorded steps (K,).
-    `most_condensed` is the index `--at most-condensed` takes (None: no snapshot condensed)."""
+                most_condensed: int | None = None, loss_step: np.ndarray | None = None) -> tuple[int, str]:
+    """(index into `steps`, why) for one seed's loss (J,) at `loss_step` (J,; None: every step)
+    and the recorded steps (K,). `most_condensed` is the index `--at most-condensed` takes (None:
+    no snapshot condensed)."""
     at = str(options.at).strip().lower()
     if options.at_loss_ratio is not None:
         r = options.at_loss_ratio
-        t = first_below(loss, r)
+        t = first_below(loss, r, loss_step)
         if t is None:
             return len(steps) - 1, f"last recorded step (the loss never fell to {r} of its initial value)"
-        return stage_end(loss, steps, r) - 1, f"last recorded step before the loss fell to {r} of its initial value (step {t})"
+        return stage_end(loss, steps, r, loss_step) - 1, f"last recorded step before the loss fell to {r} of its initial value (step {t})"
     if at == "end":
         return len(steps) - 1, "last recorded step (--at end)"
     if at == "initial":
         r = options.stage_ratio
-        t = first_below(loss, r)
+        t = first_below(loss, r, loss_step)
         if t is None:
             return len(steps) - 1, f"last recorded step; the loss never fell to {r:.0%} of its initial value"
-        return stage_end(loss, steps, r) - 1, (f"last recorded step of the initial stage (the loss fell to {r:.0%} "
+        return stage_end(loss, steps, r, loss_step) - 1, (f"last recorded step of the initial stage (the loss fell to {r:.0%} "
                                                f"of its initial value at step {t})")
     if at == "most-condensed":
         if most_condensed is None:
-            k, why = choose_step(loss, steps, AnalysisOptions(stage_ratio=options.stage_ratio))
+            k, why = choose_step(loss, steps, AnalysisOptions(stage_ratio=options.stage_ratio), loss_step=loss_step)
             return k, "no recorded step of the initial stage is condensed; " + why
         return most_condensed, ("the step of the initial stage where the layer was most condensed "
                                 "(widest persistent range)")
@@ -111,9 +115,9 @@ def choose_step(loss: np.ndarray, steps: np.ndarray, options: AnalysisOptions,
     return int(hits[0]), f"step {want} (--at)"
 
 
-def stage_end(loss: np.ndarray, steps: np.ndarray, ratio: float) -> int:
+def stage_end(loss: np.ndarray, steps: np.ndarray, ratio: float, loss_step: np.ndarray | None = None) -> int:
     """Number of recorded steps inside the initial stage (before the loss fell to ratio × initial)."""
-    t = first_below(loss, ratio)
+    t = first_below(loss, ratio, loss_step)
     return len(steps) if t is None else max(int(np.searchsorted(steps, t, side="left")), 1)
 
 
@@ -224,16 +228,17 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
     per_seed, figures = [], None
     for s in range(S):
         loss = loss_all[s]
-        stage_k = stage_end(loss, steps, options.stage_ratio)
+        stage_k = stage_end(loss, steps, options.stage_ratio, run.loss_step)
         held = [held_within_bound(steps, series_dirs[s, j], series_cond[s, j], series_pers[s, j],
                                   mult[l - 1], stage_k) for j, l in enumerate(layers)]
-        k, why = choose_step(loss, steps, options, held[0]["most_condensed_index"])
+        k, why = choose_step(loss, steps, options, held[0]["most_condensed_index"], run.loss_step)
         step = int(steps[k])
-        ratio = float(loss[step] / loss[0]) if loss[0] > 0 and step < len(loss) else float("nan")
-        t_stage = first_below(loss, options.stage_ratio)
+        loss_k = run.loss_at(s, step)
+        ratio = float(loss_k / loss[0]) if loss[0] > 0 else float("nan")
+        t_stage = first_below(loss, options.stage_ratio, run.loss_step)
         stage = "initial" if (t_stage is None or step < t_stage) else "later"
         entry = {"seed": (meta.get("seeds") or list(range(S)))[s], "step": step, "why": why,
-                 "loss": float(loss[min(step, len(loss) - 1)]), "loss_ratio": _num(ratio), "stage": stage,
+                 "loss": loss_k, "loss_ratio": _num(ratio), "stage": stage,
                  "layers": []}
         fig_layers = []
         for j, l in enumerate(layers):
@@ -297,7 +302,7 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
     arrays = {"series_step": steps, "series_directions": series_dirs, "series_lines": series_lines,
               "series_condensed": series_cond, "series_persistence": series_pers,
               "series_rd": series_rd, "layers": np.asarray(layers),
-              "series_loss": loss_all[:, np.minimum(steps, loss_all.shape[1] - 1)]}
+              "series_loss": np.array([[run.loss_at(s, t) for t in steps] for s in range(S)])}
     for fl in figures["layers"]:
         lc = fl["lc"]
         arrays[f"kept_l{fl['layer']}"] = lc.kept_index

@@ -43,7 +43,8 @@ def analysis_figures(result: dict, run, report: dict) -> list[tuple[str, Figure]
                                           f"({'condensed' if entry['condensed'] else 'not condensed'})"),
                  f"tolerance_l{fl['layer']}")
     save(loss_curve(np.asarray(run.loss[0]), step, 0.7, f"seed {seed0}: loss ratio at step {step} "
-                          f"= {report['loss_ratio'] if report['loss_ratio'] is None else round(report['loss_ratio'], 3)}"),
+                          f"= {report['loss_ratio'] if report['loss_ratio'] is None else round(report['loss_ratio'], 3)}",
+                    run.loss_step, None if run.batch_loss is None else np.asarray(run.batch_loss[0])),
          "loss")
     arr = result["arrays"]
     save(training_series(arr["series_step"], arr["series_directions"][0], arr["series_lines"][0],

@@ -23,16 +23,22 @@ def cosine_heatmap(D: np.ndarray, title: str, blocks: np.ndarray | None = None) 
     return fig
 
 
-def loss_curve(loss: np.ndarray, step: int, stage_ratio: float, title: str) -> Figure:
-    """Training loss (T+1,) on a log scale with the analyzed step and the initial-stage level."""
+def loss_curve(loss: np.ndarray, step: int, stage_ratio: float, title: str, loss_step: np.ndarray | None = None,
+               batch_loss: np.ndarray | None = None) -> Figure:
+    """Full-batch training loss (J,) at `loss_step` (J,; None: every step) on a log scale with the
+    analyzed step and the initial-stage level; a minibatch run's batch loss (T+1,) behind it."""
     fig = Figure(figsize=(6, 3.6), layout="constrained")
     ax = fig.subplots()
-    t = np.arange(len(loss))
-    ax.plot(t, loss, lw=1.2, label="training loss")
+    t = np.arange(len(loss)) if loss_step is None else np.asarray(loss_step)
+    if batch_loss is not None:
+        ax.plot(np.arange(len(batch_loss)), batch_loss, lw=0.6, color="0.7", label="minibatch loss")
+        loss = np.asarray(loss)
+    ax.plot(t, loss, lw=1.2, marker="." if len(t) < 200 and loss_step is not None else None,
+            label="training loss (full batch)")
     ax.axhline(stage_ratio * loss[0], color="gray", ls="--", lw=0.8,
                label=f"{stage_ratio:.0%} of initial loss (end of initial stage)")
     ax.axvline(step, color="C3", lw=1, label=f"analyzed step {step}")
-    if np.all(loss > 0):
+    if np.all(loss > 0) and (batch_loss is None or np.all(batch_loss > 0)):
         ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")

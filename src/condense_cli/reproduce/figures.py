@@ -409,7 +409,7 @@ def _ov_fig89(quick: bool, seeds: int) -> Reproduction:
               (("normal init", normal), ("normal init + dropout 0.5", dropout), ("small init", small))}
 
     def reach(run, level):  # the first step whose loss is at most `level` × initial, per seed
-        return [first_below(run.loss[s], level) for s in range(seeds)]
+        return [first_below(run.loss[s], level, run.loss_step) for s in range(seeds)]
 
     fast_drop, fast_small = reach(dropout, 0.05), reach(small, 0.05)
 

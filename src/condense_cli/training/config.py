@@ -42,6 +42,7 @@ class TrainConfig:
     seed: int = 0
     seeds: int = 1
     record_every: int | None = None
+    loss_every: int | None = None  # minibatch training: the full-batch loss every k steps too (besides snapshots)
     snapshots: int | None = None
     log_spaced: bool = False
     stop_at_loss_ratio: float | None = None
@@ -116,6 +117,13 @@ class TrainConfig:
             raise BadInput("give --record-every or --snapshots, not both")
         if self.log_spaced and self.snapshots is None:
             raise BadInput("--log-spaced needs --snapshots K")
+        if self.loss_every is not None:
+            if self.loss_every < 1 or self.loss_every > self.steps:
+                raise BadInput(f"--loss-every must be a positive integer at most --steps ({self.steps}), "
+                               f"got {self.loss_every}")
+            if self.batch_size is None:
+                raise BadInput("--loss-every applies to minibatch training (--optimizer sgd --batch-size B); "
+                               "full-batch training records the full-batch loss of every step")
         if self.batch_size is not None:
             if self.optimizer != "sgd":
                 raise BadInput("--batch-size applies to --optimizer sgd only")

@@ -1,10 +1,11 @@
 """Training: one compiled program per run, S seeds at once, snapshots from the scan.
 
 `TrainConfig` (frozen) says what to train; `train(config, progress=None)` returns a
-`TrainResult` whose arrays follow the run-file contract (`condense.run/2`; /1 plus meta "arch", "layers"):
-loss (S, T+1), step (K,), hidden[l] (S, K, m_l, fan_in_l+1), out (S, K, d_out, m_L+1).
+`TrainResult` whose arrays follow the run-file contract (`condense.run/3`): loss (S, J) at loss_step
+(J,) (every step of full-batch training; a minibatch run's loss steps, `loss_steps`), batch_loss
+(S, T+1) for minibatch training, step (K,), hidden[l] (S, K, m_l, fan_in_l+1), out (S, K, d_out, m_L+1).
 
-Design: a step function closed over the config evaluates the full-batch loss at step t, writes
+Design: a step function closed over the config evaluates the loss at step t, writes
 the parameters into a snapshot slot when t is a recorded step, and updates. Only where the final
 weights are read (early stop, a ResNet18 trunk) is the update skipped once t = T, the seed has
 stopped or its loss is not finite; elsewhere steps past T or after a non-finite loss are simply
@@ -29,7 +30,7 @@ from ..nn import activations
 from ..run import SCHEMA, TrainResult
 from .config import DEFAULT_INIT_STD, TrainConfig
 from .programs import _recorded, programs
-from .schedule import plan_chunks
+from .schedule import loss_steps, plan_chunks
 
 def prepare(config: TrainConfig, dataset: Dataset | None = None):
     """Validate the config and build (dataset, NetSpec, init stds). Raises BadInput."""
@@ -87,10 +88,12 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
 
 @dataclass
 class _Outcome:
-    """What the chunk loop computed: host copies of the loss (S, T+1) and snapshots, how far it
-    got, the device state, and why it stopped."""
+    """What the chunk loop computed: host copies of the full-batch loss (S, T+1; NaN at the
+    steps it was not taken), the loss each step was taken on (S, T+1) and the snapshots, how far
+    it got, the device state, and why it stopped."""
 
     loss: np.ndarray
+    step_loss: np.ndarray
     snapshots: dict
     state: dict
     evals: int = 0  # steps evaluated
@@ -113,12 +116,14 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
     started = time.perf_counter()
     batch = config.batch_size if config.optimizer == "sgd" else None  # None: full batch
     rec, L, Kc = plan_chunks(config, spec, len(ds.x), np.dtype(dtype).itemsize)
+    taken = loss_steps(config, rec)
     init, buffer, run_chunk = programs(spec, config.optimizer, batch, config.seeds, L, Kc, jnp.dtype(dtype).name,
                                        float(config.dropout), config.loss, len(ds.x) if batch else 0,
                                        config.stop_at_loss_ratio is not None)
     state = _start_state(init(_seeds(config), stds), spec, initial_params, dtype, config.seeds)
-    outcome = _run_chunks(config, ds, state, buffer, run_chunk, rec, L, Kc, dtype, progress)
+    outcome = _run_chunks(config, ds, state, buffer, run_chunk, rec, taken, L, Kc, dtype, progress)
     last, steps_kept, hidden, out = _keep_finite(outcome, rec)
+    loss_step = taken[taken <= last]
     extra, trunk = {}, None
     if spec.trunk is not None:  # the trunk at the last step: enough to rebuild the final network
         trunk = [np.asarray(k) for k in outcome.state["params"]["trunk"]]
@@ -127,8 +132,9 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
         extra.update(_accuracies(spec, hidden, out, ds, dtype, trunk))
     meta = _meta(config, spec, ds, stds, initial_params, last, outcome, time.perf_counter() - started)
     return TrainResult(x=np.asarray(ds.x, np.float64), y=np.asarray(ds.y, np.float64),
-                       loss=outcome.loss[:, : last + 1], step=steps_kept.astype(np.int64), hidden=hidden, out=out,
-                       meta=meta, extra=extra)
+                       loss=outcome.loss[:, loss_step], step=steps_kept.astype(np.int64), hidden=hidden, out=out,
+                       meta=meta, extra=extra, loss_step=loss_step,
+                       batch_loss=outcome.step_loss[:, : last + 1] if batch is not None else None)
 
 
 def _seeds(config: TrainConfig) -> list[int]:
@@ -151,10 +157,11 @@ def _start_state(state: dict, spec, initial_params: dict | None, dtype, S: int) 
     return state
 
 
-def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk, rec: np.ndarray, L: int, Kc: int,
-                dtype, progress) -> _Outcome:
-    """Run the compiled chunks, copying loss and snapshots to the host as each finishes; stop at
-    a non-finite loss, when every seed reached the asked loss ratio, or on Ctrl-C."""
+def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk, rec: np.ndarray, taken: np.ndarray,
+                L: int, Kc: int, dtype, progress) -> _Outcome:
+    """Run the compiled chunks, copying losses and snapshots to the host as each finishes; stop
+    at a non-finite loss, when every seed reached the asked loss ratio, or on Ctrl-C. `taken`:
+    the steps whose full-batch loss is computed."""
     import jax
     import jax.numpy as jnp
 
@@ -165,7 +172,9 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
     ratio = config.stop_at_loss_ratio
     hyper = {"T": jnp.int32(T), "lr": jnp.asarray(config.lr, dtype),
              "ratio": jnp.asarray(-np.inf if ratio is None else ratio, dtype)}
-    o = _Outcome(loss=np.empty((S, T + 1), dtype), state=state,
+    takes = np.zeros(n_chunks * L, bool)
+    takes[taken] = True
+    o = _Outcome(loss=np.full((S, T + 1), np.nan, dtype), step_loss=np.empty((S, T + 1), dtype), state=state,
                  snapshots=jax.tree.map(lambda leaf: np.empty((S, len(rec)) + leaf.shape[1:], leaf.dtype),
                                         _recorded(state["params"])))
     try:
@@ -178,21 +187,25 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
             slots = np.full(L, Kc, dtype=np.int32)
             mine = rec[chunk_of == c]
             slots[mine - c * L] = np.arange(len(mine), dtype=np.int32)
-            return run_chunk(state, spare.pop(), x, y, hyper, jnp.int32(c * L), jnp.asarray(slots))
+            return run_chunk(state, spare.pop(), x, y, hyper, jnp.int32(c * L), jnp.asarray(slots),
+                             jnp.asarray(takes[c * L:(c + 1) * L]))
 
         pending = launch(0, state)
         for c in range(n_chunks):
-            o.state, chunk_loss, chunk_snap = pending
+            o.state, chunk_loss, chunk_step_loss, chunk_snap = pending
             if c + 1 < n_chunks:
                 pending = launch(c + 1, o.state)
             t0 = c * L
             valid = min(L, T + 1 - t0)
             chunk_loss = np.asarray(chunk_loss)[:valid].T  # (S, valid): waits for the chunk
+            chunk_step_loss = np.asarray(chunk_step_loss)[:valid].T
+            chunk_takes = takes[t0:t0 + valid]
             k = int(np.sum(chunk_of == c))
             jax.tree.map(lambda host, dev: host.__setitem__((slice(None), slice(o.recorded, o.recorded + k)),
                                                              np.asarray(dev)[:, :k]), o.snapshots, chunk_snap)
             spare.append(chunk_snap)
-            o.loss[:, t0:t0 + valid] = chunk_loss
+            o.loss[:, t0:t0 + valid] = np.where(chunk_takes, chunk_loss, np.nan)
+            o.step_loss[:, t0:t0 + valid] = chunk_step_loss
             o.evals, o.recorded = t0 + valid, o.recorded + k
             if progress is not None:
                 progress(o.evals - 1, T)
@@ -202,7 +215,7 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
                 if (o.fail_steps >= 0).all():
                     bad[min(max(int(o.fail_steps.max()) - t0, 0), valid - 1)] = True
             else:
-                bad = ~np.isfinite(chunk_loss).all(axis=0)
+                bad = ~np.isfinite(chunk_step_loss).all(axis=0) | (chunk_takes & ~np.isfinite(chunk_loss).all(axis=0))
             if bad.any():
                 o.nan_step = int(t0 + np.argmax(bad))
                 o.status, o.reason = "stopped", f"loss became non-finite at step {o.nan_step}"

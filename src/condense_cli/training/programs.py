@@ -8,6 +8,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+LOSS_BLOCK = 4096  # points per block of a minibatch run's full-batch loss
+
 
 
 def _recorded(params: dict) -> dict:
@@ -24,9 +26,12 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
 
     - `init(seeds (S,), stds (L+1,))` -> the host-built state of S networks (no compilation);
     - `buffer()` -> a snapshot buffer on the device, leaves (S, Kc+1, ...);
-    - `run_chunk(state, buf, x (n, d), y (n, d_out), hyper, t0, slots (L,))` ->
-      (state, loss (L, S), buf): evaluations t0..t0+L-1, parameters at step t0+i written to
-      slot `slots[i]` of `buf` (slot Kc is scratch). `buf` is donated: its memory is reused in
+    - `run_chunk(state, buf, x (n, d), y (n, d_out), hyper, t0, slots (L,), takes (L,) bool)` ->
+      (state, loss (L, S), step_loss (L, S), buf): evaluations t0..t0+L-1, parameters at step
+      t0+i written to slot `slots[i]` of `buf` (slot Kc is scratch); `loss` the full-batch loss
+      (minibatch training: only where `takes[i]`, NaN elsewhere), `step_loss` the loss of the
+      batch each step's gradient was taken on (full batch: the full-batch loss; with dropout,
+      with it). `buf` is donated: its memory is reused in
       place (a fresh buffer per chunk costs page faults on every chunk), so it must not be read
       after the call; only the slots written in this call are meaningful in the result.
       `hyper` = {"T": int32, "lr": float, "ratio": float}; the stop ratio is read only by the
@@ -51,33 +56,54 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
 
     grad_fn = jax.value_and_grad(lambda p, xb, yb, k=None: mse(p, xb, yb, spec, dropout, k))
 
-    def seed_step(st, t, slot, buf, x, y, hyper):
+    def full_loss(p, x, y):
+        """The loss on all n points, in blocks of LOSS_BLOCK so memory stays bounded."""
+        n = x.shape[0]
+        if n <= LOSS_BLOCK:
+            return mse(p, x, y, spec)
+        nb, cut = n // LOSS_BLOCK, (n // LOSS_BLOCK) * LOSS_BLOCK
+
+        def block(i, total):
+            xb = jax.lax.dynamic_slice_in_dim(x, i * LOSS_BLOCK, LOSS_BLOCK)
+            yb = jax.lax.dynamic_slice_in_dim(y, i * LOSS_BLOCK, LOSS_BLOCK)
+            return total + mse(p, xb, yb, spec) * LOSS_BLOCK
+
+        total = jax.lax.fori_loop(0, nb, block, jnp.zeros((), x.dtype))
+        if cut < n:
+            total = total + mse(p, x[cut:], y[cut:], spec) * (n - cut)
+        return total / n
+
+    def seed_step(st, t, slot, take, buf, x, y, hyper):
+        """One seed's step t: (state, full-batch loss (NaN where `take` is false), loss the
+        gradient was taken on, buf). Full batch: both losses are the full-batch loss of every step."""
         p = st["params"]
         key = st["key"]
         perm = st["perm"]
         if batch is None and dropout == 0:
             loss, g = grad_fn(p, x, y)
-        else:  # the recorded loss is the full-batch loss without dropout
+            step_loss = loss
+        elif batch is None:  # dropout on the full batch: the recorded loss is without dropout
             loss = mse(p, x, y, spec)
-            xb, yb = x, y
-            if batch is not None:  # epochs of n // batch minibatches, reshuffled at each epoch's start
-                per_epoch = x.shape[0] // batch
-                epoch, pos = t // per_epoch, t % per_epoch
-                perm = jax.lax.cond(
-                    pos == 0,
-                    lambda: jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, 2), epoch),
-                                                   x.shape[0]).astype(jnp.int32),
-                    lambda: perm)
-                idx = jax.lax.dynamic_slice(perm, (pos * batch,), (batch,))
-                xb, yb = x[idx], y[idx]
+            step_loss, g = grad_fn(p, x, y, jax.random.fold_in(jax.random.fold_in(key, 1), t))
+        else:  # epochs of n // batch minibatches, reshuffled at each epoch's start
+            per_epoch = x.shape[0] // batch
+            epoch, pos = t // per_epoch, t % per_epoch
+            perm = jax.lax.cond(
+                pos == 0,
+                lambda: jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, 2), epoch),
+                                               x.shape[0]).astype(jnp.int32),
+                lambda: perm)
+            idx = jax.lax.dynamic_slice(perm, (pos * batch,), (batch,))
             k_drop = jax.random.fold_in(jax.random.fold_in(key, 1), t)
-            _, g = grad_fn(p, xb, yb, k_drop if dropout > 0 else None)
+            step_loss, g = grad_fn(p, x[idx], y[idx], k_drop if dropout > 0 else None)
+            # the full-batch loss only at the recorded loss steps (a pass over all n points)
+            loss = jax.lax.cond(take, lambda: full_loss(p, x, y), lambda: jnp.full((), jnp.nan, x.dtype))
         if not spec.output_bias:
             g = {**g, "out": g["out"].at[:, -1].set(0.0)}
         loss0, stopped, stop_step = st["loss0"], st["stopped"], st["stop_step"]
         if early_stop:
             loss0 = jnp.where(t == 0, loss, loss0)
-            reach = (~stopped) & (loss <= hyper["ratio"] * loss0)
+            reach = (~stopped) & take & (loss <= hyper["ratio"] * loss0)
             stop_step = jnp.where(reach, t, stop_step)
             stopped = stopped | reach
         buf = jax.tree.map(lambda b, leaf: jax.lax.dynamic_update_index_in_dim(b, leaf, slot, 0), buf,
@@ -91,7 +117,7 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
         failed, fail_step = st["failed"], st["fail_step"]
         if guard:  # a seed whose loss or updated weights are not finite keeps its weights from then on
             cand_p, cand_opt = update((p, st["opt"], g))
-            finite = jnp.isfinite(loss) & jnp.all(jnp.array([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(cand_p)]))
+            finite = jnp.isfinite(step_loss) & (~take | jnp.isfinite(loss)) & jnp.all(jnp.array([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(cand_p)]))
             newly = (~failed) & (~finite) & (t < hyper["T"])
             fail_step = jnp.where(newly, t, fail_step)
             failed = failed | newly
@@ -99,31 +125,31 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
             new_p = jax.tree.map(lambda a, b: jnp.where(active, a, b), cand_p, p)
             opt_state = jax.tree.map(lambda a, b: jnp.where(active, a, b), cand_opt, st["opt"])
         elif freeze:  # stopped seeds, steps past T and non-finite losses leave the weights as they are
-            active = (t < hyper["T"]) & jnp.isfinite(loss) & ~stopped
+            active = (t < hyper["T"]) & jnp.isfinite(step_loss) & ~stopped
             new_p, opt_state = jax.lax.cond(active, update, lambda ops: (ops[0], ops[1]), (p, st["opt"], g))
         else:
             new_p, opt_state = update((p, st["opt"], g))
         st = {"params": new_p, "opt": opt_state, "key": key, "perm": perm, "loss0": loss0, "stopped": stopped,
               "stop_step": stop_step, "failed": failed, "fail_step": fail_step}
-        return st, loss, buf
+        return st, (loss, step_loss), buf
 
     if S == 1:  # one network: no batch axis inside the step (XLA's small dots are faster so)
-        def v_step(st, t, slot, buf, x, y, hyper):
+        def v_step(st, t, slot, take, buf, x, y, hyper):
             squeeze = lambda tree: jax.tree.map(lambda a: a[0], tree)
-            st, loss, buf = seed_step(squeeze(st), t, slot, squeeze(buf), x, y, hyper)
-            return jax.tree.map(lambda a: a[None], (st, loss, buf))
-    else:
-        v_step = jax.vmap(seed_step, in_axes=(0, None, None, 0, None, None, None))
+            st, losses, buf = seed_step(squeeze(st), t, slot, take, squeeze(buf), x, y, hyper)
+            return jax.tree.map(lambda a: a[None], (st, losses, buf))
+    else:  # t, slot and take are shared by the seeds: the full-batch loss stays a real branch
+        v_step = jax.vmap(seed_step, in_axes=(0, None, None, None, 0, None, None, None))
 
     @partial(jax.jit, donate_argnums=1, compiler_options=compiler_options())
-    def run_chunk(state, buf, x, y, hyper, t0, slots):
+    def run_chunk(state, buf, x, y, hyper, t0, slots, takes):
         def body(carry, i):
             st, b = carry
-            st, loss, b = v_step(st, t0 + i, slots[i], b, x, y, hyper)
-            return (st, b), loss
+            st, losses, b = v_step(st, t0 + i, slots[i], takes[i], b, x, y, hyper)
+            return (st, b), losses
 
-        (state, buf), loss = jax.lax.scan(body, (state, buf), jnp.arange(L, dtype=jnp.int32))
-        return state, loss, buf  # buf: (S, Kc+1, ...), the last slot is scratch
+        (state, buf), (loss, step_loss) = jax.lax.scan(body, (state, buf), jnp.arange(L, dtype=jnp.int32))
+        return state, loss, step_loss, buf  # buf: (S, Kc+1, ...), the last slot is scratch
 
     def buffer():
         zeros = lambda shape: jnp.zeros((S, Kc + 1) + tuple(shape), dtype)

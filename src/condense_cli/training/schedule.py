@@ -1,7 +1,7 @@
 """When things happen in a run: the recorded steps, and the chunks of steps compiled at once
 (each about a quarter second of estimated work, equal chunks, the two snapshot buffers bounded).
 
-`record_steps(config) -> (K,)`; `plan_chunks(config, spec, n, itemsize) -> (recorded steps,
+`record_steps(config) -> (K,)`; `loss_steps(config, rec) -> (J,)`; `plan_chunks(config, spec, n, itemsize) -> (recorded steps,
 chunk length, chunks)`."""
 from __future__ import annotations
 
@@ -31,18 +31,30 @@ def record_steps(config: TrainConfig) -> np.ndarray:
     return np.unique(np.concatenate([[0], steps, [T]]))
 
 
+def loss_steps(config: TrainConfig, rec: np.ndarray) -> np.ndarray:
+    """The sorted steps whose full-batch loss is recorded: every step of full-batch training;
+    for minibatch training (a pass over all data costs n / batch steps' forward passes) the
+    recorded snapshot steps `rec`, every `loss_every` steps when asked, and T."""
+    T = config.steps
+    if config.batch_size is None or config.optimizer != "sgd":
+        return np.arange(T + 1, dtype=np.int64)
+    extra = np.arange(0, T + 1, config.loss_every, dtype=np.int64) if config.loss_every else np.zeros(0, np.int64)
+    return np.unique(np.concatenate([np.asarray(rec, np.int64), extra, [0, T]]))
+
+
 CHUNK_SECONDS = 0.25  # the aimed-for duration of one compiled chunk
 SNAPSHOT_BUFFER_BYTES = 256 * 2 ** 20  # the two per-chunk snapshot buffers on the device, at most
 
 
-def step_seconds(spec, n: int, batch: int | None, seeds: int) -> float:
+def step_seconds(spec, n: int, batch: int | None, seeds: int, full_loss_share: float = 0.0) -> float:
     """A rough a-priori estimate of one training step's seconds on a CPU: a fixed ~3 µs of
-    kernel launches plus the flops (the full-batch loss on n points, and forward and backward
-    passes on the batch) at 60 GFLOP/s, what this project's 2-core AVX-512 machines reach on
+    kernel launches plus the flops (forward and backward passes on the batch, and for full-batch
+    training the loss on n points; minibatch training adds its full-batch losses, a
+    `full_loss_share` of the steps) at 60 GFLOP/s, what this project's 2-core AVX-512 machines reach on
     the papers' networks (a slower CPU only makes chunks last longer). Only used to size
     chunks; it need not be exact."""
     macs = spec.macs_per_example() * seeds
-    flops = 2 * macs * n + 4 * macs * (n if batch is None else batch)
+    flops = 6 * macs * n if batch is None else 6 * macs * batch + 2 * macs * n * full_loss_share
     return 3e-6 + flops / 6e10
 
 
@@ -68,4 +80,5 @@ def plan_chunks(config: TrainConfig, spec, n: int, itemsize: int) -> tuple[np.nd
     rec = record_steps(config)
     batch = config.batch_size if config.optimizer == "sgd" else None
     snapshot_bytes = config.seeds * sum(r * c for r, c in spec.shapes) * itemsize
-    return rec, *chunk_plan(config.steps, rec, step_seconds(spec, n, batch, config.seeds), snapshot_bytes)
+    share = len(loss_steps(config, rec)) / (config.steps + 1)
+    return rec, *chunk_plan(config.steps, rec, step_seconds(spec, n, batch, config.seeds, share), snapshot_bytes)
