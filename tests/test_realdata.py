@@ -53,7 +53,8 @@ def test_mnist_idx_raw_and_gz(tmp_path, gz):
     assert ds.x.shape == (24, 16) and ds.x_test.shape == (6, 16) and ds.y.shape == (24, 10)
     assert ds.x.min() >= 0 and ds.x.max() <= 1 and ds.spec["normalization"] == "pixels scaled to [0, 1]"
     # every training row is one of the images with its label
-    flat = images.reshape(30, -1) / 255.0
+    flat = images.reshape(30, -1).astype(np.float32) / np.float32(255)  # pixel files give float32 pixels / 255
+    assert ds.x.dtype == np.float32 and ds.x_test.dtype == np.float32
     for row, y in zip(ds.x, ds.y):
         i = int(np.flatnonzero((flat == row).all(axis=1))[0])
         assert np.argmax(y) == labels[i]
@@ -250,8 +251,9 @@ def test_resnet18_trunk_smoke(tmp_path):
     run = runfile.load_run(out)
     assert run.hidden[0].shape == (1, 3, 6, 8 * 2 + 1)  # the head's first layer reads 8b pooled features
     assert len([k for k in run.extra if k.startswith("trunk_")]) == 20
-    acc = run.extra["train_acc"][0]
-    assert np.isnan(acc[:-1]).all() and 0 <= acc[-1] <= 1  # trunk kept at the end only
+    for name in ("train_acc", "test_acc"):  # counted during training, at every snapshot, trunk included
+        acc = run.extra[name][0]
+        assert ((0 <= acc) & (acc <= 1)).all(), name
     assert run.meta["trunk"]["features"] == 16
     res = runner.invoke(app, ["analyze", str(out), "--json", "-q", "--no-figures", "--out-dir", str(tmp_path)])
     assert res.exit_code == 0, res.output
@@ -275,7 +277,7 @@ def test_official_test_sets_are_read_when_present(tmp_path):
     ds = resolve("mnist", data_dir=str(tmp_path))  # auto: the t10k files are there
     assert ds.spec["test_set"] == "official" and ds.spec["test_fraction"] is None
     assert ds.x.shape == (30, 16) and ds.x_test.shape == (10, 16)
-    np.testing.assert_array_equal(ds.x_test, test_images.reshape(10, -1) / 255.0)
+    np.testing.assert_array_equal(ds.x_test, test_images.reshape(10, -1).astype(np.float32) / np.float32(255))
     np.testing.assert_array_equal(ds.y_test.argmax(1), test_labels)
     assert sorted(ds.y.argmax(1).tolist()) == sorted(labels.tolist())  # every training image, none held out
     split = resolve("mnist", data_dir=str(tmp_path), test_set="split", test_fraction=0.2)
@@ -313,3 +315,23 @@ def test_official_test_set_bad_input(tmp_path):
                               "--steps", "5", "-q", "--out", str(out)])
     assert res.exit_code == 2 and "official test images are 5x5x1" in res.stderr and not out.exists()
     assert len([l for l in res.stderr.splitlines() if l.strip()]) == 1
+
+
+def test_accuracies_of_an_early_stopped_run_match_its_recorded_weights(tmp_path):
+    """The snapshot an early stop appends (not counted inside the program) gets its accuracies
+    too, and every recorded one equals a recomputation from the recorded weights."""
+    import jax.numpy as jnp
+
+    from condense_cli import TrainConfig, train
+    from condense_cli.nn.models import forward
+    from condense_cli.run import network
+
+    write_mnist(tmp_path, n=40)
+    r = train(TrainConfig(data="mnist", data_dir=str(tmp_path), loss="ce", width=8, optimizer="sgd", batch_size=8,
+                          lr=0.5, steps=400, record_every=100, loss_every=7, init_std=0.3, stop_at_loss_ratio=0.9))
+    assert r.meta["stop_step"][0] < 400 and r.step[-1] == r.meta["stop_step"][0] and r.step[-1] % 100
+    for k in range(len(r.step)):
+        params, spec = network(r, 0, k)
+        for name, x, y in (("train_acc", r.x, r.y), ("test_acc", r.extra["x_test"], r.extra["y_test"])):
+            pred = np.asarray(forward(params, jnp.asarray(x, jnp.float32), spec)).argmax(1)
+            assert r.extra[name][0, k] == pytest.approx(np.mean(pred == y.argmax(1)), abs=1e-6), (name, k)

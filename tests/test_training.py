@@ -243,8 +243,8 @@ def test_sgd_epochs_reshuffle_inside_the_compiled_step():
     st = init([0], stds)
     perms = []
     for t0 in (0, 3):  # one chunk of 3 steps per epoch
-        st, loss, step_loss, _ = run_chunk(st, buffer(), x, y, hyper, jnp.int32(t0), np.arange(3, dtype=np.int32),
-                                           np.array([True, False, False]))
+        st, (loss, step_loss, _, _), _ = run_chunk(st, buffer(), x, y, hyper, jnp.int32(t0),
+                                                   np.arange(3, dtype=np.int32), np.array([True, False, False]))
         perms.append(np.asarray(st["perm"][0]))
         assert np.isfinite(np.asarray(step_loss)).all()
         # the full-batch loss is taken only where asked (a pass over all data), NaN elsewhere

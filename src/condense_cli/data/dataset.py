@@ -8,7 +8,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Dataset:
-    """x: (n, d), y: (n, d_out), both float64; `spec` is JSON-able and goes into run metadata.
+    """x: (n, d), y: (n, d_out), float64 (images read from pixel files: x float32, pixels / 255); `spec` is JSON-able and goes into run metadata.
     Classification sets (one-hot y) also carry a held-out x_test, y_test."""
 
     x: np.ndarray

@@ -29,7 +29,7 @@ from ..errors import BadInput, RunFailure
 from ..nn import activations
 from ..run import SCHEMA, TrainResult
 from .config import DEFAULT_INIT_STD, TrainConfig
-from .programs import _recorded, programs
+from .programs import _recorded, data_block, programs
 from .schedule import loss_steps, plan_chunks
 
 def prepare(config: TrainConfig, dataset: Dataset | None = None):
@@ -94,6 +94,8 @@ class _Outcome:
 
     loss: np.ndarray
     step_loss: np.ndarray
+    right: np.ndarray  # (S, T+1) training points classified right where the full-batch loss was taken
+    test_right: np.ndarray  # (S, T+1) test points classified right at the recorded steps (−1 elsewhere)
     snapshots: dict
     state: dict
     evals: int = 0  # steps evaluated
@@ -119,7 +121,7 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
     taken = loss_steps(config, rec)
     init, buffer, run_chunk = programs(spec, config.optimizer, batch, config.seeds, L, Kc, jnp.dtype(dtype).name,
                                        float(config.dropout), config.loss, len(ds.x) if batch else 0,
-                                       config.stop_at_loss_ratio is not None)
+                                       config.stop_at_loss_ratio is not None, ds.classification)
     state = _start_state(init(_seeds(config), stds), spec, initial_params, dtype, config.seeds)
     outcome = _run_chunks(config, ds, state, buffer, run_chunk, rec, taken, L, Kc, dtype, progress)
     last, steps_kept, hidden, out = _keep_finite(outcome, rec)
@@ -128,10 +130,13 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
     if spec.trunk is not None:  # the trunk at the last step: enough to rebuild the final network
         trunk = [np.asarray(k) for k in outcome.state["params"]["trunk"]]
         extra.update({f"trunk_{i}": k for i, k in enumerate(trunk)})
-    if ds.classification:
-        extra.update(_accuracies(spec, hidden, out, ds, dtype, trunk))
+    if ds.classification:  # both counted inside the training program
+        extra.update(x_test=ds.x_test.astype(np.float32), y_test=ds.y_test.astype(np.float32),
+                     train_acc=outcome.right[:, steps_kept] / len(ds.x),
+                     test_acc=_test_accuracy(outcome.test_right[:, steps_kept], spec, hidden, out, ds, dtype, trunk))
     meta = _meta(config, spec, ds, stds, initial_params, last, outcome, time.perf_counter() - started)
-    return TrainResult(x=np.asarray(ds.x, np.float64), y=np.asarray(ds.y, np.float64),
+    x_dtype = np.float32 if ds.x.dtype == np.float32 else np.float64  # images from pixel files stay float32
+    return TrainResult(x=np.asarray(ds.x, x_dtype), y=np.asarray(ds.y, np.float64),
                        loss=outcome.loss[:, loss_step], step=steps_kept.astype(np.int64), hidden=hidden, out=out,
                        meta=meta, extra=extra, loss_step=loss_step,
                        batch_loss=outcome.step_loss[:, : last + 1] if batch is not None else None)
@@ -169,12 +174,14 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
     n_chunks = math.ceil((T + 1) / L)
     chunk_of = rec // L
     x, y = jnp.asarray(ds.x, dtype), jnp.asarray(ds.y, dtype)
+    test = (jnp.asarray(ds.x_test, dtype), jnp.asarray(ds.y_test, dtype)) if ds.classification and len(ds.x_test) else None
     ratio = config.stop_at_loss_ratio
     hyper = {"T": jnp.int32(T), "lr": jnp.asarray(config.lr, dtype),
              "ratio": jnp.asarray(-np.inf if ratio is None else ratio, dtype)}
     takes = np.zeros(n_chunks * L, bool)
     takes[taken] = True
-    o = _Outcome(loss=np.full((S, T + 1), np.nan, dtype), step_loss=np.empty((S, T + 1), dtype), state=state,
+    o = _Outcome(loss=np.full((S, T + 1), np.nan, dtype), step_loss=np.empty((S, T + 1), dtype),
+                 right=np.full((S, T + 1), -1, np.int64), test_right=np.full((S, T + 1), -1, np.int64), state=state,
                  snapshots=jax.tree.map(lambda leaf: np.empty((S, len(rec)) + leaf.shape[1:], leaf.dtype),
                                         _recorded(state["params"])))
     try:
@@ -188,11 +195,11 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
             mine = rec[chunk_of == c]
             slots[mine - c * L] = np.arange(len(mine), dtype=np.int32)
             return run_chunk(state, spare.pop(), x, y, hyper, jnp.int32(c * L), jnp.asarray(slots),
-                             jnp.asarray(takes[c * L:(c + 1) * L]))
+                             jnp.asarray(takes[c * L:(c + 1) * L]), test)
 
         pending = launch(0, state)
         for c in range(n_chunks):
-            o.state, chunk_loss, chunk_step_loss, chunk_snap = pending
+            o.state, (chunk_loss, chunk_step_loss, chunk_right, chunk_test), chunk_snap = pending
             if c + 1 < n_chunks:
                 pending = launch(c + 1, o.state)
             t0 = c * L
@@ -206,6 +213,8 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
             spare.append(chunk_snap)
             o.loss[:, t0:t0 + valid] = np.where(chunk_takes, chunk_loss, np.nan)
             o.step_loss[:, t0:t0 + valid] = chunk_step_loss
+            o.right[:, t0:t0 + valid] = np.asarray(chunk_right)[:valid].T
+            o.test_right[:, t0:t0 + valid] = np.asarray(chunk_test)[:valid].T
             o.evals, o.recorded = t0 + valid, o.recorded + k
             if progress is not None:
                 progress(o.evals - 1, T)
@@ -306,33 +315,40 @@ def _meta(config: TrainConfig, spec, ds: Dataset, stds, initial_params, last: in
     }
 
 
-def _accuracies(spec, hidden, out, ds, dtype, trunk=None) -> dict:
-    """Train and test accuracy (S, K) of every recorded snapshot (argmax of f against the
-    one-hot label), data in batches of 4,096 so memory stays bounded; plus x_test, y_test.
-    With a trunk (recorded only at the end) only the last snapshot is evaluated, the rest NaN."""
+def _test_accuracy(counted: np.ndarray, spec, hidden, out, ds, dtype, trunk=None) -> np.ndarray:
+    """Test accuracy (S, K) of every recorded snapshot from the counts (S, K) made inside the
+    training program; a snapshot it did not count (the final weights an early stop appends) is
+    evaluated here from its recorded weights (argmax of f against the one-hot label), in blocks
+    (`data_block`). With a trunk (its kernels kept only at the end) such a snapshot stays NaN
+    unless it is the last."""
     import jax
     import jax.numpy as jnp
 
     from ..nn.models import forward
 
+    n_test = len(ds.x_test)
+    if n_test == 0:
+        return np.full(counted.shape, np.nan)
+    acc = np.where(counted >= 0, counted / n_test, np.nan)
+    missing = np.flatnonzero((counted < 0).any(axis=0))
+    if trunk is not None:
+        missing = missing[missing == counted.shape[1] - 1]
+    if not len(missing):
+        return acc
+
     @jax.jit
-    def correct(params, xb, yb):  # params with leading (S, K) axes -> (S, K) counts
+    def correct(params, xb, yb):  # params with leading (S, k) axes -> (S, k) counts
         f = jax.vmap(jax.vmap(lambda p: forward(p, xb, spec)))(params)
         return jnp.sum(jnp.argmax(f, -1) == jnp.argmax(yb, -1)[None, None], axis=-1)
 
-    K_total = out.shape[1]
-    if trunk is not None:
-        hidden, out = [w[:, -1:] for w in hidden], out[:, -1:]
-    params = {"hidden": [jnp.asarray(w, dtype) for w in hidden], "out": jnp.asarray(out, dtype)}
+    params = {"hidden": [jnp.asarray(w[:, missing], dtype) for w in hidden], "out": jnp.asarray(out[:, missing], dtype)}
     if trunk is not None:  # the same trunk for every seed's last snapshot: broadcast over (S, 1)
         params["trunk"] = [jnp.broadcast_to(jnp.asarray(k, dtype)[:, None], k.shape[:1] + (1,) + k.shape[1:])
                            for k in trunk]
-    result = {"x_test": ds.x_test.astype(np.float32), "y_test": ds.y_test.astype(np.float32)}
-    for name, x, y in (("train_acc", ds.x, ds.y), ("test_acc", ds.x_test, ds.y_test)):
-        total = np.zeros(out.shape[:2])
-        for i in range(0, len(x), 4096):
-            total += np.asarray(correct(params, jnp.asarray(x[i:i + 4096], dtype), jnp.asarray(y[i:i + 4096], dtype)))
-        result[name] = total / max(len(x), 1) if len(x) else np.full(out.shape[:2], np.nan)
-        if trunk is not None:
-            result[name] = np.concatenate([np.full((out.shape[0], K_total - 1), np.nan), result[name]], axis=1)
-    return result
+    total = np.zeros((out.shape[0], len(missing)))
+    B = max(1, data_block(spec) // total.size)  # the (S, k) networks share a block
+    for i in range(0, n_test, B):
+        total += np.asarray(correct(params, jnp.asarray(ds.x_test[i:i + B], dtype),
+                                    jnp.asarray(ds.y_test[i:i + B], dtype)))
+    acc[:, missing] = total / n_test
+    return acc

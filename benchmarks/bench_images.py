@@ -1,0 +1,193 @@
+"""Benchmark training at MNIST size (W4a, W4b, W4c) against the PyTorch eager reference
+`../shared/bench/torch_images.py`, side by side in one run.
+
+The data: 60,000 random 28x28 images with 10 labels written as MNIST IDX files, plus a 10,000-image
+official test set (t10k-*), so that condense trains on all 60,000 as the reference does; speed
+does not depend on the pixels. The workloads (the reference's own settings):
+
+- W4a: 784-1024-10 ReLU, SGD lr 0.05, minibatch 128, cross-entropy;
+- W4b: initial-condensation Fig. 4b, 784-30-10 x^2 tanh, std 0.001, Adam 5e-5, full batch, MSE;
+- W4c: one convolution (16 kernels 3x3, ReLU), 32 tanh units, 10 outputs, SGD lr 0.05, batch 64, CE.
+
+Printed per workload, best of `--repeats` alternating runs (this machine's timings are noisy):
+1. steps/s of the reference's loop, and of condense through the public `train` (a run of T steps
+   with snapshots at 0 and T, everything `train` does included: the full-batch loss and training
+   accuracy at both snapshots, the test accuracy, copying out), and their ratio;
+2. steps/s of the compiled chunks alone (the same program and chunks `train` runs, called
+   directly), the share of `train`'s wall time spent outside them, and the GFLOP/s the step
+   reaches (forward and backward products, counted below) beside what XLA's own matrix product
+   reaches on this machine (4096x784 times 784x1024, float32);
+3. a one-epoch W4a run (375 steps, weights every 100 steps) as a whole `condense train` process,
+   wall clock, cold and warm compilation cache (target: under 10 s).
+
+    python benchmarks/bench_images.py --torch-python /tmp/torchenv/bin/python
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT.parent / "shared" / "bench" / "torch_images.py"
+
+WORKLOADS = {  # name: (TrainConfig keywords, steps timed for condense, steps for the reference)
+    "w4a": (dict(width=1024, act="relu", optimizer="sgd", lr=0.05, batch_size=128, loss="ce", init_std=0.03), 3000, 500),
+    "w4b": (dict(width=30, act="x2tanh", optimizer="adam", lr=5e-5, loss="mse", init_std=0.001), 60, 30),
+    "w4c": (dict(arch="cnn", channels=16, kernel=3, width=32, act=("relu", "tanh"), optimizer="sgd", lr=0.05,
+                 batch_size=64, loss="ce", init_std=0.05), 2000, 300),
+}
+
+
+def write_data(folder: Path, n: int = 60000, n_test: int = 10000, seed: int = 0) -> None:
+    """Random MNIST-shaped IDX files (uint8 pixels, labels 0..9), training and official test."""
+    rng = np.random.default_rng(seed)
+
+    def idx(array: np.ndarray) -> bytes:
+        return struct.pack(">I", 0x0800 | array.ndim) + b"".join(struct.pack(">I", v) for v in array.shape) + array.tobytes()
+
+    for prefix, count in (("train", n), ("t10k", n_test)):
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(idx(rng.integers(0, 256, (count, 28, 28), np.uint8)))
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(idx(rng.integers(0, 10, count, np.uint8)))
+
+
+def step_flops(spec, batch: int) -> float:
+    """FLOPs of one training step's products: forward 2·MACs per example, backward 2·MACs for
+    every weight gradient and 2·MACs for every input gradient but the first layer's (the data
+    needs none), times the examples of the step."""
+    macs = spec.macs_per_example()
+    first = spec.fans[0] * spec.widths[0] * (int(np.prod(spec.conv_out)) if spec.conv is not None else 1)
+    return 2.0 * batch * (3 * macs - first)
+
+
+def matmul_gflops(repeats: int = 20) -> float:
+    """XLA's float32 matrix product on this machine: 4096x784 times 784x1024, best of `repeats`."""
+    import jax
+    import jax.numpy as jnp
+
+    a, b = jnp.ones((4096, 784), jnp.float32), jnp.ones((784, 1024), jnp.float32)
+    f = jax.jit(lambda a, b: a @ b)
+    f(a, b).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f(a, b).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2 * 4096 * 784 * 1024 / best / 1e9
+
+
+def condense_run(name: str, folder: Path, steps: int):
+    """(seconds of `train` for `steps` steps, seconds of the same compiled chunks called alone,
+    the NetSpec, the batch), after a first run compiled everything."""
+    import jax.numpy as jnp
+
+    from condense_cli import TrainConfig, train
+    from condense_cli.data import resolve
+    from condense_cli.training import plan_chunks, prepare
+    from condense_cli.training.programs import programs
+    from condense_cli.training.schedule import loss_steps
+
+    kw = WORKLOADS[name][0]
+    cfg = TrainConfig(data="mnist", data_dir=str(folder), steps=steps, snapshots=2, **kw)
+    ds = resolve(cfg.data, cfg.n, cfg.data_seed, cfg.data_dir, cfg.test_fraction, cfg.test_set)
+    train(cfg, dataset=ds)  # compiles
+    start = time.perf_counter()
+    train(cfg, dataset=ds)
+    total = time.perf_counter() - start
+
+    _, spec, stds = prepare(cfg, ds)
+    batch = cfg.batch_size if cfg.optimizer == "sgd" else None
+    rec, L, Kc = plan_chunks(cfg, spec, len(ds.x), 4)  # the same chunks as `train` makes
+    init, buffer, run_chunk = programs(spec, cfg.optimizer, batch, 1, L, Kc, "float32", 0.0, cfg.loss,
+                                       len(ds.x) if batch else 0, False, True)
+    n_chunks = -(-(steps + 1) // L)
+    takes = np.zeros(n_chunks * L, bool)
+    takes[loss_steps(cfg, rec)] = True
+    state = init([cfg.seed], stds)
+    x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
+    test = (jnp.asarray(ds.x_test, jnp.float32), jnp.asarray(ds.y_test, jnp.float32))  # as `train` passes it
+    hyper = {"T": jnp.int32(steps), "lr": jnp.float32(cfg.lr), "ratio": jnp.float32(-np.inf)}
+    buf = buffer()
+    start = time.perf_counter()
+    for c in range(n_chunks):
+        slots = np.full(L, Kc, np.int32)  # snapshot slots as `train` sets them
+        mine = rec[rec // L == c]
+        slots[mine - c * L] = np.arange(len(mine))
+        state, losses, buf = run_chunk(state, buf, x, y, hyper, jnp.int32(c * L), jnp.asarray(slots),
+                                       jnp.asarray(takes[c * L:(c + 1) * L]), test)
+    np.asarray(losses[0])
+    compiled = time.perf_counter() - start
+    return total, compiled, spec, batch or len(ds.x)
+
+
+def reference_run(torch_python: str, name: str, steps: int, folder: Path) -> float:
+    """Steps/s of the reference's own loop (it makes its own random data of the same size)."""
+    out = subprocess.run([torch_python, str(REFERENCE), name, "--steps", str(steps)], capture_output=True, text=True,
+                         check=True)
+    return float(out.stdout.strip().splitlines()[-1].split(":")[1].split()[0])
+
+
+def condense_cmd() -> list[str]:
+    exe = shutil.which("condense", path=str(Path(sys.executable).parent)) or shutil.which("condense")
+    return [exe] if exe else [sys.executable, "-m", "condense_cli"]
+
+
+def one_epoch(folder: Path, cache: Path) -> float:
+    """Wall clock of `condense train` on W4a for the issue's epoch (375 steps of 128: 48,000 images),
+    weights every 100 steps, as a whole process (start, data, compiling, training, run file)."""
+    kw = WORKLOADS["w4a"][0]
+    cmd = [*condense_cmd(), "train", "--data", "mnist", "--data-dir", str(folder), "--width", str(kw["width"]),
+           "--act", "relu", "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "128", "--loss", "ce",
+           "--init-std", "0.03", "--steps", "375", "--record-every", "100", "-q", "--out", str(folder / "epoch.npz")]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "CONDENSE_CACHE_DIR": str(cache)})
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--torch-python", default=os.environ.get("CONDENSE_TORCH_PYTHON"))
+    ap.add_argument("--workloads", default="w4a,w4b,w4c")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--skip-epoch", action="store_true")
+    a = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write_data(folder)
+        ceiling = matmul_gflops()
+        print(f"XLA float32 matrix product on this machine: {ceiling:.0f} GFLOP/s")
+        for name in a.workloads.split(","):
+            kw, steps, ref_steps = WORKLOADS[name]
+            best_total = best_compiled = float("inf")
+            ref = 0.0
+            for _ in range(a.repeats):  # alternate, so that both see the same machine
+                total, compiled, spec, batch = condense_run(name, folder, steps)
+                best_total, best_compiled = min(best_total, total), min(best_compiled, compiled)
+                if a.torch_python:
+                    ref = max(ref, reference_run(a.torch_python, name, ref_steps, folder))
+            ours, alone = steps / best_total, steps / best_compiled
+            gflops = step_flops(spec, batch) * alone / 1e9
+            ratio = f", {ours / ref:.2f}x the reference's {ref:.1f} steps/s" if ref else ""
+            print(f"{name}: condense {ours:.1f} steps/s through `train` ({steps} steps in {best_total:.2f} s){ratio}; "
+                  f"compiled chunks alone {alone:.1f} steps/s, {max(0.0, 1 - best_compiled / best_total):.1%} of "
+                  f"the wall time outside them; {gflops:.0f} GFLOP/s in the step ({gflops / ceiling:.0%} of the "
+                  f"matrix product's)")
+        if not a.skip_epoch:
+            with tempfile.TemporaryDirectory() as cache:
+                cold = one_epoch(folder, Path(cache))
+                warm = one_epoch(folder, Path(cache))
+            print(f"one-epoch W4a (375 steps, weights every 100 steps) as a whole process: {cold:.2f} s with a cold "
+                  f"compilation cache, {warm:.2f} s warm (target: under 10 s)")
+
+
+if __name__ == "__main__":
+    main()
