@@ -336,3 +336,30 @@ def test_every_seed_failing_stops_the_run(tiny):
     r = train(dataclasses.replace(tiny, seeds=2, lr=1e30, optimizer="gd", steps=50))
     assert r.meta["status"] == "stopped" and "non-finite" in r.meta["reason"]
     assert len(r.meta["failed_seeds"]) == 2 and np.isfinite(r.loss).all()
+
+
+def test_seeds_sharded_over_two_devices_equal_one_device(tmp_path):
+    """`train --seeds 4` splits the CPU into one device per core and shards the seeds over them;
+    the networks are those of an unsharded run up to float32 rounding (the two programs fuse
+    differently; gradient descent, since Adam's normalized steps blow a rounding of 1e-7 up to
+    1e-4 on weights near 0 within 200 steps)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    args = ["train", "--data", "sin1d", "--n", "12", "--width", "16", "--steps", "200", "--seeds", "4",
+            "--init-std", "0.1", "--optimizer", "gd", "--lr", "0.2", "-q"]
+    env = {**os.environ, "CONDENSE_CACHE_DIR": "off"}
+    runs = {}
+    for name, flags in (("one", "--xla_force_host_platform_device_count=1"),
+                        ("two", "--xla_force_host_platform_device_count=2")):
+        out = tmp_path / f"{name}.npz"
+        subprocess.run([sys.executable, "-c", "from condense_cli.cli import main; main()", *args, "--out", str(out)],
+                       check=True, env={**env, "XLA_FLAGS": flags}, capture_output=True)
+        with np.load(out, allow_pickle=False) as f:
+            runs[name] = ({k: f[k] for k in f.files if k != "meta"}, json.loads(str(f["meta"])))
+    assert runs["one"][1]["seed_devices"] == 1 and runs["two"][1]["seed_devices"] == 2
+    for k, v in runs["one"][0].items():
+        np.testing.assert_allclose(runs["two"][0][k], v, rtol=1e-4, atol=1e-6, err_msg=k)
+    assert not np.allclose(runs["two"][0]["w1"][0], runs["two"][0]["w1"][1])  # still four different networks

@@ -34,7 +34,7 @@ def train_cmd(
     steps: Annotated[int, typer.Option(help="Training steps T.")] = 1000,
     batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size for --optimizer sgd.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first network.")] = 0,
-    seeds: Annotated[int, typer.Option(help="Train S networks at once (seeds seed..seed+S-1).")] = 1,
+    seeds: Annotated[int, typer.Option(help="Train S networks at once (seeds seed..seed+S-1), sharded over the local devices (on CPU one per core).")] = 1,
     record_every: Annotated[Optional[int], typer.Option(help="Record weights every k steps (default: about 100 snapshots).")] = None,
     snapshots: Annotated[Optional[int], typer.Option(help="Record K snapshots instead (0 and T included).")] = None,
     loss_every: Annotated[Optional[int], typer.Option(help="Minibatch training: also take the full-batch loss every k steps (it is always taken at the recorded snapshot steps and T; the minibatch loss of every step is kept as batch_loss).")] = None,
@@ -53,6 +53,10 @@ def train_cmd(
     """Train a network (default: initial-condensation Fig. 2, 5-50-1 tanh, Adam) and write a run file."""
     from .. import io
     from .. import run as run_files
+    from ..runtime import split_cpu_into_devices
+
+    if seeds > 1:  # before JAX starts: the seeds are sharded over every core (one device each)
+        split_cpu_into_devices()
     from ..training import TrainConfig, train
     from ..training.summary import train_summary
 

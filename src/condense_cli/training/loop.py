@@ -123,6 +123,12 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
                                        float(config.dropout), config.loss, len(ds.x) if batch else 0,
                                        config.stop_at_loss_ratio is not None, ds.classification)
     state = _start_state(init(_seeds(config), stds), spec, initial_params, dtype, config.seeds)
+    shard = seed_sharding(config.seeds)
+    if shard is not None:  # the seeds split over the local devices: each runs its share of the vmapped step
+        import jax
+
+        state, plain = jax.device_put(state, shard), buffer
+        buffer = lambda: jax.device_put(plain(), shard)  # noqa: E731
     outcome = _run_chunks(config, ds, state, buffer, run_chunk, rec, taken, L, Kc, dtype, progress)
     last, steps_kept, hidden, out = _keep_finite(outcome, rec)
     loss_step = taken[taken <= last]
@@ -135,11 +141,26 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
                      train_acc=outcome.right[:, steps_kept] / len(ds.x),
                      test_acc=_test_accuracy(outcome.test_right[:, steps_kept], spec, hidden, out, ds, dtype, trunk))
     meta = _meta(config, spec, ds, stds, initial_params, last, outcome, time.perf_counter() - started)
+    meta["seed_devices"] = 1 if shard is None else int(shard.mesh.devices.size)  # devices the seeds were split over
     x_dtype = np.float32 if ds.x.dtype == np.float32 else np.float64  # images from pixel files stay float32
     return TrainResult(x=np.asarray(ds.x, x_dtype), y=np.asarray(ds.y, np.float64),
                        loss=outcome.loss[:, loss_step], step=steps_kept.astype(np.int64), hidden=hidden, out=out,
                        meta=meta, extra=extra, loss_step=loss_step,
                        batch_loss=outcome.step_loss[:, : last + 1] if batch is not None else None)
+
+
+def seed_sharding(S: int):
+    """How S seeds are laid out: a `NamedSharding` of their leading axis over the largest number
+    (> 1) of local devices that divides S (on CPU one device per core when the command split the
+    CPU, `runtime.split_cpu_into_devices`), or None (one device, or one seed)."""
+    import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devices = jax.local_devices()
+    nd = max(k for k in range(1, min(len(devices), S) + 1) if S % k == 0)
+    if nd < 2:
+        return None
+    return NamedSharding(Mesh(np.array(devices[:nd]), ("seeds",)), PartitionSpec("seeds"))
 
 
 def _seeds(config: TrainConfig) -> list[int]:
