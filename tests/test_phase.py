@@ -336,3 +336,36 @@ def test_cli_choices_are_the_librarys():
                "test_set": TEST_SETS}
     for name, enum in CHOICES.items():
         assert tuple(e.value for e in enum) == tuple(library[name]), name
+
+
+def test_two_processes_equal_one_process_and_only_process_0_writes(tmp_path):
+    """The multi-host path, really run: two processes on this machine (a localhost coordinator,
+    Gloo collectives on CPU, one device each) sweep the grid together; process 0's phase.npz is
+    that of one process with two devices, and process 1 writes nothing (not even its folder)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    args = ["phase-diagram", "--widths", "200,400", "--gammas", "0.5,2", "--gamma-primes", "0", "--max-steps", "1500",
+            "-q", "--no-figures"]
+    entry = [sys.executable, "-c", "from condense_cli.cli import main; main()"]
+    env = {**os.environ, "CONDENSE_CACHE_DIR": "off"}
+    procs = []
+    for i in range(2):
+        penv = {**env, "CONDENSE_DISTRIBUTED": "1", "JAX_COORDINATOR_ADDRESS": f"localhost:{port}",
+                "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(i),
+                "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+        procs.append(subprocess.Popen([*entry, *args, "--out-dir", str(tmp_path / f"p{i}")], env=penv,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        out, errs = p.communicate(timeout=300)
+        assert p.returncode == 0, errs[-2000:]
+    subprocess.run([*entry, *args, "--out-dir", str(tmp_path / "one")], check=True, capture_output=True,
+                   env={**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert not (tmp_path / "p1").exists()  # process 1 computed its share and wrote nothing
+    two, one = _arrays(tmp_path / "p0" / "phase.npz"), _arrays(tmp_path / "one" / "phase.npz")
+    assert sorted(two) == sorted(one)
+    for k in one:
+        np.testing.assert_array_equal(two[k], one[k], err_msg=k)
+    assert sorted(p.name for p in (tmp_path / "p0" / "widths").iterdir()) == ["m200.npz", "m400.npz"]

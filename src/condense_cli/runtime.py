@@ -41,15 +41,41 @@ def enable_compilation_cache() -> Path | None:
 
 
 def start_distributed() -> bool:
-    """With CONDENSE_DISTRIBUTED=1, join a multi-host JAX job (`jax.distributed.initialize()`,
-    which reads the coordinator address, process count and id from the cluster environment or
-    JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID). Returns whether it did."""
+    """With CONDENSE_DISTRIBUTED=1, join a multi-process JAX job (`jax.distributed.initialize`):
+    the coordinator, process count and id from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
+    JAX_PROCESS_ID where set, else from the cluster's own environment (SLURM, Open MPI, ...,
+    which JAX detects). On CPU the processes talk through Gloo collectives. Returns whether it
+    joined; a malformed count or id is one BadInput line."""
     if os.environ.get("CONDENSE_DISTRIBUTED", "").strip() not in ("1", "true", "yes"):
         return False
     import jax
 
-    jax.distributed.initialize()  # pragma: no cover - needs several hosts
+    from .errors import BadInput
+
+    kw = {}
+    for env, name in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
+        if os.environ.get(env, "").strip():
+            try:
+                kw[name] = int(os.environ[env])
+            except ValueError:
+                raise BadInput(f"{env} must be an integer, got {os.environ[env]!r}") from None
+    try:
+        jax.distributed.initialize(**kw)
+    except (ValueError, RuntimeError) as e:
+        raise BadInput(f"CONDENSE_DISTRIBUTED=1 but the JAX job could not start: {str(e).splitlines()[0]}") from None
     return True
+
+
+def is_writer() -> bool:
+    """Whether this process writes files: always, except in a multi-process job, where only
+    process 0 does (the others compute their share and leave the files to it)."""
+    import sys
+
+    if "jax" not in sys.modules:
+        return True
+    import jax
+
+    return jax.process_index() == 0
 
 
 def split_cpu_into_devices() -> int | None:

@@ -66,13 +66,16 @@ def phase_cmd(
         boundary_margin=boundary_margin, memory_mb=memory_mb, x64=x64)
     config.validate()
     dataset = resolve(data, n, data_seed)
-    output_folder(out_dir)
 
-    from ..runtime import enable_compilation_cache, start_distributed
+    from ..runtime import enable_compilation_cache, is_writer, start_distributed
     from .progress import progress_bar
 
     enable_compilation_cache()
-    start_distributed()
+    start_distributed()  # CONDENSE_DISTRIBUTED=1: one process per host; process 0 writes every file
+    writer = is_writer()
+    quiet = quiet or not writer
+    if writer:
+        output_folder(out_dir)
     points = len(config.gammas) * len(config.gamma_primes) * config.seeds
     label = f"phase diagram: {len(config.widths)} widths × {points} points"
     try:
@@ -83,6 +86,8 @@ def phase_cmd(
         fail(f"interrupted; finished widths kept in {out_dir / 'widths'} ({', '.join(map(str, done)) or 'none'}); "
              "run the same command again to resume", 1)
 
+    if not writer:  # the other processes computed their share; process 0 writes and reports
+        return
     outputs = [str(info["npz"])]
     if not no_figures:
         import matplotlib

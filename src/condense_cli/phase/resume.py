@@ -81,20 +81,45 @@ def finished_widths(parts_dir: Path) -> list[int]:
     return sorted(int(p.stem[1:]) for p in Path(parts_dir).glob("m*.npz") if p.stem[1:].isdigit())
 
 
+def _agree_across_processes(config: PhaseConfig, finished: dict) -> None:
+    """In a multi-process job every process must run the same widths: the finished widths each
+    one read must be process 0's (the output folder on a filesystem they share). BadInput if not."""
+    import sys
+
+    if "jax" not in sys.modules:
+        return
+    import jax
+
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    mine = np.array([m in finished for m in config.widths], np.int32)
+    first = np.asarray(multihost_utils.broadcast_one_to_all(mine))
+    if not np.array_equal(first, mine):
+        raise BadInput(f"process {jax.process_index()} finds other finished widths in the output folder than "
+                       "process 0: put --out-dir on a filesystem every process shares, or pass --fresh")
+
+
 def run_sweep(config: PhaseConfig, dataset: Dataset, out_dir: Path, fresh: bool = False,
               progress: Callable[[int, int], None] | None = None) -> tuple[PhaseResult, dict]:
     """The resumable sweep: widths already finished in `out_dir/widths` are read back (`fresh`
     redoes them), every other width is saved there as soon as it finishes, and `out_dir/phase.npz`
     is written at the end. Returns (result, info: resumed and redone widths, the NPZ path,
     seconds). A KeyboardInterrupt leaves every finished width in place."""
+    from ..runtime import is_writer
+
     started = time.perf_counter()
+    writer = is_writer()  # several processes (jax.distributed): only process 0 writes
     parts_dir = Path(out_dir) / "widths"
-    parts_dir.mkdir(exist_ok=True)
-    io.check_writable(Path(out_dir) / "phase.npz")
+    if writer:
+        parts_dir.mkdir(exist_ok=True)
+        io.check_writable(Path(out_dir) / "phase.npz")
     key = config.key(dataset.spec)
     finished, redone = load_finished(parts_dir, config, key, fresh)
-    result = sweep(config, dataset, finished, on_width=lambda part: save_part(parts_dir, key, part),
-                   progress=progress)
+    _agree_across_processes(config, finished)
+    result = sweep(config, dataset, finished,
+                   on_width=(lambda part: save_part(parts_dir, key, part)) if writer else None, progress=progress)
     unconverged = ~result.converged.all(axis=(2, 3))
     seconds = time.perf_counter() - started
     meta = {"schema": PHASE_SCHEMA, "config": {**config.__dict__}, "data": dataset.spec,
@@ -102,6 +127,8 @@ def run_sweep(config: PhaseConfig, dataset: Dataset, out_dir: Path, fresh: bool 
             "unconverged_points": int(unconverged.sum()), "diverged_points": int(result.diverged.any(axis=(2, 3)).sum()),
             "resumed_widths": sorted(finished), "redone_widths": redone, "seconds": seconds, "work": result.work}
     regime_code = np.select([result.regime == r for r in REGIMES], [i - 1 for i in range(len(REGIMES))], default=-2)
+    if not writer:
+        return result, {"resumed": sorted(finished), "redone": redone, "npz": None, "seconds": seconds}
     npz = io.save_npz(Path(out_dir) / "phase.npz", {
         "gamma": np.asarray(config.gammas), "gamma_prime": np.asarray(config.gamma_primes),
         "widths": np.asarray(config.widths), "rd": result.rd, "slope": result.slope, "regime": regime_code,
