@@ -10,7 +10,8 @@ from condense_cli.reproduce import (FIGURES, READINGS, judge_count, judge_degree
                                     judge_slope, regime_of, reproduce)
 
 runner = CliRunner()
-REQUIRED = {"ic-fig2", "ic-fig4a", "ic-fig5", "ic-fig6", "ov-fig1", "ov-fig2", "ov-fig6", "ov-fig8-9", "luo-slopes"}
+REQUIRED = {"ic-fig2", "ic-fig4a", "ic-fig5", "ic-fig6", "ov-fig1", "ov-fig2", "ov-fig6", "ov-fig8-9", "luo-slopes",
+            "ic-table1"}
 
 
 def test_list_has_every_required_figure():
@@ -88,3 +89,20 @@ def test_cli_end_to_end_report_and_force(tmp_path):
     assert res.exit_code == 2 and "--force" in res.stderr
     res = runner.invoke(app, ["reproduce", "fig99", "--out-dir", str(tmp_path / "x"), "-q"])
     assert res.exit_code == 2 and "unknown figure 'fig99'" in res.stderr
+
+
+def test_table1_accuracy_criterion_is_two_sided_and_the_initializations_are_the_table_s():
+    from condense_cli.reproduce.figures import ACCURACY_BAND, IC_TABLE1_INITS, judge_accuracy
+
+    assert judge_accuracy(0.975, 0.98) and judge_accuracy(0.98 + 0.99 * ACCURACY_BAND, 0.98)
+    assert not judge_accuracy(0.1, 0.98)  # an untrained network (chance on 10 classes) fails
+    assert not judge_accuracy(0.95, 0.98) and not judge_accuracy(float("nan"), 0.98)
+    kinds = {n: k for n, (k, _) in IC_TABLE1_INITS.items()}
+    assert sorted(kinds.values()) == ["common"] * 3 + ["condensed"] * 3
+    var = {n: v(64, 256) for n, (_, v) in IC_TABLE1_INITS.items()}
+    assert var["Glorot normal"] == pytest.approx(2 / 320) and var["He normal"] == pytest.approx(2 / 64)
+    assert var["LeCun normal"] == pytest.approx(1 / 64) and var["N(0, 1/m_out^3)"] == pytest.approx(256 ** -3)
+    assert var["N(0, 1/m^2)"] == pytest.approx(160 ** -2)
+    # every condensed variance is far below every common one: the two sides of the phase diagram
+    assert max(v for n, v in var.items() if kinds[n] == "condensed") < min(
+        v for n, v in var.items() if kinds[n] == "common") / 10

@@ -198,7 +198,7 @@ def test_sgd_minibatches_and_residual_network():
     ({"data": "moons"}, "unknown data set"),
     ({"act": ("tanh", "tanh")}, "2 activations given for 1 hidden layers"),
     ({"stop_at_loss_ratio": 1.5}, "stop-at-loss-ratio"),
-    ({"batch_size": 4}, "batch-size applies to --optimizer sgd"),
+    ({"batch_size": 4, "optimizer": "gd"}, "gd is full-batch gradient descent"),
     ({"dropout": 1.0}, "dropout must be in"),
 ])
 def test_bad_configs_are_refused_before_any_work(tiny, change, match):
@@ -363,3 +363,10 @@ def test_seeds_sharded_over_two_devices_equal_one_device(tmp_path):
     for k, v in runs["one"][0].items():
         np.testing.assert_allclose(runs["two"][0][k], v, rtol=1e-4, atol=1e-6, err_msg=k)
     assert not np.allclose(runs["two"][0]["w1"][0], runs["two"][0]["w1"][1])  # still four different networks
+
+
+def test_adam_on_minibatches_learns():
+    r = train(TrainConfig(act="tanh", data="sin1d", n=40, width=10, optimizer="adam", batch_size=8, lr=1e-2,
+                          steps=300, record_every=50, init_std=0.3))
+    assert r.batch_loss is not None and r.batch_loss.shape == (1, 301)
+    assert r.loss[0, -1] < 0.5 * r.loss[0, 0]

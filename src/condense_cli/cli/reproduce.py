@@ -19,6 +19,7 @@ def reproduce_cmd(
     list_figures: Annotated[bool, typer.Option("--list", help="List the reproducible figures.")] = False,
     quick: Annotated[bool, typer.Option("--quick", help="A cheaper version of each for a first look.")] = False,
     seeds: Annotated[int, typer.Option(help="Networks per setting (the papers show one).")] = 3,
+    data_dir: Annotated[Optional[str], typer.Option(help="ic-table1: CIFAR-10 binary files here (the ResNet18 trunk, for a GPU machine) instead of the digits.")] = None,
     out_dir: Annotated[Path, typer.Option(help="Folder for the figures and the report.")] = Path("reproduce"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite a folder that already holds results.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
@@ -58,7 +59,7 @@ def reproduce_cmd(
         if not quiet:
             err.print(f"[{i}/{len(wanted)}] {fid}: {FIGURES[fid].title} …", soft_wrap=True)
         t0 = time.perf_counter()
-        rep = reproduce(fid, quick=quick, seeds=seeds)
+        rep = reproduce(fid, quick=quick, seeds=seeds, data_dir=data_dir)
         files = []
         for name, fn, kwargs in rep.figures:
             save_figure(getattr(plots, fn)(**kwargs), out_dir / f"{name}.png", "png", files)

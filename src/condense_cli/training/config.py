@@ -122,11 +122,12 @@ class TrainConfig:
                 raise BadInput(f"--loss-every must be a positive integer at most --steps ({self.steps}), "
                                f"got {self.loss_every}")
             if self.batch_size is None:
-                raise BadInput("--loss-every applies to minibatch training (--optimizer sgd --batch-size B); "
+                raise BadInput("--loss-every applies to minibatch training (--batch-size B); "
                                "full-batch training records the full-batch loss of every step")
         if self.batch_size is not None:
-            if self.optimizer != "sgd":
-                raise BadInput("--batch-size applies to --optimizer sgd only")
+            if self.optimizer == "gd":
+                raise BadInput("--optimizer gd is full-batch gradient descent; for minibatches use sgd or adam "
+                               "with --batch-size")
             if self.batch_size < 1:
                 raise BadInput(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.loss not in ("mse", "ce"):

@@ -116,7 +116,7 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
     if config.x64 and jnp.zeros(()).dtype != jnp.float64:  # pragma: no cover
         raise RunFailure("--x64 was asked for but JAX could not enable float64")
     started = time.perf_counter()
-    batch = config.batch_size if config.optimizer == "sgd" else None  # None: full batch
+    batch = config.batch_size  # None: full batch
     rec, L, Kc = plan_chunks(config, spec, len(ds.x), np.dtype(dtype).itemsize)
     taken = loss_steps(config, rec)
     init, buffer, run_chunk = programs(spec, config.optimizer, batch, config.seeds, L, Kc, jnp.dtype(dtype).name,

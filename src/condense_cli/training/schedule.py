@@ -36,7 +36,7 @@ def loss_steps(config: TrainConfig, rec: np.ndarray) -> np.ndarray:
     for minibatch training (a pass over all data costs n / batch steps' forward passes) the
     recorded snapshot steps `rec`, every `loss_every` steps when asked, and T."""
     T = config.steps
-    if config.batch_size is None or config.optimizer != "sgd":
+    if config.batch_size is None:
         return np.arange(T + 1, dtype=np.int64)
     extra = np.arange(0, T + 1, config.loss_every, dtype=np.int64) if config.loss_every else np.zeros(0, np.int64)
     return np.unique(np.concatenate([np.asarray(rec, np.int64), extra, [0, T]]))
@@ -78,7 +78,7 @@ def plan_chunks(config: TrainConfig, spec, n: int, itemsize: int) -> tuple[np.nd
     """(recorded steps, L, Kc) of this config's run on n training points with parameters of
     `itemsize` bytes: `record_steps` and `chunk_plan`, as `train` compiles them."""
     rec = record_steps(config)
-    batch = config.batch_size if config.optimizer == "sgd" else None
+    batch = config.batch_size  # None: full batch
     snapshot_bytes = config.seeds * sum(r * c for r, c in spec.shapes) * itemsize
     share = len(loss_steps(config, rec)) / (config.steps + 1)
     return rec, *chunk_plan(config.steps, rec, step_seconds(spec, n, batch, config.seeds, share), snapshot_bytes)
