@@ -21,7 +21,6 @@ def data_block(spec) -> int:
     return int(2 ** np.clip(np.floor(np.log2(BLOCK_FLOATS / widest)), 8, 12))
 
 
-
 def _recorded(params: dict) -> dict:
     """The parameters a run file records at every snapshot: hidden layers and output (a ResNet18
     trunk is kept only at the end)."""
