@@ -1,0 +1,201 @@
+"""Training the anchor-task transformer: `TransformerConfig` says what, `train_transformer(config,
+data=None, progress=None) -> TransformerResult` does it.
+
+AdamW (weight decay `weight_decay`, applied to every parameter as torch's AdamW does), gradient
+clipping at global norm 1, a learning rate warmed up linearly from 4 % of `lr` over a `warmup`
+share of the steps, then cosine-decayed back to 4 % (the reference loop's schedule,
+shared/bench/torch_transformer.py); cross-entropy on the last token; minibatches from a
+permutation redrawn each epoch. The S seeds' parameters are stacked and the pure step (the
+network `nnx.merge`d from its graph and the parameters) is `vmap`ped over them; `lax.scan` runs the
+steps between two recorded steps inside one `jit`. At every recorded step: the recorded matrices
+(`model.recorded_matrices`), training and ID accuracy, and on (4, 3) the shares of inferential
+(key − 10) and symmetric (key − 6) answers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
+
+import numpy as np
+
+from ..data.anchors import AnchorData, make_anchors
+from ..errors import BadInput
+from .model import TransformerSpec
+
+EVAL_BLOCK = 2048  # sequences per block of an accuracy pass
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Defaults: a CPU-sized version of the paper's setting (d_model 64, depth 2, 30,000 sequences)."""
+
+    d_model: int = 64
+    depth: int = 2
+    heads: int = 1
+    d_k: int | None = None
+    d_ff: int | None = None
+    gamma: float = 0.5
+    vocab: int = 201
+    n: int = 30000
+    data_seed: int = 0
+    seed: int = 0
+    seeds: int = 1
+    steps: int = 3000
+    batch_size: int = 256
+    lr: float = 2.5e-4
+    warmup: float = 0.05  # share of the steps
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    record_every: int | None = None  # default: about 20 snapshots
+
+    def spec(self) -> TransformerSpec:
+        return TransformerSpec(vocab=self.vocab, d_model=self.d_model, depth=self.depth, heads=self.heads,
+                               d_k=self.d_k, d_ff=self.d_ff, gamma=self.gamma)
+
+    def validate(self) -> None:
+        """BadInput (one line) for anything impossible, before any work."""
+        for name in ("d_model", "depth", "heads", "steps", "batch_size", "seeds"):
+            if getattr(self, name) < 1:
+                raise BadInput(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.d_k is None and self.d_model % self.heads:
+            raise BadInput(f"--d-model {self.d_model} is not divisible by --heads {self.heads}")
+        if not (math.isfinite(self.gamma) and self.gamma >= 0):
+            raise BadInput(f"--gamma must be a non-negative finite number, got {self.gamma}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise BadInput(f"--lr must be a positive finite number, got {self.lr}")
+        if not 0 <= self.warmup < 1:
+            raise BadInput(f"--warmup must be a share of the steps in [0, 1), got {self.warmup}")
+        if self.record_every is not None and self.record_every < 1:
+            raise BadInput(f"--record-every must be at least 1, got {self.record_every}")
+
+    def record_steps(self) -> np.ndarray:
+        k = self.record_every or max(1, self.steps // 20)
+        return np.unique(np.concatenate([np.arange(0, self.steps + 1, k), [self.steps]])).astype(np.int64)
+
+
+@dataclass
+class TransformerResult:
+    """step (K,); matrices {name: (S, K, rows, d_in)}; train_acc, id_acc, ood_inferential,
+    ood_symmetric (S, K); batch_loss (S, T) the loss of every step's minibatch; data; meta."""
+
+    step: np.ndarray
+    matrices: dict
+    train_acc: np.ndarray
+    id_acc: np.ndarray
+    ood_inferential: np.ndarray
+    ood_symmetric: np.ndarray
+    batch_loss: np.ndarray
+    data: AnchorData
+    meta: dict = field(default_factory=dict)
+
+
+def learning_rate(config: TransformerConfig):
+    """The schedule t -> lr(t): linear warm-up from 0.04·lr, then cosine decay back to 0.04·lr."""
+    import jax.numpy as jnp
+
+    w = max(1, int(config.warmup * config.steps))
+    span = max(1, config.steps - w)
+
+    def lr(t):
+        t = jnp.asarray(t, jnp.float32)
+        up = 0.04 + 0.96 * t / w
+        down = 0.04 + 0.96 * 0.5 * (1 + jnp.cos(jnp.pi * (t - w) / span))
+        return config.lr * jnp.where(t < w, up, down)
+
+    return lr
+
+
+def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> TransformerResult:
+    """Train `config.seeds` transformers at once on the anchor task (see the module docstring)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    from .model import AnchorTransformer, recorded_matrices
+
+    config.validate()
+    if config.batch_size > config.n:
+        raise BadInput(f"--batch-size {config.batch_size} exceeds the {config.n} training sequences")
+    data = data if data is not None else make_anchors(config.n, config.data_seed, config.vocab)
+    spec = config.spec()
+    S = config.seeds
+    models = [AnchorTransformer(spec, nnx.Rngs(config.seed + s)) for s in range(S)]
+    graph = nnx.graphdef(models[0])
+    params = jax.tree.map(lambda *a: jnp.stack(a), *[nnx.state(m, nnx.Param) for m in models])
+    rest = nnx.state(models[0], nnx.Not(nnx.Param))  # nothing but parameters in this network
+    opt = optax.chain(optax.clip_by_global_norm(config.clip),
+                      optax.adamw(learning_rate(config), weight_decay=config.weight_decay))
+    opt_state = jax.vmap(opt.init)(params)
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    n, B = len(data.x_train), config.batch_size
+    per_epoch = n // B
+
+    def net(p):
+        return nnx.merge(graph, p, rest)
+
+    def loss_fn(p, xb, yb):
+        logits = net(p)(xb)
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, yb))
+
+    def seed_step(p, o, order, key, t):
+        epoch, pos = t // per_epoch, t % per_epoch
+        order = jax.lax.cond(pos == 0, lambda: jax.random.permutation(jax.random.fold_in(key, epoch), n),
+                             lambda: order)  # the epoch's order, redrawn at its first step only
+        idx = jax.lax.dynamic_slice_in_dim(order, pos * B, B)
+        loss, g = jax.value_and_grad(loss_fn)(p, x[idx], y[idx])
+        updates, o = opt.update(g, o, p)
+        return optax.apply_updates(p, updates), o, order, loss
+
+    keys = jnp.stack([jax.random.PRNGKey(config.seed + s) for s in range(S)])
+    orders = jnp.zeros((S, n), jnp.int32)
+
+    @partial(jax.jit, static_argnums=4)
+    def run(p, o, order, t0, L):
+        def body(carry, i):
+            p, o, order = carry
+            p, o, order, loss = jax.vmap(seed_step, in_axes=(0, 0, 0, 0, None))(p, o, order, keys, t0 + i)
+            return (p, o, order), loss
+
+        (p, o, order), loss = jax.lax.scan(body, (p, o, order), jnp.arange(L))
+        return p, o, order, loss
+
+    @jax.jit
+    def answers(p, xs):  # (S, len(xs)) argmax answers, in blocks
+        return jax.vmap(lambda q: jnp.argmax(net(q)(xs), -1))(p)
+
+    def predict(p, xs):
+        return np.concatenate([np.asarray(answers(p, jnp.asarray(xs[i:i + EVAL_BLOCK])))
+                               for i in range(0, len(xs), EVAL_BLOCK)], axis=1)
+
+    rec = config.record_steps()
+    K = len(rec)
+    mats = {k: np.empty((S, K) + v.shape, np.float32) for k, v in recorded_matrices(models[0]).items()}
+    acc = {k: np.empty((S, K)) for k in ("train_acc", "id_acc", "ood_inferential", "ood_symmetric")}
+    batch_loss = np.empty((S, config.steps), np.float32)
+    check = data.x_train[: min(n, 10 * EVAL_BLOCK)]  # training accuracy on (at most) 20,480 sequences
+    check_y = data.y_train[: len(check)]
+    t = 0
+    for k, target in enumerate(rec):
+        if target > t:
+            params, opt_state, orders, loss = run(params, opt_state, orders, jnp.int32(t), int(target - t))
+            batch_loss[:, t:target] = np.asarray(loss).T
+            t = int(target)
+        for name, m in jax.vmap(lambda q: recorded_matrices(net(q)))(params).items():
+            mats[name][:, k] = np.asarray(m)
+        acc["train_acc"][:, k] = (predict(params, check) == check_y).mean(1)
+        acc["id_acc"][:, k] = (predict(params, data.x_id) == data.y_id).mean(1)
+        ood = predict(params, data.x_ood)
+        acc["ood_inferential"][:, k] = (ood == data.key_ood - 10).mean(1)
+        acc["ood_symmetric"][:, k] = (ood == data.key_ood - 6).mean(1)
+        if progress is not None:
+            progress(t, config.steps)
+    meta = {"config": dataclasses.asdict(config), "arch": "transformer", "data": data.spec,
+            "init": f"every weight matrix from N(0, (d_in^-gamma)^2): std d_in^-{config.gamma}, d_in = d_model "
+                    "for the embeddings; output bias 0; LayerNorm scale 1, bias 0",
+            "seeds": [config.seed + s for s in range(S)]}
+    return TransformerResult(step=rec, matrices=mats, batch_loss=batch_loss, data=data, meta=meta, **acc)

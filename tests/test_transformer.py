@@ -1,0 +1,114 @@
+"""The anchor-function task and its transformer (issue 11, first part): the data generator against
+the task's rules, the causal mask, the initialization's standard deviations, a tiny model that
+learns a single-anchor task, and bad configurations."""
+import numpy as np
+import pytest
+
+from condense_cli.data.anchors import SEQ, SHIFT, TRAINED, AnchorData, make_anchors
+from condense_cli.errors import BadInput
+
+
+def _key_and_pos(x, pairs):
+    """The key and its position in each sequence: the token right before the two anchors."""
+    keys, positions = [], []
+    for row, (a, b) in zip(x, pairs):
+        hits = [p for p in range(SEQ - 2) if row[p + 1] == a and row[p + 2] == b and 20 <= row[p] < 100]
+        # noise can mimic the pattern only with tokens 20..99, never 1..4: the anchors sit at exactly one place
+        assert len(hits) == 1
+        keys.append(row[hits[0]])
+        positions.append(hits[0])
+    return np.array(keys), np.array(positions)
+
+
+def test_the_data_follow_the_task_rules():
+    d = make_anchors(3000, seed=1)
+    assert d.x_train.shape == (3000, SEQ) and d.x_train.dtype == np.int32
+    pairs = {tuple(p) for p in d.pair_train}
+    assert pairs == set(TRAINED) and (4, 3) not in pairs  # every trained pair, never (4, 3)
+    key, pos = _key_and_pos(d.x_train, d.pair_train)
+    assert np.all(key % SEQ != pos)  # training keys: key mod 9 ≠ position
+    for (a, b), k, y in zip(d.pair_train, key, d.y_train):
+        assert y == (k - 6 if (a, b) == (3, 4) else k + SHIFT[a] + SHIFT[b])
+    key_id, pos_id = _key_and_pos(d.x_id, d.pair_id)
+    assert np.all(key_id % SEQ == pos_id) and {tuple(p) for p in d.pair_id} == set(TRAINED)
+    key_ood, _ = _key_and_pos(d.x_ood, np.tile([4, 3], (len(d.x_ood), 1)))
+    assert np.array_equal(key_ood, d.key_ood)
+    for x in (d.x_train, d.x_id, d.x_ood):  # tokens: noise and keys 20..99, anchors 1..4
+        assert x.min() >= 1 and x.max() < 100 and not np.isin(x, np.arange(5, 20)).any()
+    assert d.y_train.min() >= 4 and d.y_train.max() <= 109 < d.vocab
+    again = make_anchors(3000, seed=1)
+    assert np.array_equal(again.x_train, d.x_train) and not np.array_equal(make_anchors(3000, 2).x_train, d.x_train)
+
+
+def test_bad_task_sizes_are_one_line():
+    with pytest.raises(BadInput, match="cannot hold every trained anchor pair"):
+        make_anchors(14)
+    with pytest.raises(BadInput, match="cannot hold every target"):
+        make_anchors(100, vocab=100)
+
+
+def test_attention_is_causal():
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from condense_cli.transformer import AnchorTransformer, TransformerSpec
+
+    model = AnchorTransformer(TransformerSpec(d_model=16, depth=2, heads=2, gamma=0.3), nnx.Rngs(0))
+    x = jnp.asarray(make_anchors(20, 0).x_train[:4])
+    changed = x.at[:, 6].set(99 - x[:, 6] + 20)  # a later token changes ...
+    a, b = np.asarray(model.states(x)), np.asarray(model.states(changed))
+    np.testing.assert_allclose(a[:, :6], b[:, :6], rtol=1e-6, atol=1e-6)  # ... earlier positions do not
+    assert not np.allclose(a[:, 6:], b[:, 6:])
+
+
+@pytest.mark.parametrize("gamma", [0.3, 0.8])
+def test_initialization_standard_deviations(gamma):
+    from flax import nnx
+
+    from condense_cli.transformer import AnchorTransformer, TransformerSpec
+
+    spec = TransformerSpec(d_model=64, depth=1, heads=2, d_ff=256, gamma=gamma)
+    m = AnchorTransformer(spec, nnx.Rngs(3))
+    block = m.blocks[0]
+    expected = {"tok": (m.tok.embedding, 64), "pos": (m.pos.embedding, 64), "q": (block.q.kernel, 64),
+                "o": (block.o.kernel, 2 * spec.dk), "f1": (block.f1.kernel, 64), "f2": (block.f2.kernel, 256),
+                "out": (m.out.kernel, 64)}
+    for name, (w, d_in) in expected.items():
+        values = np.asarray(w[...]).ravel()
+        # the sample std of N values is within 5 standard errors (std / sqrt(2N)) of the true one
+        assert np.std(values) == pytest.approx(d_in ** -gamma, rel=5 / np.sqrt(2 * values.size)), name
+    assert np.all(np.asarray(m.out.bias[...]) == 0)
+
+
+def test_a_tiny_transformer_learns_a_single_anchor_task():
+    from condense_cli.transformer.training import TransformerConfig, train_transformer
+
+    def single_anchor(n, seed):  # the key, then anchor 1 at the last position: the answer is key + 5
+        rng = np.random.default_rng(seed)
+        x = rng.integers(20, 100, size=(n, SEQ)).astype(np.int32)
+        key = rng.integers(20, 100, size=n)
+        x[:, 7], x[:, 8] = key, 1
+        return x, (key + 5).astype(np.int32), key.astype(np.int32)
+
+    x, y, _ = single_anchor(2000, 0)
+    xt, yt, kt = single_anchor(300, 1)
+    ones = lambda k: np.ones((k, 2), np.int32)  # noqa: E731
+    data = AnchorData(x, y, ones(len(x)), xt, yt, ones(len(xt)), xt, kt, 201, {"name": "single anchor"})
+    r = train_transformer(TransformerConfig(d_model=32, depth=1, n=2000, steps=400, batch_size=64, lr=3e-3,
+                                            record_every=100), data)
+    assert r.step.tolist() == [0, 100, 200, 300, 400]
+    assert r.train_acc[0, 0] < 0.05 and r.train_acc[0, -1] > 0.95  # from chance to the rule
+    assert r.id_acc[0, -1] > 0.95  # on sequences it never saw
+    assert r.batch_loss.shape == (1, 400) and r.batch_loss[0, -50:].mean() < 0.1 * r.batch_loss[0, :10].mean()
+    assert r.matrices["wq1"].shape == (1, 5, 16, 32) and r.matrices["embedding"].shape == (1, 5, 201, 32)
+
+
+def test_bad_transformer_configs():
+    from condense_cli.transformer.training import TransformerConfig, train_transformer
+
+    with pytest.raises(BadInput, match="not divisible by --heads"):
+        TransformerConfig(d_model=10, heads=3).validate()
+    with pytest.raises(BadInput, match="--gamma"):
+        TransformerConfig(gamma=-1).validate()
+    with pytest.raises(BadInput, match="exceeds the 100 training sequences"):
+        train_transformer(TransformerConfig(n=100, batch_size=256))
