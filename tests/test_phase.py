@@ -328,11 +328,11 @@ def test_cli_choices_are_the_librarys():
     from condense_cli.cli.common import CHOICES
     from condense_cli.nn.init import SPLITS
     from condense_cli.nn.models import LOSSES
-    from condense_cli.training.config import ARCHS, OPTIMIZERS
+    from condense_cli.training.config import ARCHS, OPTIMIZERS, TRANSFORMER
 
     from condense_cli.data.images import TEST_SETS
 
-    library = {"arch": ARCHS, "optimizer": OPTIMIZERS, "loss": tuple(LOSSES), "split": SPLITS, "format": ("png", "pdf"),
+    library = {"arch": (*ARCHS, TRANSFORMER), "optimizer": OPTIMIZERS, "loss": tuple(LOSSES), "split": SPLITS, "format": ("png", "pdf"),
                "test_set": TEST_SETS}
     for name, enum in CHOICES.items():
         assert tuple(e.value for e in enum) == tuple(library[name]), name

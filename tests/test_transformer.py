@@ -112,3 +112,75 @@ def test_bad_transformer_configs():
         TransformerConfig(gamma=-1).validate()
     with pytest.raises(BadInput, match="exceeds the 100 training sequences"):
         train_transformer(TransformerConfig(n=100, batch_size=256))
+
+
+def test_cli_trains_writes_and_analyzes_a_transformer_run(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from condense_cli.cli import app
+    from condense_cli.transformer.runfile import load_transformer_run
+
+    runner = CliRunner()
+    out = tmp_path / "tr.npz"
+    res = runner.invoke(app, ["train", "--arch", "transformer", "--data", "anchors", "--n", "600", "--d-model", "16",
+                              "--depth", "2", "--heads", "2", "--steps", "40", "--record-every", "20", "--seeds", "2",
+                              "--batch-size", "32", "--gamma", "0.8", "-q", "--json", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    for key in ("train_acc", "id_acc", "ood_inferential", "ood_symmetric"):
+        assert len(obj[key]) == 2 and all(0 <= v <= 1 for v in obj[key])
+    with np.load(out, allow_pickle=False) as f:  # plain arrays: the three sets' tokens and targets
+        meta = json.loads(str(f["meta"]))
+        assert meta["schema"] == "condense.transformer/1" and meta["config"]["gamma"] == 0.8
+        assert f["x_train"].shape == (600, 9) and f["y_train"].shape == (600,) and f["x_ood"].shape[1] == 9
+        # W^Q: d_model / 2 rows in all (the authors' d_k = d_model / 2), split over the 2 heads
+        assert f["m_wq1"].shape == (2, 3, 8, 16) and f["m_wq2"].shape == (2, 3, 8, 16)
+    run = load_transformer_run(out)
+    assert run.train_acc.shape == (2, 3) and "d_in^-gamma" in run.meta["init"]
+    res = runner.invoke(app, ["analyze", str(out), "-q", "--json", "--out-dir", str(tmp_path / "an")])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["step"] == 40 and len(rep["seeds"]) == 2
+    wq = rep["seeds"][0]["matrices"]["wq1"]
+    assert wq["rows"] == 8 and isinstance(wq["condensed"], bool) and 1 <= wq["stable_rank"] <= 8
+    assert (tmp_path / "an" / "tr_cosine_wq1.png").exists() and (tmp_path / "an" / "tr_accuracy.png").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--data", "anchors"], "--data anchors needs --arch transformer"),
+    (["--arch", "transformer", "--data", "sin5d"], "trains on --data anchors only"),
+    (["--arch", "transformer", "--data", "anchors", "--d-model", "10", "--heads", "3"], "not divisible by --heads"),
+    (["--arch", "transformer", "--data", "anchors", "--n", "10"], "cannot hold every trained anchor pair"),
+])
+def test_cli_bad_transformer_input_is_one_line(tmp_path, args, message):
+    from typer.testing import CliRunner
+
+    from condense_cli.cli import app
+
+    out = tmp_path / "r.npz"
+    res = CliRunner().invoke(app, ["train", *args, "--steps", "5", "--batch-size", "4", "-q", "--out", str(out)])
+    assert res.exit_code == 2 and message in res.stderr and "Traceback" not in res.output
+    assert not out.exists()
+
+
+def test_a_broken_transformer_run_file_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from condense_cli import io
+    from condense_cli.cli import app
+    from condense_cli.transformer.runfile import save_transformer_run
+    from condense_cli.transformer.training import TransformerConfig, train_transformer
+
+    r = train_transformer(TransformerConfig(n=300, d_model=8, depth=1, steps=4, batch_size=16, record_every=2))
+    good = tmp_path / "good.npz"
+    save_transformer_run(good, r)
+    with np.load(good, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files if k != "meta"}
+        import json
+        meta = json.loads(str(f["meta"]))
+    arrays["id_acc"] = arrays["id_acc"][:, :1]
+    io.save_npz(tmp_path / "bad.npz", arrays, meta)
+    res = CliRunner().invoke(app, ["analyze", str(tmp_path / "bad.npz"), "-q", "--no-figures"])
+    assert res.exit_code == 2 and "id_acc has shape" in res.stderr and "Traceback" not in res.output

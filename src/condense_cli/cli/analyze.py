@@ -40,6 +40,16 @@ def analyze_cmd(
     from ..measure.analyze import AnalysisOptions, analyze, resolve_run
 
     fmt = fmt.value
+    from ..transformer.runfile import is_transformer_run
+
+    if is_transformer_run(run_file):  # the anchor-task transformer: its own recorded matrices
+        folder = out_dir if out_dir is not None else (run_file.parent if str(run_file.parent) else Path("."))
+        if out_dir is not None:
+            output_folder(out_dir)
+        from .transformer import analyze_transformer_cmd
+
+        stem = run_file.name[:-4] if run_file.name.endswith(".npz") else run_file.name
+        return analyze_transformer_cmd(run_file, folder, stem, min_norm, fmt, no_figures, as_json, quiet)
     options = AnalysisOptions(at=at, at_loss_ratio=at_loss_ratio,
                               layers=parse_int_list(layer, "--layer") if layer else None,
                               min_norm=min_norm, tol=tol, fixed_tol=fixed_tol, min_share=min_share,

@@ -22,7 +22,7 @@ def _choice(name: str, values: tuple[str, ...]) -> type[Enum]:
 
 
 # the library's lists, written here so `condense --help` loads no JAX (a test checks they agree)
-Arch = _choice("Arch", ("mlp", "cnn", "resnet18"))
+Arch = _choice("Arch", ("mlp", "cnn", "resnet18", "transformer"))
 Optimizer = _choice("Optimizer", ("adam", "gd", "sgd"))
 Loss = _choice("Loss", ("mse", "ce"))
 Split = _choice("Split", ("unit-beta2", "unit-alpha", "balanced"))

@@ -17,7 +17,12 @@ def train_cmd(
     data: Annotated[str, typer.Option(help="Named data set (sin5d, sin5d-low, sin3d, sin1d, relu-combo, tanh1d, sin1, phase4), real data (digits, mnist, fashion-mnist, cifar10, cifar100) or a .npz (x, y) / .csv file.")] = "sin5d",
     n: Annotated[Optional[int], typer.Option(help="Number of training points (default: the data set's own; for classification data, after the test set is set apart).")] = None,
     data_seed: Annotated[int, typer.Option(help="Seed for sampling the data.")] = 0,
-    arch: Annotated[Arch, typer.Option(help="mlp; cnn: one convolution layer (--channels, --kernel) before the dense layers; resnet18: the ResNet18 convolution trunk before the dense layers (image data).")] = Arch.mlp,
+    arch: Annotated[Arch, typer.Option(help="mlp; cnn: one convolution layer (--channels, --kernel) before the dense layers; resnet18: the ResNet18 convolution trunk before the dense layers (image data); transformer: the anchor-task transformer (--data anchors; --depth, --d-model, --heads, --d-ff).")] = Arch.mlp,
+    d_model: Annotated[int, typer.Option(help="--arch transformer: model width.")] = 64,
+    heads: Annotated[int, typer.Option(help="--arch transformer: attention heads (d_model divisible by them).")] = 1,
+    d_ff: Annotated[Optional[int], typer.Option(help="--arch transformer: feed-forward width (default 3 x d_model).")] = None,
+    weight_decay: Annotated[float, typer.Option(help="--arch transformer: AdamW weight decay.")] = 0.01,
+    warmup: Annotated[float, typer.Option(help="--arch transformer: share of the steps of linear learning-rate warm-up before the cosine decay.")] = 0.05,
     trunk_width: Annotated[int, typer.Option(help="--arch resnet18: channels of the first stage (64 as in ResNet18; e.g. 4 for a CPU smoke run).")] = 64,
     channels: Annotated[int, typer.Option(help="--arch cnn: convolution channels.")] = 8,
     kernel: Annotated[int, typer.Option(help="--arch cnn: kernel size k (k x k, stride 1, no padding).")] = 3,
@@ -27,10 +32,10 @@ def train_cmd(
     residual: Annotated[bool, typer.Option(help="Residual hidden layers: h_{l+1} = σ(W h_l + b) + h_l.")] = False,
     output_bias: Annotated[bool, typer.Option("--output-bias/--no-output-bias", help="Bias on the output layer (--no-output-bias: f = Σ a_k σ(w_k·x̃) exactly).")] = True,
     alpha: Annotated[float, typer.Option(help="Output scale: f = (1/α)·(...).")] = 1.0,
-    gamma: Annotated[Optional[float], typer.Option(help="Init every weight and bias from N(0, m^-γ) (variance; m the hidden width).")] = None,
+    gamma: Annotated[Optional[float], typer.Option(help="Init every weight and bias from N(0, m^-γ) (variance; m the hidden width). --arch transformer: the paper's reading, standard deviation d_in^-γ per weight matrix (default 0.5).")] = None,
     init_std: Annotated[Optional[str], typer.Option(help="Init std directly: one value, or one per layer '1,0.03' (hidden layers, then output); default 0.005, the paper's Fig. 2.")] = None,
     optimizer: Annotated[Optimizer, typer.Option(help="adam, gd (full-batch gradient descent) or sgd (stochastic with --batch-size); adam and sgd are full batch without --batch-size.")] = Optimizer.adam,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (default 1e-3; --arch transformer: the peak, 2.5e-4).")] = None,
     steps: Annotated[int, typer.Option(help="Training steps T.")] = 1000,
     batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size (--optimizer sgd or adam); epochs reshuffled.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first network.")] = 0,
@@ -51,6 +56,14 @@ def train_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ):
     """Train a network (default: initial-condensation Fig. 2, 5-50-1 tanh, Adam) and write a run file."""
+    if arch.value == "transformer" or data == "anchors":
+        from .transformer import train_transformer_cmd
+
+        return train_transformer_cmd(arch=arch.value, data=data, n=n, data_seed=data_seed, depth=depth, d_model=d_model,
+                                     heads=heads, d_ff=d_ff, gamma=gamma, lr=lr, steps=steps, batch_size=batch_size,
+                                     seed=seed, seeds=seeds, record_every=record_every, weight_decay=weight_decay,
+                                     warmup=warmup, out=out, as_json=as_json, quiet=quiet)
+    lr = 1e-3 if lr is None else lr
     from .. import io
     from .. import run as run_files
     from ..runtime import split_cpu_into_devices

@@ -287,3 +287,17 @@ def loss_comparison(curves: dict, title: str) -> Figure:
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
     return fig
+
+
+def accuracy_curves(steps: np.ndarray, curves: dict, title: str) -> Figure:
+    """Accuracies (or shares) in [0, 1] over the recorded steps, one line each, by name."""
+    fig = Figure(figsize=(6, 3.8), layout="constrained")
+    ax = fig.subplots()
+    for name, values in curves.items():
+        ax.plot(steps, values, marker=".", label=name.replace("_", " "))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("step")
+    ax.set_ylabel("share")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return fig

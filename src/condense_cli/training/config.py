@@ -10,7 +10,8 @@ from ..errors import BadInput
 from ..nn import activations
 
 OPTIMIZERS = ("adam", "gd", "sgd")
-ARCHS = ("mlp", "cnn", "resnet18")
+ARCHS = ("mlp", "cnn", "resnet18")  # networks with recorded dense layers, trained here
+TRANSFORMER = "transformer"  # the anchor-task transformer, trained by `condense_cli.transformer`
 DEFAULT_INIT_STD = 0.005  # initial-condensation Fig. 2: var = 0.005²
 
 

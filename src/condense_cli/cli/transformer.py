@@ -1,0 +1,82 @@
+"""`condense train --arch transformer --data anchors` and `condense analyze` of its run file: the
+command side of `condense_cli.transformer` (options in, run file and report out)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import BadInput
+from .common import emit_json, err, fmt_num, save_figure
+
+
+def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d_model: int, heads: int, d_ff,
+                          gamma, lr, steps: int, batch_size, seed: int, seeds: int, record_every, weight_decay: float,
+                          warmup: float, out: Path, as_json: bool, quiet: bool) -> None:
+    from .. import io
+    from ..transformer.runfile import save_transformer_run
+    from ..transformer.training import TransformerConfig, train_transformer
+    from .progress import progress_bar
+
+    if arch != "transformer":
+        raise BadInput(f"--data anchors needs --arch transformer (got --arch {arch})")
+    if data != "anchors":
+        raise BadInput(f"--arch transformer trains on --data anchors only (got --data {data})")
+    config = TransformerConfig(d_model=d_model, depth=depth, heads=heads, d_ff=d_ff,
+                               gamma=0.5 if gamma is None else gamma, n=30000 if n is None else n,
+                               data_seed=data_seed, seed=seed, seeds=seeds, steps=steps,
+                               batch_size=256 if batch_size is None else batch_size, lr=2.5e-4 if lr is None else lr,
+                               warmup=warmup, weight_decay=weight_decay, record_every=record_every)
+    config.validate()
+    io.check_writable(out)
+    with progress_bar(f"training transformer d_model {d_model}, depth {depth}", disable=quiet, console=err) as advance:
+        result = train_transformer(config, progress=advance)
+    save_transformer_run(out, result)
+    summary = {"out": str(out), "steps": config.steps, "seeds": result.meta["seeds"],
+               "loss_final": [float(v) for v in result.batch_loss[:, -1]],
+               **{k: [float(v) for v in getattr(result, k)[:, -1]]
+                  for k in ("train_acc", "id_acc", "ood_inferential", "ood_symmetric")}}
+    if not quiet:
+        err.print(f"transformer → {out}: train acc {', '.join(fmt_num(v) for v in summary['train_acc'])}; "
+                  f"ID acc {', '.join(fmt_num(v) for v in summary['id_acc'])}; (4, 3) inferential "
+                  f"{', '.join(fmt_num(v) for v in summary['ood_inferential'])}, symmetric "
+                  f"{', '.join(fmt_num(v) for v in summary['ood_symmetric'])}", soft_wrap=True)
+    if as_json:
+        emit_json(summary)
+
+
+def analyze_transformer_cmd(run_file: Path, folder: Path, stem: str, min_norm: float, fmt: str, no_figures: bool,
+                            as_json: bool, quiet: bool) -> None:
+    """Each recorded matrix's measure and stable rank at the last snapshot, the accuracies over
+    training; figures: cosine heat maps (seed 0) and the accuracy curves."""
+    from ..transformer.analysis import analyze_transformer
+    from ..transformer.runfile import load_transformer_run
+
+    run = load_transformer_run(run_file)
+    report = {**analyze_transformer(run, -1, min_norm), "file": str(run_file)}
+    heatmaps = report.pop("heatmaps")
+    outputs = []
+    if not no_figures:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from ..plots.figures import accuracy_curves, cosine_heatmap
+
+        for name, h in heatmaps.items():
+            entry = report["seeds"][0]["matrices"][name]
+            title = (f"{name} at step {report['step']}: {entry['directions']} directions "
+                     f"({'condensed' if entry['condensed'] else 'not condensed'}), stable rank {entry['stable_rank']:.1f}")
+            save_figure(cosine_heatmap(h["D"], title, h["blocks"]), folder / f"{stem}_cosine_{name}.{fmt}", fmt, outputs)
+        curves = {k: getattr(run, k)[0] for k in ("train_acc", "id_acc", "ood_inferential", "ood_symmetric")}
+        save_figure(accuracy_curves(run.step, curves, "seed 0: accuracies over training"),
+                    folder / f"{stem}_accuracy.{fmt}", fmt, outputs)
+    report["outputs"] = outputs
+    if not quiet:
+        for e in report["seeds"]:
+            err.print(f"seed {e['seed']}, step {e['step']}: train {fmt_num(e['train_acc'])}, ID {fmt_num(e['id_acc'])}, "
+                      f"(4, 3) inferential {fmt_num(e['ood_inferential'])}, symmetric {fmt_num(e['ood_symmetric'])}",
+                      soft_wrap=True)
+            for name, m in e["matrices"].items():
+                err.print(f"  {name}: {m['directions']} directions / {m['lines']} lines of {m['kept']} kept rows, "
+                          f"{'condensed' if m['condensed'] else 'not condensed'}, stable rank {m['stable_rank']:.2f}",
+                          soft_wrap=True)
+    if as_json:
+        emit_json(report)
