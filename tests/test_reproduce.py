@@ -11,7 +11,7 @@ from condense_cli.reproduce import (FIGURES, READINGS, judge_count, judge_degree
 
 runner = CliRunner()
 REQUIRED = {"ic-fig2", "ic-fig4a", "ic-fig5", "ic-fig6", "ov-fig1", "ov-fig2", "ov-fig6", "ov-fig8-9", "luo-slopes",
-            "ic-table1"}
+            "ic-table1", "zlw24"}
 
 
 def test_list_has_every_required_figure():
@@ -106,3 +106,12 @@ def test_table1_accuracy_criterion_is_two_sided_and_the_initializations_are_the_
     # every condensed variance is far below every common one: the two sides of the phase diagram
     assert max(v for n, v in var.items() if kinds[n] == "condensed") < min(
         v for n, v in var.items() if kinds[n] == "common") / 10
+
+
+def test_transformer_answer_criterion_is_two_sided():
+    from condense_cli.reproduce.figures import judge_answers
+
+    assert judge_answers(0.8, 0.1, "inferential") and not judge_answers(0.8, 0.1, "symmetric")
+    assert judge_answers(0.1, 0.9, "symmetric") and not judge_answers(0.1, 0.9, "inferential")
+    assert not judge_answers(0.01, 0.01, "inferential") and not judge_answers(0.01, 0.01, "symmetric")  # untrained
+    assert not judge_answers(0.45, 0.05, "inferential")  # not a majority
