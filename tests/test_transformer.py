@@ -153,6 +153,7 @@ def test_cli_trains_writes_and_analyzes_a_transformer_run(tmp_path):
     (["--arch", "transformer", "--data", "sin5d"], "trains on --data anchors only"),
     (["--arch", "transformer", "--data", "anchors", "--d-model", "10", "--heads", "3"], "not divisible by --heads"),
     (["--arch", "transformer", "--data", "anchors", "--n", "10"], "cannot hold every trained anchor pair"),
+    (["--arch", "transformer", "--data", "anchors", "--vocab", "100"], "cannot hold every target"),
 ])
 def test_cli_bad_transformer_input_is_one_line(tmp_path, args, message):
     from typer.testing import CliRunner
@@ -184,3 +185,12 @@ def test_a_broken_transformer_run_file_is_one_line(tmp_path):
     io.save_npz(tmp_path / "bad.npz", arrays, meta)
     res = CliRunner().invoke(app, ["analyze", str(tmp_path / "bad.npz"), "-q", "--no-figures"])
     assert res.exit_code == 2 and "id_acc has shape" in res.stderr and "Traceback" not in res.output
+
+
+def test_the_full_size_preset_is_the_papers():
+    from condense_cli.transformer.training import TransformerConfig
+
+    c = TransformerConfig.paper(depth=2, gamma=0.8)
+    assert (c.d_model, c.d_ff, c.spec().dk, c.n, c.batch_size, c.lr) == (400, 1200, 200, 810000, 2048, 2.5e-4)
+    assert c.steps == 210 * (810000 // 2048) and c.warmup * 210 == pytest.approx(10)
+    assert (c.depth, c.gamma) == (2, 0.8)

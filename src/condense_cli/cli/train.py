@@ -23,6 +23,8 @@ def train_cmd(
     d_ff: Annotated[Optional[int], typer.Option(help="--arch transformer: feed-forward width (default 3 x d_model).")] = None,
     weight_decay: Annotated[float, typer.Option(help="--arch transformer: AdamW weight decay.")] = 0.01,
     warmup: Annotated[float, typer.Option(help="--arch transformer: share of the steps of linear learning-rate warm-up before the cosine decay.")] = 0.05,
+    vocab: Annotated[int, typer.Option(help="--arch transformer: vocabulary size (the authors' 201; the targets reach 109).")] = 201,
+    full_size: Annotated[bool, typer.Option("--full-size", help="--arch transformer: the paper's size (d_model 400, d_ff 1200, 810,000 sequences, batch 2048, 210 epochs, warm-up 10 epochs to 2.5e-4; for a GPU machine); --depth, --gamma, --heads, --seeds still apply.")] = False,
     trunk_width: Annotated[int, typer.Option(help="--arch resnet18: channels of the first stage (64 as in ResNet18; e.g. 4 for a CPU smoke run).")] = 64,
     channels: Annotated[int, typer.Option(help="--arch cnn: convolution channels.")] = 8,
     kernel: Annotated[int, typer.Option(help="--arch cnn: kernel size k (k x k, stride 1, no padding).")] = 3,
@@ -62,7 +64,8 @@ def train_cmd(
         return train_transformer_cmd(arch=arch.value, data=data, n=n, data_seed=data_seed, depth=depth, d_model=d_model,
                                      heads=heads, d_ff=d_ff, gamma=gamma, lr=lr, steps=steps, batch_size=batch_size,
                                      seed=seed, seeds=seeds, record_every=record_every, weight_decay=weight_decay,
-                                     warmup=warmup, out=out, as_json=as_json, quiet=quiet)
+                                     warmup=warmup, vocab=vocab, full_size=full_size, out=out, as_json=as_json,
+                                     quiet=quiet)
     lr = 1e-3 if lr is None else lr
     from .. import io
     from .. import run as run_files

@@ -10,7 +10,7 @@ from .common import emit_json, err, fmt_num, save_figure
 
 def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d_model: int, heads: int, d_ff,
                           gamma, lr, steps: int, batch_size, seed: int, seeds: int, record_every, weight_decay: float,
-                          warmup: float, out: Path, as_json: bool, quiet: bool) -> None:
+                          warmup: float, vocab: int, full_size: bool, out: Path, as_json: bool, quiet: bool) -> None:
     from .. import io
     from ..transformer.runfile import save_transformer_run
     from ..transformer.training import TransformerConfig, train_transformer
@@ -20,12 +20,18 @@ def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d
         raise BadInput(f"--data anchors needs --arch transformer (got --arch {arch})")
     if data != "anchors":
         raise BadInput(f"--arch transformer trains on --data anchors only (got --data {data})")
-    config = TransformerConfig(d_model=d_model, depth=depth, heads=heads, d_ff=d_ff,
-                               gamma=0.5 if gamma is None else gamma, n=30000 if n is None else n,
-                               data_seed=data_seed, seed=seed, seeds=seeds, steps=steps,
-                               batch_size=256 if batch_size is None else batch_size, lr=2.5e-4 if lr is None else lr,
-                               warmup=warmup, weight_decay=weight_decay, record_every=record_every)
+    common = dict(depth=depth, heads=heads, gamma=0.5 if gamma is None else gamma, data_seed=data_seed, seed=seed,
+                  seeds=seeds, weight_decay=weight_decay, vocab=vocab)
+    if full_size:  # the paper's size; the shape options above still apply
+        config = TransformerConfig.paper(**common)
+    else:
+        config = TransformerConfig(**common, d_model=d_model, d_ff=d_ff, n=30000 if n is None else n, steps=steps,
+                                   batch_size=256 if batch_size is None else batch_size,
+                                   lr=2.5e-4 if lr is None else lr, warmup=warmup, record_every=record_every)
     config.validate()
+    from ..data.anchors import make_anchors
+
+    make_anchors(15, vocab=config.vocab)  # a too small vocabulary is refused before any work
     io.check_writable(out)
     with progress_bar(f"training transformer d_model {d_model}, depth {depth}", disable=quiet, console=err) as advance:
         result = train_transformer(config, progress=advance)

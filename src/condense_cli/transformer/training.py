@@ -51,6 +51,16 @@ class TransformerConfig:
     clip: float = 1.0
     record_every: int | None = None  # default: about 20 snapshots
 
+    @classmethod
+    def paper(cls, **changes) -> "TransformerConfig":
+        """The NeurIPS runs' full size (the authors' code, shared/papers/authors-code-notes.md):
+        d_model 400, d_ff 1200, d_k 200, 810,000 training sequences (900,000 split 9:1 with the ID
+        test keys), batch 2048, 210 epochs (82,950 steps), warm-up over 10 epochs to 2.5e-4; a GPU's work."""
+        n, batch = 810000, 2048
+        base = dict(d_model=400, d_ff=1200, d_k=200, n=n, batch_size=batch, steps=210 * (n // batch), lr=2.5e-4,
+                    warmup=10 / 210, record_every=10 * (n // batch))
+        return cls(**{**base, **changes})
+
     def spec(self) -> TransformerSpec:
         return TransformerSpec(vocab=self.vocab, d_model=self.d_model, depth=self.depth, heads=self.heads,
                                d_k=self.d_k, d_ff=self.d_ff, gamma=self.gamma)
