@@ -194,3 +194,17 @@ def test_the_full_size_preset_is_the_papers():
     assert (c.d_model, c.d_ff, c.spec().dk, c.n, c.batch_size, c.lr) == (400, 1200, 200, 810000, 2048, 2.5e-4)
     assert c.steps == 210 * (810000 // 2048) and c.warmup * 210 == pytest.approx(10)
     assert (c.depth, c.gamma) == (2, 0.8)
+
+
+def test_the_learning_rate_schedule_is_the_reference_loops():
+    """Linear warm-up from 4 % of the peak over the warm-up share, then cosine back to 4 % (the
+    lambda of shared/bench/torch_transformer.py), within float32 rounding."""
+    import math
+
+    from condense_cli.transformer.training import TransformerConfig, learning_rate
+
+    c = TransformerConfig(steps=1000, lr=1e-3, warmup=0.05)
+    lr, w = learning_rate(c), 50
+    for t in (0, 10, 49, 50, 300, 999):
+        ref = (0.04 + 0.96 * t / w) if t < w else 0.04 + 0.96 * 0.5 * (1 + math.cos(math.pi * (t - w) / (1000 - w)))
+        assert float(lr(t)) == pytest.approx(1e-3 * ref, rel=1e-5), t

@@ -103,19 +103,13 @@ class TransformerResult:
 
 
 def learning_rate(config: TransformerConfig):
-    """The schedule t -> lr(t): linear warm-up from 0.04·lr, then cosine decay back to 0.04·lr."""
-    import jax.numpy as jnp
+    """The schedule t -> lr(t) (optax's warm-up cosine decay): linear from 0.04·lr to lr over the
+    warm-up steps, then cosine decay back to 0.04·lr at the last step (the reference loop's)."""
+    import optax
 
     w = max(1, int(config.warmup * config.steps))
-    span = max(1, config.steps - w)
-
-    def lr(t):
-        t = jnp.asarray(t, jnp.float32)
-        up = 0.04 + 0.96 * t / w
-        down = 0.04 + 0.96 * 0.5 * (1 + jnp.cos(jnp.pi * (t - w) / span))
-        return config.lr * jnp.where(t < w, up, down)
-
-    return lr
+    return optax.warmup_cosine_decay_schedule(init_value=0.04 * config.lr, peak_value=config.lr, warmup_steps=w,
+                                              decay_steps=max(config.steps, w + 1), end_value=0.04 * config.lr)
 
 
 def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
