@@ -33,6 +33,9 @@ def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d
 
     make_anchors(15, vocab=config.vocab)  # a too small vocabulary is refused before any work
     io.check_writable(out)
+    from ..runtime import enable_compilation_cache
+
+    enable_compilation_cache()
     with progress_bar(f"training transformer d_model {d_model}, depth {depth}", disable=quiet, console=err) as advance:
         result = train_transformer(config, progress=advance)
     save_transformer_run(out, result)
