@@ -24,7 +24,7 @@ def main() -> None:
     from condense_cli import TrainConfig, train
     from condense_cli.training import plan_chunks, prepare
     from condense_cli.training.programs import programs
-    from condense_cli.training.schedule import loss_steps
+    from condense_cli.training.schedule import chunk_inputs, loss_steps
 
     cfg = TrainConfig(data="digits", arch="cnn", channels=16, kernel=3, width=32, act="relu", loss="ce",
                       init_std=0.1, optimizer="sgd", batch_size=64, lr=0.05, steps=20000, snapshots=100)
@@ -38,21 +38,18 @@ def main() -> None:
     rec, L, Kc = plan_chunks(cfg, spec, len(ds.x), 4)  # the same chunks as `train` makes
     init, buffer, run_chunk = programs(spec, "sgd", 64, 1, L, Kc, "float32", 0.0, "ce", len(ds.x), False, True)
 
-    takes = np.zeros(-(-(T + 1) // L) * L, bool)
-    takes[loss_steps(cfg, rec)] = True
+    n_chunks = -(-(T + 1) // L)
+    slots, takes = chunk_inputs(rec, loss_steps(cfg, rec), L, Kc, n_chunks)  # as `train` sets them
     state = init([cfg.seed], stds)
     x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
     test = (jnp.asarray(ds.x_test, jnp.float32), jnp.asarray(ds.y_test, jnp.float32))  # as `train` passes it
     hyper = {"T": jnp.int32(T), "lr": jnp.float32(cfg.lr), "ratio": jnp.float32(-np.inf)}
     buf = buffer()
     compiled = 0.0
-    for c in range(-(-(T + 1) // L)):
-        slots = np.full(L, Kc, np.int32)  # snapshot slots as `train` sets them
-        mine = rec[rec // L == c]
-        slots[mine - c * L] = np.arange(len(mine))
+    for c in range(n_chunks):
         t0 = time.perf_counter()
-        state, losses, buf = run_chunk(state, buf, x, y, hyper, jnp.int32(c * L), slots,
-                                       jnp.asarray(takes[c * L:(c + 1) * L]), test)
+        state, losses, buf = run_chunk(state, buf, x, y, hyper, jnp.int32(c * L), jnp.asarray(slots[c]),
+                                       jnp.asarray(takes[c]), test)
         np.asarray(losses[0])
         compiled += time.perf_counter() - t0
     print(f"digits CNN, SGD batch 64, {T} steps: {T / total:,.0f} steps/s through `train` "

@@ -93,7 +93,7 @@ def condense_run(name: str, folder: Path, steps: int):
     from condense_cli.data import resolve
     from condense_cli.training import plan_chunks, prepare
     from condense_cli.training.programs import programs
-    from condense_cli.training.schedule import loss_steps
+    from condense_cli.training.schedule import chunk_inputs, loss_steps
 
     kw = WORKLOADS[name][0]
     cfg = TrainConfig(data="mnist", data_dir=str(folder), steps=steps, snapshots=2, **kw)
@@ -104,13 +104,12 @@ def condense_run(name: str, folder: Path, steps: int):
     total = time.perf_counter() - start
 
     _, spec, stds = prepare(cfg, ds)
-    batch = cfg.batch_size if cfg.optimizer == "sgd" else None
+    batch = cfg.batch_size  # None: full batch
     rec, L, Kc = plan_chunks(cfg, spec, len(ds.x), 4)  # the same chunks as `train` makes
     init, buffer, run_chunk = programs(spec, cfg.optimizer, batch, 1, L, Kc, "float32", 0.0, cfg.loss,
                                        len(ds.x) if batch else 0, False, True)
     n_chunks = -(-(steps + 1) // L)
-    takes = np.zeros(n_chunks * L, bool)
-    takes[loss_steps(cfg, rec)] = True
+    slots, takes = chunk_inputs(rec, loss_steps(cfg, rec), L, Kc, n_chunks)  # as `train` sets them
     state = init([cfg.seed], stds)
     x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
     test = (jnp.asarray(ds.x_test, jnp.float32), jnp.asarray(ds.y_test, jnp.float32))  # as `train` passes it
@@ -118,11 +117,8 @@ def condense_run(name: str, folder: Path, steps: int):
     buf = buffer()
     start = time.perf_counter()
     for c in range(n_chunks):
-        slots = np.full(L, Kc, np.int32)  # snapshot slots as `train` sets them
-        mine = rec[rec // L == c]
-        slots[mine - c * L] = np.arange(len(mine))
-        state, losses, buf = run_chunk(state, buf, x, y, hyper, jnp.int32(c * L), jnp.asarray(slots),
-                                       jnp.asarray(takes[c * L:(c + 1) * L]), test)
+        state, losses, buf = run_chunk(state, buf, x, y, hyper, jnp.int32(c * L), jnp.asarray(slots[c]),
+                                       jnp.asarray(takes[c]), test)
     np.asarray(losses[0])
     compiled = time.perf_counter() - start
     return total, compiled, spec, batch or len(ds.x)

@@ -78,9 +78,10 @@ def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, "w", lambda f: f.write(text))
 
 
-def load_arrays(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """All arrays of an NPZ, loaded with `allow_pickle=False`; BadInput naming any fault
-    (missing, not an NPZ, truncated or corrupt, pickled objects, missing keys)."""
+def load_arrays(path: str | Path, required: tuple[str, ...] = (), only: tuple[str, ...] | None = None
+                ) -> dict[str, np.ndarray]:
+    """All arrays of an NPZ (or `only` those named), loaded with `allow_pickle=False`; BadInput
+    naming any fault (missing, not an NPZ, truncated or corrupt, pickled objects, missing keys)."""
     path = Path(path)
     if not path.exists():
         raise BadInput(f"{path} does not exist")
@@ -94,7 +95,7 @@ def load_arrays(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, n
             missing = [k for k in required if k not in f.files]
             if missing:
                 raise BadInput(f"{path} lacks key(s) {', '.join(missing)}")
-            for k in f.files:
+            for k in f.files if only is None else [k for k in f.files if k in only]:
                 arrays[k] = f[k]
     except BadInput:
         raise
@@ -107,9 +108,11 @@ def load_arrays(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, n
     return arrays
 
 
-def read_npz(path: str | Path, required: tuple[str, ...] = ()) -> tuple[dict[str, np.ndarray], dict]:
-    """(arrays, meta) from an NPZ written by `save_npz` (see `load_arrays` for the checks)."""
-    arrays = load_arrays(path, ("meta", *required))
+def read_npz(path: str | Path, required: tuple[str, ...] = (), meta_only: bool = False
+             ) -> tuple[dict[str, np.ndarray], dict]:
+    """(arrays, meta) from an NPZ written by `save_npz` (see `load_arrays` for the checks); with
+    `meta_only`, no array but the meta is read (arrays then comes back empty)."""
+    arrays = load_arrays(path, ("meta", *required), only=("meta",) if meta_only else None)
     try:
         meta = json.loads(str(arrays.pop("meta")[()]))
         if not isinstance(meta, dict):

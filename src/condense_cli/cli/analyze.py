@@ -42,13 +42,13 @@ def analyze_cmd(
     fmt = fmt.value
     from ..transformer.runfile import is_transformer_run
 
+    folder = out_dir if out_dir is not None else (run_file.parent if str(run_file.parent) else Path("."))
+    stem = run_file.name[:-4] if run_file.name.endswith(".npz") else run_file.name
     if is_transformer_run(run_file):  # the anchor-task transformer: its own recorded matrices
-        folder = out_dir if out_dir is not None else (run_file.parent if str(run_file.parent) else Path("."))
         if out_dir is not None:
             output_folder(out_dir)
         from .transformer import analyze_transformer_cmd
 
-        stem = run_file.name[:-4] if run_file.name.endswith(".npz") else run_file.name
         return analyze_transformer_cmd(run_file, folder, stem, min_norm, fmt, no_figures, as_json, quiet)
     options = AnalysisOptions(at=at, at_loss_ratio=at_loss_ratio,
                               layers=parse_int_list(layer, "--layer") if layer else None,
@@ -56,10 +56,8 @@ def analyze_cmd(
                               min_coverage=min_coverage, max_neurons=max_neurons, fit_tol=fit_tol)
     run = resolve_run(run_files.load_run(run_file), act=act, alpha=alpha, residual=residual)
     options.validate(len(run.hidden))
-    folder = out_dir if out_dir is not None else (run_file.parent if str(run_file.parent) else Path("."))
     if out_dir is not None:
         output_folder(out_dir)
-    stem = run_file.name[:-4] if run_file.name.endswith(".npz") else run_file.name
     npz_path = io.check_writable(folder / f"{stem}_analysis.npz")
     from .progress import progress_bar
 

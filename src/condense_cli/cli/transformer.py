@@ -29,9 +29,9 @@ def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d
                                    batch_size=256 if batch_size is None else batch_size,
                                    lr=2.5e-4 if lr is None else lr, warmup=warmup, record_every=record_every)
     config.validate()
-    from ..data.anchors import make_anchors
+    from ..data.anchors import check_vocab
 
-    make_anchors(15, vocab=config.vocab)  # a too small vocabulary is refused before any work
+    check_vocab(config.vocab)  # refused before any work
     io.check_writable(out)
     from ..runtime import enable_compilation_cache
 

@@ -70,6 +70,13 @@ def _sequences(rng: np.random.Generator, pairs: np.ndarray, train_keys: bool | N
     return x.astype(np.int32), key
 
 
+def check_vocab(vocab: int) -> None:
+    """BadInput unless a vocabulary of `vocab` tokens holds every target."""
+    if vocab <= MAX_TARGET:
+        raise BadInput(f"a vocabulary of {vocab} tokens cannot hold every target (up to {MAX_TARGET}); "
+                       f"use at least {MAX_TARGET + 1} (the authors used {VOCAB})")
+
+
 def make_anchors(n: int, seed: int = 0, vocab: int = VOCAB, n_test: int | None = None) -> AnchorData:
     """n training sequences (every trained pair equally often, at least once), an ID test set and a
     (4, 3) set of `n_test` each (default max(n // 9, 200), the authors' 9:1 split). BadInput
@@ -77,9 +84,7 @@ def make_anchors(n: int, seed: int = 0, vocab: int = VOCAB, n_test: int | None =
     if n < len(TRAINED):
         raise BadInput(f"--n {n} cannot hold every trained anchor pair: the anchors task needs at least "
                        f"{len(TRAINED)} training sequences")
-    if vocab <= MAX_TARGET:
-        raise BadInput(f"a vocabulary of {vocab} tokens cannot hold every target (up to {MAX_TARGET}); "
-                       f"use at least {MAX_TARGET + 1} (the authors used {VOCAB})")
+    check_vocab(vocab)
     n_test = max(n // 9, 200) if n_test is None else n_test
     rng = np.random.default_rng(seed)
     table = np.array(TRAINED)

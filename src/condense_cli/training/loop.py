@@ -30,7 +30,7 @@ from ..nn import activations
 from ..run import SCHEMA, TrainResult
 from .config import DEFAULT_INIT_STD, TrainConfig
 from .programs import _recorded, data_block, programs
-from .schedule import loss_steps, plan_chunks
+from .schedule import chunk_inputs, loss_steps, plan_chunks
 
 def prepare(config: TrainConfig, dataset: Dataset | None = None):
     """Validate the config and build (dataset, NetSpec, init stds). Raises BadInput."""
@@ -199,8 +199,7 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
     ratio = config.stop_at_loss_ratio
     hyper = {"T": jnp.int32(T), "lr": jnp.asarray(config.lr, dtype),
              "ratio": jnp.asarray(-np.inf if ratio is None else ratio, dtype)}
-    takes = np.zeros(n_chunks * L, bool)
-    takes[taken] = True
+    slots, takes = chunk_inputs(rec, taken, L, Kc, n_chunks)
     o = _Outcome(loss=np.full((S, T + 1), np.nan, dtype), step_loss=np.empty((S, T + 1), dtype),
                  right=np.full((S, T + 1), -1, np.int64), test_right=np.full((S, T + 1), -1, np.int64), state=state,
                  snapshots=jax.tree.map(lambda leaf: np.empty((S, len(rec)) + leaf.shape[1:], leaf.dtype),
@@ -212,11 +211,8 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
         spare = [buffer() for _ in range(min(2, n_chunks))]
 
         def launch(c, state):
-            slots = np.full(L, Kc, dtype=np.int32)
-            mine = rec[chunk_of == c]
-            slots[mine - c * L] = np.arange(len(mine), dtype=np.int32)
-            return run_chunk(state, spare.pop(), x, y, hyper, jnp.int32(c * L), jnp.asarray(slots),
-                             jnp.asarray(takes[c * L:(c + 1) * L]), test)
+            return run_chunk(state, spare.pop(), x, y, hyper, jnp.int32(c * L), jnp.asarray(slots[c]),
+                             jnp.asarray(takes[c]), test)
 
         pending = launch(0, state)
         for c in range(n_chunks):
@@ -227,7 +223,7 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
             valid = min(L, T + 1 - t0)
             chunk_loss = np.asarray(chunk_loss)[:valid].T  # (S, valid): waits for the chunk
             chunk_step_loss = np.asarray(chunk_step_loss)[:valid].T
-            chunk_takes = takes[t0:t0 + valid]
+            chunk_takes = takes[c, :valid]
             k = int(np.sum(chunk_of == c))
             jax.tree.map(lambda host, dev: host.__setitem__((slice(None), slice(o.recorded, o.recorded + k)),
                                                              np.asarray(dev)[:, :k]), o.snapshots, chunk_snap)

@@ -1,7 +1,8 @@
 """When things happen in a run: the recorded steps, and the chunks of steps compiled at once
 (each about a quarter second of estimated work, equal chunks, the two snapshot buffers bounded).
 
-`record_steps(config) -> (K,)`; `loss_steps(config, rec) -> (J,)`; `plan_chunks(config, spec, n, itemsize) -> (recorded steps,
+`record_steps(config) -> (K,)`; `loss_steps(config, rec) -> (J,)`; `chunk_inputs(rec, taken, L, Kc,
+n_chunks)` -> the per-chunk slots and loss flags the compiled program reads; `plan_chunks(config, spec, n, itemsize) -> (recorded steps,
 chunk length, chunks)`."""
 from __future__ import annotations
 
@@ -40,6 +41,18 @@ def loss_steps(config: TrainConfig, rec: np.ndarray) -> np.ndarray:
         return np.arange(T + 1, dtype=np.int64)
     extra = np.arange(0, T + 1, config.loss_every, dtype=np.int64) if config.loss_every else np.zeros(0, np.int64)
     return np.unique(np.concatenate([np.asarray(rec, np.int64), extra, [0, T]]))
+
+
+def chunk_inputs(rec: np.ndarray, taken: np.ndarray, L: int, Kc: int, n_chunks: int) -> tuple[np.ndarray, np.ndarray]:
+    """(slots (n_chunks, L) int32, takes (n_chunks, L) bool): for evaluation i of chunk c (step
+    c·L + i), the snapshot slot its parameters go to (Kc, the scratch slot, unless it is a recorded
+    step of `rec`) and whether its full-batch loss is taken (a step of `taken`)."""
+    slots = np.full(n_chunks * L, Kc, np.int32)
+    chunk_of = rec // L
+    slots[rec] = np.arange(len(rec)) - np.searchsorted(chunk_of, chunk_of)  # index within its chunk
+    takes = np.zeros(n_chunks * L, bool)
+    takes[taken] = True
+    return slots.reshape(n_chunks, L), takes.reshape(n_chunks, L)
 
 
 CHUNK_SECONDS = 0.25  # the aimed-for duration of one compiled chunk

@@ -20,9 +20,10 @@ SETS = ("x_train", "y_train", "x_id", "y_id", "x_ood", "key_ood")
 
 
 def is_transformer_run(path: str | Path) -> bool:
-    """Whether the NPZ at `path` says it is a transformer run (False for anything else, unreadable included)."""
+    """Whether the NPZ at `path` says it is a transformer run (False for anything else, unreadable
+    included). Only its meta is read."""
     try:
-        _, meta = read_npz(path)
+        _, meta = read_npz(path, meta_only=True)
     except BadInput:
         return False
     return str(meta.get("schema", "")).startswith(SCHEMA_NAME + "/")
