@@ -24,7 +24,7 @@ def main() -> None:
     from condense_cli import TrainConfig, train
     from condense_cli.training import plan_chunks, prepare
     from condense_cli.training.programs import programs
-    from condense_cli.training.schedule import chunk_inputs, loss_steps
+    from condense_cli.training.schedule import chunk_inputs, pass_steps
 
     cfg = TrainConfig(data="digits", arch="cnn", channels=16, kernel=3, width=32, act="relu", loss="ce",
                       init_std=0.1, optimizer="sgd", batch_size=64, lr=0.05, steps=20000, snapshots=100)
@@ -39,7 +39,7 @@ def main() -> None:
     init, buffer, run_chunk = programs(spec, "sgd", 64, 1, L, Kc, "float32", 0.0, "ce", len(ds.x), False, True)
 
     n_chunks = -(-(T + 1) // L)
-    slots, takes = chunk_inputs(rec, loss_steps(cfg, rec), L, Kc, n_chunks)  # as `train` sets them
+    events = chunk_inputs(rec, pass_steps(cfg, rec), L, Kc, n_chunks)  # as `train` sets them
     state = init([cfg.seed], stds)
     x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
     test = (jnp.asarray(ds.x_test, jnp.float32), jnp.asarray(ds.y_test, jnp.float32))  # as `train` passes it
@@ -48,8 +48,8 @@ def main() -> None:
     compiled = 0.0
     for c in range(n_chunks):
         t0 = time.perf_counter()
-        state, losses, buf = run_chunk(state, buf, x, y, hyper, jnp.int32(c * L), jnp.asarray(slots[c]),
-                                       jnp.asarray(takes[c]), test)
+        state, losses, buf = run_chunk(state, buf, x, y, hyper, jnp.int32(c * L),
+                                       *(jnp.asarray(a[c]) for a in events), test)
         np.asarray(losses[0])
         compiled += time.perf_counter() - t0
     print(f"digits CNN, SGD batch 64, {T} steps: {T / total:,.0f} steps/s through `train` "

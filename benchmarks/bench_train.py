@@ -68,12 +68,12 @@ def unchunked_steady_state(steps: int = STEADY_STEPS, repeats: int = 3) -> float
     state, buf = init([0], stds), buffer()
     x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
     hyper = {"T": jnp.int32(steps), "lr": jnp.float32(1e-3), "ratio": jnp.float32(-np.inf)}
-    slots = jnp.arange(L, dtype=jnp.int32)
-    takes = jnp.ones(L, bool)
+    events = jnp.arange(L, dtype=jnp.int32)  # every step recorded, in slot i
+    takes = jnp.zeros(L, bool)  # full batch: every step's loss comes with its gradient
     best = float("inf")
     for i in range(repeats + 1):  # the first call compiles
         start = time.perf_counter()
-        _, (loss, *_), buf = run_chunk(state, buf, x, y, hyper, jnp.int32(0), slots, takes)
+        _, (loss, *_), buf = run_chunk(state, buf, x, y, hyper, jnp.int32(0), events, events, takes)
         kept = [np.array(loss)] + [np.array(leaf[:, :L]) for leaf in jax.tree.leaves(buf)]  # host copies
         del kept
         if i:

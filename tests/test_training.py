@@ -133,6 +133,24 @@ def test_chunks_last_about_a_quarter_second_and_buffers_stay_bounded():
     assert 2 * (Kc + 1) * 10 * 2 ** 20 <= SNAPSHOT_BUFFER_BYTES and L == Kc
 
 
+def test_chunk_events_list_each_recorded_step_and_pass_once_in_its_chunk():
+    """`chunk_inputs`: a chunk's events are its recorded steps and its full-batch passes, in
+    order, each recorded step with its slot among the chunk's snapshots; rows are padded with
+    step L, the scratch slot and no pass."""
+    from condense_cli.training.schedule import chunk_inputs
+
+    rec, passes, L, Kc = np.array([0, 5, 6, 11]), np.array([0, 3, 5, 6, 9, 11]), 4, 2
+    steps, slots, takes = chunk_inputs(rec, passes, L, Kc, 3)
+    assert steps.tolist() == [[0, 3], [1, 2], [1, 3]]  # steps 0 3 | 5 6 | 9 11
+    assert slots.tolist() == [[0, 2], [0, 1], [2, 0]]
+    assert takes.all()
+    steps, slots, takes = chunk_inputs(rec, np.zeros(0, int), L, Kc, 3)  # full batch: recorded steps only
+    assert steps.tolist() == [[0, 4], [1, 2], [3, 4]] and slots.tolist() == [[0, 2], [0, 1], [0, 2]]
+    assert not takes.any()
+    steps, slots, _ = chunk_inputs(np.array([0, 9]), np.zeros(0, int), L, Kc, 3)  # a chunk without events
+    assert steps.tolist() == [[0], [4], [1]] and slots.tolist() == [[0], [2], [0]]
+
+
 def test_stop_at_loss_ratio_stops_at_the_first_step_below(tiny):
     r = train(dataclasses.replace(tiny, steps=2000, stop_at_loss_ratio=0.7, seeds=2))
     assert r.meta["status"] == "finished" and "stopped early as asked" in r.meta["reason"]
@@ -243,8 +261,9 @@ def test_sgd_epochs_reshuffle_inside_the_compiled_step():
     st = init([0], stds)
     perms = []
     for t0 in (0, 3):  # one chunk of 3 steps per epoch
-        st, (loss, step_loss, _, _), _ = run_chunk(st, buffer(), x, y, hyper, jnp.int32(t0),
-                                                   np.arange(3, dtype=np.int32), np.array([True, False, False]))
+        events = np.arange(3, dtype=np.int32)  # every step an event, writing slot i; a pass only at the first
+        st, (loss, step_loss, _, _), _ = run_chunk(st, buffer(), x, y, hyper, jnp.int32(t0), events, events,
+                                                   np.array([True, False, False]))
         perms.append(np.asarray(st["perm"][0]))
         assert np.isfinite(np.asarray(step_loss)).all()
         # the full-batch loss is taken only where asked (a pass over all data), NaN elsewhere

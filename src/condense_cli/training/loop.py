@@ -5,14 +5,18 @@
 (J,) (every step of full-batch training; a minibatch run's loss steps, `loss_steps`), batch_loss
 (S, T+1) for minibatch training, step (K,), hidden[l] (S, K, m_l, fan_in_l+1), out (S, K, d_out, m_L+1).
 
-Design: a step function closed over the config evaluates the loss at step t, writes
-the parameters into a snapshot slot when t is a recorded step, and updates. Only where the final
-weights are read (early stop, a ResNet18 trunk) is the update skipped once t = T, the seed has
-stopped or its loss is not finite; elsewhere steps past T or after a non-finite loss are simply
-discarded by the host. `lax.scan` runs the step over a chunk of steps inside `jit`, `vmap` over
-seeds; the host only loops over chunks (each about a quarter second of work, `chunk_plan`) to
-move a progress bar, stop early and keep finished work when interrupted. Chunk c+1 is launched before chunk c's results are
-copied out, and two donated snapshot buffers take turns, so the copying overlaps the computing.
+Design: a training step function closed over the config evaluates the loss of step t and
+updates; at the chunk's events (`chunk_inputs`: recorded steps, minibatch training's full-batch
+passes) an event function writes the parameters into a snapshot slot, takes the full-batch loss
+and counts the test points classified right, so that between events the compiled loop runs
+nothing but training steps. Only where the final weights are read (early stop, a ResNet18 trunk,
+several seeds) is the update skipped once t = T, the seed has stopped or its loss is not finite;
+elsewhere steps past T or after a non-finite loss are simply discarded by the host. Inside `jit`,
+`vmap` over seeds, a `lax.scan` over a chunk's events runs the steps before each in a loop; the
+host only loops over chunks (each about a quarter second of work, `chunk_plan`) to move a
+progress bar, stop early and keep finished work when interrupted. Chunk c+1 is launched before
+chunk c's results are copied out, and two donated snapshot buffers take turns, so the copying
+overlaps the computing.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ from ..nn import activations
 from ..run import SCHEMA, TrainResult
 from .config import DEFAULT_INIT_STD, TrainConfig
 from .programs import _recorded, data_block, programs
-from .schedule import chunk_inputs, loss_steps, plan_chunks
+from .schedule import chunk_inputs, loss_steps, pass_steps, plan_chunks
 
 def prepare(config: TrainConfig, dataset: Dataset | None = None):
     """Validate the config and build (dataset, NetSpec, init stds). Raises BadInput."""
@@ -199,7 +203,10 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
     ratio = config.stop_at_loss_ratio
     hyper = {"T": jnp.int32(T), "lr": jnp.asarray(config.lr, dtype),
              "ratio": jnp.asarray(-np.inf if ratio is None else ratio, dtype)}
-    slots, takes = chunk_inputs(rec, taken, L, Kc, n_chunks)
+    ev_steps, ev_slots, ev_takes = chunk_inputs(rec, pass_steps(config, rec), L, Kc, n_chunks)
+    takes = np.zeros(n_chunks * L, bool)
+    takes[taken] = True
+    takes = takes.reshape(n_chunks, L)  # per step: whether its full-batch loss is taken
     o = _Outcome(loss=np.full((S, T + 1), np.nan, dtype), step_loss=np.empty((S, T + 1), dtype),
                  right=np.full((S, T + 1), -1, np.int64), test_right=np.full((S, T + 1), -1, np.int64), state=state,
                  snapshots=jax.tree.map(lambda leaf: np.empty((S, len(rec)) + leaf.shape[1:], leaf.dtype),
@@ -211,8 +218,8 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
         spare = [buffer() for _ in range(min(2, n_chunks))]
 
         def launch(c, state):
-            return run_chunk(state, spare.pop(), x, y, hyper, jnp.int32(c * L), jnp.asarray(slots[c]),
-                             jnp.asarray(takes[c]), test)
+            return run_chunk(state, spare.pop(), x, y, hyper, jnp.int32(c * L), jnp.asarray(ev_steps[c]),
+                             jnp.asarray(ev_slots[c]), jnp.asarray(ev_takes[c]), test)
 
         pending = launch(0, state)
         for c in range(n_chunks):

@@ -1,6 +1,7 @@
 """The compiled programs of a run: `programs(spec, optimizer, ...)` returns `Programs(init, buffer,
-run_chunk)`, where `run_chunk` is `lax.scan` of the training step over a chunk of steps inside
-`jit`, `vmap` over seeds, snapshots written into a donated buffer inside the scan."""
+run_chunk)`, where `run_chunk` runs a chunk of training steps inside `jit`, `vmap` over seeds: a
+`lax.scan` over the chunk's events (snapshots written into a donated buffer, full-batch passes,
+test accuracy), each preceded by a loop of plain training steps."""
 from __future__ import annotations
 
 from functools import lru_cache, partial
@@ -36,17 +37,19 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
 
     - `init(seeds (S,), stds (L+1,))` -> the host-built state of S networks (no compilation);
     - `buffer()` -> a snapshot buffer on the device, leaves (S, Kc+1, ...);
-    - `run_chunk(state, buf, x (n, d), y (n, d_out), hyper, t0, slots (L,), takes (L,) bool,
-      test=None or (x_test, y_test))` -> (state, (loss, step_loss, right, test_right), buf),
-      each of the four (L, S): evaluations
-      t0..t0+L-1, parameters at step t0+i written to slot `slots[i]` of `buf` (slot Kc is
-      scratch); `loss` the full-batch loss (minibatch training: only where `takes[i]`, NaN
-      elsewhere), `step_loss` the loss of the batch each step's gradient was taken on (full
-      batch: the full-batch loss; with dropout, with it), `right` the training points
-      classified right (argmax of f against that of y) in the same pass as `loss` when
-      `count_correct` (−1 where not taken, 0 without `count_correct`), `test_right` the test
-      points classified right at the recorded steps (`slots[i] < Kc`; −1 elsewhere, or without
-      `count_correct` and `test`). `buf` is donated: its memory is reused in
+    - `run_chunk(state, buf, x (n, d), y (n, d_out), hyper, t0, steps (E,), slots (E,), takes
+      (E,) bool, test=None or (x_test, y_test))` -> (state, (loss, step_loss, right,
+      test_right), buf), each of the four (L, S): evaluations t0..t0+L-1, with the chunk's
+      events (`schedule.chunk_inputs`): at step t0+steps[j], the parameters written to slot
+      `slots[j]` of `buf` (slot Kc is scratch) and, where `takes[j]`, the full-batch loss
+      taken in a pass of its own. `loss` the full-batch loss (minibatch training: only at
+      those events, NaN elsewhere), `step_loss` the loss of the batch each step's gradient
+      was taken on (full batch: the full-batch loss; with dropout, with it), `right` the
+      training points classified right (argmax of f against that of y) in the same pass as
+      `loss` when `count_correct` (−1 where not taken, 0 without `count_correct`),
+      `test_right` the test points classified right at the recorded steps (`slots[j] < Kc`;
+      −1 elsewhere, or without `count_correct` and `test`). Between events the program runs
+      nothing but training steps. `buf` is donated: its memory is reused in
       place (a fresh buffer per chunk costs page faults on every chunk), so it must not be read
       after the call; only the slots written in this call are meaningful in the result.
       `hyper` = {"T": int32, "lr": float, "ratio": float}; the stop ratio is read only by the
@@ -100,10 +103,26 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
             total, right = total + loss * (n - cut), right + r
         return total / n, right
 
-    def seed_step(st, t, slot, take, buf, x, y, hyper, test):
-        """One seed's step t: (state, (full-batch loss (NaN where `take` is false), loss the
-        gradient was taken on, points of all n classified right (−1 where not taken)), buf).
-        Full batch: both losses are the full-batch loss of every step."""
+    def judge(st, t, loss, take, hyper):
+        """The bookkeeping of a taken full-batch loss of step t: early stop (the loss at step 0,
+        the step the asked ratio is first reached) and, for several seeds, a non-finite loss
+        freezing its seed. `take`: whether `loss` was taken at t."""
+        if early_stop:
+            loss0 = jnp.where(take & (t == 0), loss, st["loss0"])
+            reach = (~st["stopped"]) & take & (loss <= hyper["ratio"] * loss0)
+            st = {**st, "loss0": loss0, "stop_step": jnp.where(reach, t, st["stop_step"]),
+                  "stopped": st["stopped"] | reach}
+        if guard:
+            newly = (~st["failed"]) & take & ~jnp.isfinite(loss) & (t < hyper["T"])
+            st = {**st, "fail_step": jnp.where(newly, t, st["fail_step"]), "failed": st["failed"] | newly}
+        return st
+
+    def seed_step(st, t, x, y, hyper):
+        """One seed's training step t: (state, (loss, step_loss, right)). Full batch: `loss` the
+        full-batch loss and `right` the points classified right, from the gradient's own pass
+        (with dropout, a pass without it), `step_loss` the loss the gradient was taken on.
+        Minibatch: `step_loss` the minibatch's loss; `loss` NaN and `right` −1 (an event's
+        pass takes them, `seed_event`)."""
         p = st["params"]
         key = st["key"]
         perm = st["perm"]
@@ -124,29 +143,21 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
             idx = jax.lax.dynamic_slice(perm, (pos * batch,), (batch,))
             k_drop = jax.random.fold_in(jax.random.fold_in(key, 1), t)
             (step_loss, _), g = grad_fn(p, x[idx], y[idx], k_drop if dropout > 0 else None)
-            # the full-batch loss only at the recorded loss steps (a pass over all n points)
-            loss, right = jax.lax.cond(take, lambda: full_loss(p, x, y),
-                                       lambda: (jnp.full((), jnp.nan, x.dtype), jnp.full((), -1, jnp.int32)))
+            loss, right = jnp.full((), jnp.nan, x.dtype), jnp.full((), -1, jnp.int32)
         if not spec.output_bias:
             g = {**g, "out": g["out"].at[:, -1].set(0.0)}
-        loss0, stopped, stop_step = st["loss0"], st["stopped"], st["stop_step"]
-        if early_stop:
-            loss0 = jnp.where(t == 0, loss, loss0)
-            reach = (~stopped) & take & (loss <= hyper["ratio"] * loss0)
-            stop_step = jnp.where(reach, t, stop_step)
-            stopped = stopped | reach
-        buf = jax.tree.map(lambda b, leaf: jax.lax.dynamic_update_index_in_dim(b, leaf, slot, 0), buf,
-                           _recorded(p))
+        if batch is None:  # every step's full-batch loss is taken here
+            st = judge(st, t, loss, True, hyper)
 
         def update(operands):
             params, opt_state, grads = operands
             updates, opt_state = make_opt(hyper["lr"]).update(grads, opt_state, params)
             return optax.apply_updates(params, updates), opt_state
 
-        failed, fail_step = st["failed"], st["fail_step"]
+        failed, fail_step, stopped = st["failed"], st["fail_step"], st["stopped"]
         if guard:  # a seed whose loss or updated weights are not finite keeps its weights from then on
             cand_p, cand_opt = update((p, st["opt"], g))
-            finite = jnp.isfinite(step_loss) & (~take | jnp.isfinite(loss)) & jnp.all(jnp.array([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(cand_p)]))
+            finite = jnp.isfinite(step_loss) & jnp.all(jnp.array([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(cand_p)]))
             newly = (~failed) & (~finite) & (t < hyper["T"])
             fail_step = jnp.where(newly, t, fail_step)
             failed = failed | newly
@@ -158,31 +169,71 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
             new_p, opt_state = jax.lax.cond(active, update, lambda ops: (ops[0], ops[1]), (p, st["opt"], g))
         else:
             new_p, opt_state = update((p, st["opt"], g))
-        st = {"params": new_p, "opt": opt_state, "key": key, "perm": perm, "loss0": loss0, "stopped": stopped,
-              "stop_step": stop_step, "failed": failed, "fail_step": fail_step}
-        if count_correct and test is not None:  # the test points classified right, at recorded steps only
+        st = {**st, "params": new_p, "opt": opt_state, "perm": perm, "failed": failed, "fail_step": fail_step}
+        return st, (loss, step_loss, right)
+
+    def seed_event(st, buf, t, slot, take, x, y, hyper, test):
+        """What happens at an event step t besides its training step, on the parameters before
+        that step's update: (state, buf, (loss, right, test_right)). The parameters are written
+        to snapshot slot `slot` (Kc: scratch); where `take`, the full-batch loss and the points
+        classified right in a pass over all n points (NaN and −1 elsewhere), then `judge`;
+        at a recorded step (`slot < Kc`) the test points classified right (−1 elsewhere, or
+        without `count_correct` and `test`)."""
+        p = st["params"]
+        buf = jax.tree.map(lambda b, leaf: jax.lax.dynamic_update_index_in_dim(b, leaf, slot, 0), buf,
+                           _recorded(p))
+        loss, right = jax.lax.cond(take, lambda: full_loss(p, x, y),
+                                   lambda: (jnp.full((), jnp.nan, x.dtype), jnp.full((), -1, jnp.int32)))
+        st = judge(st, t, loss, take, hyper)
+        if count_correct and test is not None:
             test_right = jax.lax.cond(slot < Kc, lambda: full_loss(p, *test)[1], lambda: jnp.full((), -1, jnp.int32))
         else:
             test_right = jnp.full((), -1, jnp.int32)
-        return st, (loss, step_loss, right, test_right), buf
+        return st, buf, (loss, right, test_right)
 
     if S == 1:  # one network: no batch axis inside the step (XLA's small dots are faster so)
-        def v_step(st, t, slot, take, buf, x, y, hyper, test):
-            squeeze = lambda tree: jax.tree.map(lambda a: a[0], tree)
-            st, losses, buf = seed_step(squeeze(st), t, slot, take, squeeze(buf), x, y, hyper, test)
-            return jax.tree.map(lambda a: a[None], (st, losses, buf))
-    else:  # t, slot and take are shared by the seeds: the full-batch loss stays a real branch
-        v_step = jax.vmap(seed_step, in_axes=(0, None, None, None, 0, None, None, None, None))
+        squeeze = lambda tree: jax.tree.map(lambda a: a[0], tree)  # noqa: E731
+        expand = lambda tree: jax.tree.map(lambda a: a[None], tree)  # noqa: E731
+
+        def v_step(st, t, x, y, hyper):
+            return expand(seed_step(squeeze(st), t, x, y, hyper))
+
+        def v_event(st, buf, t, slot, take, x, y, hyper, test):
+            return expand(seed_event(squeeze(st), squeeze(buf), t, slot, take, x, y, hyper, test))
+    else:  # the step, slot and pass are shared by the seeds: the full-batch pass stays a real branch
+        v_step = jax.vmap(seed_step, in_axes=(0, None, None, None, None))
+        v_event = jax.vmap(seed_event, in_axes=(0, 0, None, None, None, None, None, None, None))
 
     @partial(jax.jit, donate_argnums=1, compiler_options=compiler_options())
-    def run_chunk(state, buf, x, y, hyper, t0, slots, takes, test=None):
-        def body(carry, i):
-            st, b = carry
-            st, losses, b = v_step(st, t0 + i, slots[i], takes[i], b, x, y, hyper, test)
-            return (st, b), losses
+    def run_chunk(state, buf, x, y, hyper, t0, steps, slots, takes, test=None):
+        # the four per-step outputs, with a last scratch row that a padded event (step L) writes
+        out = (jnp.full((L + 1, S), jnp.nan, dtype), jnp.full((L + 1, S), jnp.nan, dtype),
+               jnp.full((L + 1, S), -1, jnp.int32), jnp.full((L + 1, S), -1, jnp.int32))
 
-        (state, buf), losses = jax.lax.scan(body, (state, buf), jnp.arange(L, dtype=jnp.int32))
-        return state, losses, buf  # losses: (loss, step_loss, right, test_right), each (L, S); buf: (S, Kc+1, ...)
+        def train_steps(i0, i1, st, out):
+            """Training steps i0..i1-1 of the chunk, nothing else: the hot loop."""
+            def body(i, carry):
+                st, (loss, step_loss, right, test_right) = carry
+                st, (l, sl, r) = v_step(st, t0 + i, x, y, hyper)
+                if batch is None:
+                    loss, right = loss.at[i].set(l), right.at[i].set(r)
+                return st, (loss, step_loss.at[i].set(sl), right, test_right)
+
+            return jax.lax.fori_loop(i0, i1, body, (st, out))
+
+        def event(carry, j):
+            st, b, out, i0 = carry
+            e = steps[j]
+            st, (loss, step_loss, right, test_right) = train_steps(i0, e, st, out)
+            st, b, (l, r, tr) = v_event(st, b, t0 + e, slots[j], takes[j], x, y, hyper, test)
+            if batch is not None:
+                loss, right = loss.at[e].set(l), right.at[e].set(r)
+            return (st, b, (loss, step_loss, right, test_right.at[e].set(tr)), e), None
+
+        (state, buf, out, last), _ = jax.lax.scan(event, (state, buf, out, jnp.int32(0)),
+                                                  jnp.arange(steps.shape[0]))
+        state, out = train_steps(last, L, state, out)
+        return state, tuple(o[:L] for o in out), buf  # four (L, S); buf: (S, Kc+1, ...)
 
     def buffer():
         zeros = lambda shape: jnp.zeros((S, Kc + 1) + tuple(shape), dtype)

@@ -1,9 +1,9 @@
 """When things happen in a run: the recorded steps, and the chunks of steps compiled at once
 (each about a quarter second of estimated work, equal chunks, the two snapshot buffers bounded).
 
-`record_steps(config) -> (K,)`; `loss_steps(config, rec) -> (J,)`; `chunk_inputs(rec, taken, L, Kc,
-n_chunks)` -> the per-chunk slots and loss flags the compiled program reads; `plan_chunks(config, spec, n, itemsize) -> (recorded steps,
-chunk length, chunks)`."""
+`record_steps(config) -> (K,)`; `loss_steps(config, rec) -> (J,)`; `pass_steps(config, rec)`; `chunk_inputs(rec, passes, L, Kc,
+n_chunks)` -> the per-chunk events (snapshot slots, full-batch passes) the compiled program reads;
+`plan_chunks(config, spec, n, itemsize) -> (recorded steps, chunk length, snapshot slots per chunk)`."""
 from __future__ import annotations
 
 import math
@@ -43,16 +43,36 @@ def loss_steps(config: TrainConfig, rec: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([np.asarray(rec, np.int64), extra, [0, T]]))
 
 
-def chunk_inputs(rec: np.ndarray, taken: np.ndarray, L: int, Kc: int, n_chunks: int) -> tuple[np.ndarray, np.ndarray]:
-    """(slots (n_chunks, L) int32, takes (n_chunks, L) bool): for evaluation i of chunk c (step
-    c·L + i), the snapshot slot its parameters go to (Kc, the scratch slot, unless it is a recorded
-    step of `rec`) and whether its full-batch loss is taken (a step of `taken`)."""
-    slots = np.full(n_chunks * L, Kc, np.int32)
-    chunk_of = rec // L
-    slots[rec] = np.arange(len(rec)) - np.searchsorted(chunk_of, chunk_of)  # index within its chunk
-    takes = np.zeros(n_chunks * L, bool)
-    takes[taken] = True
-    return slots.reshape(n_chunks, L), takes.reshape(n_chunks, L)
+def pass_steps(config: TrainConfig, rec: np.ndarray) -> np.ndarray:
+    """The steps whose full-batch loss needs a pass over the data of its own: minibatch
+    training's loss steps; none for full-batch training, whose every step computes it."""
+    return loss_steps(config, rec) if config.batch_size is not None else np.zeros(0, np.int64)
+
+
+def chunk_inputs(rec: np.ndarray, passes: np.ndarray, L: int, Kc: int,
+                 n_chunks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The events of each chunk, the steps where more happens than a training step:
+    (steps (n_chunks, E) int32, slots (n_chunks, E) int32, takes (n_chunks, E) bool). Event j of
+    chunk c is at step c·L + steps[c, j] (ascending); its parameters go to snapshot slot
+    slots[c, j] (Kc, the scratch slot, unless it is a recorded step of `rec`), and its full-batch
+    loss is taken in a pass of its own where takes[c, j] (a step of `passes`: minibatch
+    training's loss steps; none for full-batch training, whose every step computes it). E is
+    the most events any chunk has (at least 1); shorter rows are padded with step L (past the
+    chunk: no event), slot Kc and no pass."""
+    rec, passes = np.asarray(rec, np.int64), np.asarray(passes, np.int64)
+    at = np.union1d(rec, passes)
+    chunk_of = at // L
+    E = max(1, int(np.bincount(chunk_of, minlength=n_chunks).max()) if len(at) else 1)
+    steps = np.full((n_chunks, E), L, np.int32)
+    slots = np.full((n_chunks, E), Kc, np.int32)
+    takes = np.zeros((n_chunks, E), bool)
+    col = np.arange(len(at)) - np.searchsorted(chunk_of, chunk_of)  # index among its chunk's events
+    steps[chunk_of, col] = at - chunk_of * L
+    rec_chunk = rec // L
+    is_rec = np.isin(at, rec)
+    slots[chunk_of[is_rec], col[is_rec]] = np.arange(len(rec)) - np.searchsorted(rec_chunk, rec_chunk)
+    takes[chunk_of, col] = np.isin(at, passes)
+    return steps, slots, takes
 
 
 CHUNK_SECONDS = 0.25  # the aimed-for duration of one compiled chunk
