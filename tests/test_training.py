@@ -149,6 +149,10 @@ def test_chunk_events_list_each_recorded_step_and_pass_once_in_its_chunk():
     assert not takes.any()
     steps, slots, _ = chunk_inputs(np.array([0, 9]), np.zeros(0, int), L, Kc, 3)  # a chunk without events
     assert steps.tolist() == [[0], [4], [1]] and slots.tolist() == [[0], [2], [0]]
+    # a chunk that is all events (every step recorded): every row lists all L steps, the others doing nothing
+    steps, slots, takes = chunk_inputs(np.array([0, 1, 2, 3, 6]), np.array([0, 5]), L, 4, 2)
+    assert steps.tolist() == [[0, 1, 2, 3]] * 2
+    assert slots.tolist() == [[0, 1, 2, 3], [4, 4, 0, 4]] and takes.tolist() == [[1, 0, 0, 0], [0, 1, 0, 0]]
 
 
 def test_stop_at_loss_ratio_stops_at_the_first_step_below(tiny):

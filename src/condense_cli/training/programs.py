@@ -210,29 +210,40 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
         out = (jnp.full((L + 1, S), jnp.nan, dtype), jnp.full((L + 1, S), jnp.nan, dtype),
                jnp.full((L + 1, S), -1, jnp.int32), jnp.full((L + 1, S), -1, jnp.int32))
 
-        def train_steps(i0, i1, st, out):
-            """Training steps i0..i1-1 of the chunk, nothing else: the hot loop."""
-            def body(i, carry):
-                st, (loss, step_loss, right, test_right) = carry
-                st, (l, sl, r) = v_step(st, t0 + i, x, y, hyper)
-                if batch is None:
-                    loss, right = loss.at[i].set(l), right.at[i].set(r)
-                return st, (loss, step_loss.at[i].set(sl), right, test_right)
+        def one_step(i, carry):
+            """Training step i of the chunk (its outputs written at row i)."""
+            st, (loss, step_loss, right, test_right) = carry
+            st, (l, sl, r) = v_step(st, t0 + i, x, y, hyper)
+            if batch is None:
+                loss, right = loss.at[i].set(l), right.at[i].set(r)
+            return st, (loss, step_loss.at[i].set(sl), right, test_right)
 
-            return jax.lax.fori_loop(i0, i1, body, (st, out))
-
-        def event(carry, j):
-            st, b, out, i0 = carry
+        def at_event(st, b, out, j):
+            """Event j of the chunk, at its step e (row L, the scratch row, for a padded one)."""
             e = steps[j]
-            st, (loss, step_loss, right, test_right) = train_steps(i0, e, st, out)
+            loss, step_loss, right, test_right = out
             st, b, (l, r, tr) = v_event(st, b, t0 + e, slots[j], takes[j], x, y, hyper, test)
             if batch is not None:
                 loss, right = loss.at[e].set(l), right.at[e].set(r)
-            return (st, b, (loss, step_loss, right, test_right.at[e].set(tr)), e), None
+            return st, b, (loss, step_loss, right, test_right.at[e].set(tr)), e
 
-        (state, buf, out, last), _ = jax.lax.scan(event, (state, buf, out, jnp.int32(0)),
-                                                  jnp.arange(steps.shape[0]))
-        state, out = train_steps(last, L, state, out)
+        if steps.shape[0] == L:  # every step an event (`chunk_inputs`): event i, then step i
+            def event_and_step(carry, i):
+                st, b, out = carry
+                st, b, out, _ = at_event(st, b, out, i)
+                st, out = one_step(i, (st, out))
+                return (st, b, out), None
+
+            (state, buf, out), _ = jax.lax.scan(event_and_step, (state, buf, out), jnp.arange(L, dtype=jnp.int32))
+        else:  # the training steps before each event in a loop of their own: the hot loop
+            def event(carry, j):
+                st, b, out, i0 = carry
+                st, out = jax.lax.fori_loop(i0, steps[j], one_step, (st, out))
+                return at_event(st, b, out, j), None
+
+            (state, buf, out, last), _ = jax.lax.scan(event, (state, buf, out, jnp.int32(0)),
+                                                      jnp.arange(steps.shape[0]))
+            state, out = jax.lax.fori_loop(last, L, one_step, (state, out))
         return state, tuple(o[:L] for o in out), buf  # four (L, S); buf: (S, Kc+1, ...)
 
     def buffer():

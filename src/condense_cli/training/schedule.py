@@ -58,11 +58,20 @@ def chunk_inputs(rec: np.ndarray, passes: np.ndarray, L: int, Kc: int,
     loss is taken in a pass of its own where takes[c, j] (a step of `passes`: minibatch
     training's loss steps; none for full-batch training, whose every step computes it). E is
     the most events any chunk has (at least 1); shorter rows are padded with step L (past the
-    chunk: no event), slot Kc and no pass."""
+    chunk: no event), slot Kc and no pass. When some chunk is all events (E = L: every step
+    recorded), every row lists the steps 0..L-1, those that are not events with slot Kc and no
+    pass, and the program runs one event per step without inner loops."""
     rec, passes = np.asarray(rec, np.int64), np.asarray(passes, np.int64)
     at = np.union1d(rec, passes)
     chunk_of = at // L
     E = max(1, int(np.bincount(chunk_of, minlength=n_chunks).max()) if len(at) else 1)
+    if E == L:  # some chunk is all events: every row lists all L steps, the others as events that do nothing
+        steps = np.tile(np.arange(L, dtype=np.int32), (n_chunks, 1))
+        slots = np.full((n_chunks, L), Kc, np.int32)
+        takes = np.zeros((n_chunks, L), bool)
+        slots.reshape(-1)[rec] = np.arange(len(rec)) - np.searchsorted(rec // L, rec // L)
+        takes.reshape(-1)[passes] = True
+        return steps, slots, takes
     steps = np.full((n_chunks, E), L, np.int32)
     slots = np.full((n_chunks, E), Kc, np.int32)
     takes = np.zeros((n_chunks, E), bool)
