@@ -40,7 +40,8 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
     - `run_chunk(state, buf, x (n, d), y (n, d_out), hyper, t0, steps (E,), slots (E,), takes
       (E,) bool, test=None or (x_test, y_test))` -> (state, (loss, step_loss, right,
       test_right), buf), each of the four (L, S): evaluations t0..t0+L-1, with the chunk's
-      events (`schedule.chunk_inputs`): at step t0+steps[j], the parameters written to slot
+      events (`schedule.chunk_inputs`; E = L means steps[i] = i, an event at every step, the
+      chunk then one scan of event-then-step): at step t0+steps[j], the parameters written to slot
       `slots[j]` of `buf` (slot Kc is scratch) and, where `takes[j]`, the full-batch loss
       taken in a pass of its own. `loss` the full-batch loss (minibatch training: only at
       those events, NaN elsewhere), `step_loss` the loss of the batch each step's gradient
