@@ -86,18 +86,51 @@ def matmul_gflops(repeats: int = 20) -> float:
     return 2 * 4096 * 784 * 1024 / best / 1e9
 
 
+def time_chunks(cfg, ds, events: bool = True) -> float:
+    """Seconds of the compiled chunks `train` runs for `cfg` (one seed, float32) on `ds`, called
+    directly with the same program, chunks, events and data, each chunk waited for as `train`
+    waits for it; the host loop between chunks is not counted. Run after a `train` of the same
+    config, so nothing compiles here. events=False: the same chunks with their events taken out
+    (training steps only: no snapshot, no full-batch pass, no test count)."""
+    import jax.numpy as jnp
+
+    from condense_cli.training import plan_chunks, prepare
+    from condense_cli.training.programs import programs
+    from condense_cli.training.schedule import chunk_inputs, pass_steps
+
+    _, spec, stds = prepare(cfg, ds)
+    batch = cfg.batch_size  # None: full batch
+    rec, L, Kc = plan_chunks(cfg, spec, len(ds.x), 4)  # the same chunks as `train` makes
+    init, buffer, run_chunk = programs(spec, cfg.optimizer, batch, 1, L, Kc, "float32", float(cfg.dropout), cfg.loss,
+                                       len(ds.x) if batch else 0, cfg.stop_at_loss_ratio is not None, ds.classification)
+    n_chunks = -(-(cfg.steps + 1) // L)
+    evs = chunk_inputs(rec, pass_steps(cfg, rec), L, Kc, n_chunks)  # as `train` sets them
+    if not events:  # every row padding only
+        evs = (np.full_like(evs[0], L), np.full_like(evs[1], Kc), np.zeros_like(evs[2]))
+    x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
+    test = ((jnp.asarray(ds.x_test, jnp.float32), jnp.asarray(ds.y_test, jnp.float32))
+            if ds.classification and len(ds.x_test) else None)  # as `train` passes it
+    ratio = -np.inf if cfg.stop_at_loss_ratio is None else cfg.stop_at_loss_ratio
+    hyper = {"T": jnp.int32(cfg.steps), "lr": jnp.float32(cfg.lr), "ratio": jnp.float32(ratio)}
+    state, buf = init([cfg.seed], stds), buffer()
+    seconds = 0.0
+    for c in range(n_chunks):
+        start = time.perf_counter()
+        state, losses, buf = run_chunk(state, buf, x, y, hyper, jnp.int32(c * L), *(jnp.asarray(a[c]) for a in evs),
+                                       test)
+        np.asarray(losses[0])
+        seconds += time.perf_counter() - start
+    return seconds
+
+
 def condense_run(name: str, folder: Path, steps: int):
     """(seconds of `train` for `steps` steps, seconds of the same compiled chunks called alone,
     seconds of those chunks without their events (training steps only: no snapshot, no
     full-batch pass, no test accuracy), the NetSpec, the batch), after a first run compiled
     everything."""
-    import jax.numpy as jnp
-
     from condense_cli import TrainConfig, train
     from condense_cli.data import resolve
-    from condense_cli.training import plan_chunks, prepare
-    from condense_cli.training.programs import programs
-    from condense_cli.training.schedule import chunk_inputs, pass_steps
+    from condense_cli.training import prepare
 
     kw = WORKLOADS[name][0]
     cfg = TrainConfig(data="mnist", data_dir=str(folder), steps=steps, snapshots=2, **kw)
@@ -106,30 +139,8 @@ def condense_run(name: str, folder: Path, steps: int):
     start = time.perf_counter()
     train(cfg, dataset=ds)
     total = time.perf_counter() - start
-
-    _, spec, stds = prepare(cfg, ds)
-    batch = cfg.batch_size  # None: full batch
-    rec, L, Kc = plan_chunks(cfg, spec, len(ds.x), 4)  # the same chunks as `train` makes
-    init, buffer, run_chunk = programs(spec, cfg.optimizer, batch, 1, L, Kc, "float32", 0.0, cfg.loss,
-                                       len(ds.x) if batch else 0, False, True)
-    n_chunks = -(-(steps + 1) // L)
-    events = chunk_inputs(rec, pass_steps(cfg, rec), L, Kc, n_chunks)  # as `train` sets them
-    state = init([cfg.seed], stds)
-    x, y = jnp.asarray(ds.x, jnp.float32), jnp.asarray(ds.y, jnp.float32)
-    test = (jnp.asarray(ds.x_test, jnp.float32), jnp.asarray(ds.y_test, jnp.float32))  # as `train` passes it
-    hyper = {"T": jnp.int32(steps), "lr": jnp.float32(cfg.lr), "ratio": jnp.float32(-np.inf)}
-    none = (np.full_like(events[0], L), np.full_like(events[1], Kc), np.zeros_like(events[2]))  # padding only
-    seconds = []
-    for evs in (events, none):
-        state, buf = init([cfg.seed], stds), buffer()
-        start = time.perf_counter()
-        for c in range(n_chunks):
-            state, losses, buf = run_chunk(state, buf, x, y, hyper, jnp.int32(c * L),
-                                           *(jnp.asarray(a[c]) for a in evs), test)
-        np.asarray(losses[0])
-        seconds.append(time.perf_counter() - start)
-    compiled, steps_only = seconds
-    return total, compiled, steps_only, spec, batch or len(ds.x)
+    spec = prepare(cfg, ds)[1]
+    return total, time_chunks(cfg, ds), time_chunks(cfg, ds, events=False), spec, cfg.batch_size or len(ds.x)
 
 
 def reference_run(torch_python: str, name: str, steps: int, folder: Path) -> float:

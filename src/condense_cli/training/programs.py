@@ -114,9 +114,13 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
             st = {**st, "loss0": loss0, "stop_step": jnp.where(reach, t, st["stop_step"]),
                   "stopped": st["stopped"] | reach}
         if guard:
-            newly = (~st["failed"]) & take & ~jnp.isfinite(loss) & (t < hyper["T"])
-            st = {**st, "fail_step": jnp.where(newly, t, st["fail_step"]), "failed": st["failed"] | newly}
+            st = mark_failed(st, t, take & ~jnp.isfinite(loss), hyper)
         return st
+
+    def mark_failed(st, t, bad, hyper):
+        """Several seeds: a seed whose step t (before T) went `bad` is failed from then on, at that step."""
+        newly = (~st["failed"]) & bad & (t < hyper["T"])
+        return {**st, "fail_step": jnp.where(newly, t, st["fail_step"]), "failed": st["failed"] | newly}
 
     def seed_step(st, t, x, y, hyper):
         """One seed's training step t: (state, (loss, step_loss, right)). Full batch: `loss` the
@@ -155,14 +159,12 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
             updates, opt_state = make_opt(hyper["lr"]).update(grads, opt_state, params)
             return optax.apply_updates(params, updates), opt_state
 
-        failed, fail_step, stopped = st["failed"], st["fail_step"], st["stopped"]
+        stopped = st["stopped"]
         if guard:  # a seed whose loss or updated weights are not finite keeps its weights from then on
             cand_p, cand_opt = update((p, st["opt"], g))
             finite = jnp.isfinite(step_loss) & jnp.all(jnp.array([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(cand_p)]))
-            newly = (~failed) & (~finite) & (t < hyper["T"])
-            fail_step = jnp.where(newly, t, fail_step)
-            failed = failed | newly
-            active = ~failed & (t < hyper["T"]) & ~stopped if freeze else ~failed
+            st = mark_failed(st, t, ~finite, hyper)
+            active = ~st["failed"] & (t < hyper["T"]) & ~stopped if freeze else ~st["failed"]
             new_p = jax.tree.map(lambda a, b: jnp.where(active, a, b), cand_p, p)
             opt_state = jax.tree.map(lambda a, b: jnp.where(active, a, b), cand_opt, st["opt"])
         elif freeze:  # stopped seeds, steps past T and non-finite losses leave the weights as they are
@@ -170,7 +172,7 @@ def programs(spec, optimizer: str, batch: int | None, S: int, L: int, Kc: int, d
             new_p, opt_state = jax.lax.cond(active, update, lambda ops: (ops[0], ops[1]), (p, st["opt"], g))
         else:
             new_p, opt_state = update((p, st["opt"], g))
-        st = {**st, "params": new_p, "opt": opt_state, "perm": perm, "failed": failed, "fail_step": fail_step}
+        st = {**st, "params": new_p, "opt": opt_state, "perm": perm}
         return st, (loss, step_loss, right)
 
     def seed_event(st, buf, t, slot, take, x, y, hyper, test):

@@ -65,11 +65,12 @@ def chunk_inputs(rec: np.ndarray, passes: np.ndarray, L: int, Kc: int,
     at = np.union1d(rec, passes)
     chunk_of = at // L
     E = max(1, int(np.bincount(chunk_of, minlength=n_chunks).max()) if len(at) else 1)
+    rec_slot = np.arange(len(rec)) - np.searchsorted(rec // L, rec // L)  # each recorded step's slot in its chunk
     if E == L:  # some chunk is all events: every row lists all L steps, the others as events that do nothing
         steps = np.tile(np.arange(L, dtype=np.int32), (n_chunks, 1))
         slots = np.full((n_chunks, L), Kc, np.int32)
         takes = np.zeros((n_chunks, L), bool)
-        slots.reshape(-1)[rec] = np.arange(len(rec)) - np.searchsorted(rec // L, rec // L)
+        slots.reshape(-1)[rec] = rec_slot
         takes.reshape(-1)[passes] = True
         return steps, slots, takes
     steps = np.full((n_chunks, E), L, np.int32)
@@ -77,9 +78,8 @@ def chunk_inputs(rec: np.ndarray, passes: np.ndarray, L: int, Kc: int,
     takes = np.zeros((n_chunks, E), bool)
     col = np.arange(len(at)) - np.searchsorted(chunk_of, chunk_of)  # index among its chunk's events
     steps[chunk_of, col] = at - chunk_of * L
-    rec_chunk = rec // L
-    is_rec = np.isin(at, rec)
-    slots[chunk_of[is_rec], col[is_rec]] = np.arange(len(rec)) - np.searchsorted(rec_chunk, rec_chunk)
+    is_rec = np.isin(at, rec)  # `at` is sorted, so its recorded steps come in the order of `rec`
+    slots[chunk_of[is_rec], col[is_rec]] = rec_slot
     takes[chunk_of, col] = np.isin(at, passes)
     return steps, slots, takes
 
