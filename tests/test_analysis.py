@@ -299,7 +299,13 @@ def test_one_d_theory_on_a_trained_x2tanh_network():
     layer = rep["layers"][0]
     assert rep["stage"] == "initial" and layer["bound"] == 6 and layer["condensed"]
     assert layer["lines"] == len(layer["theory"]["predicted_lines"]) == 3 and layer["within_bound"] is True
-    assert layer["theory"]["alignment"] > 0.9 and None not in layer["theory"]["matched_lines"]
+    th = layer["theory"]
+    assert th["alignment"] > 0.9 and th["match_deg"] == 10.0
+    # Sec. 5's small-weight limit (the errors at step 0): every root within 10° of a measured line
+    assert None not in th["at_step0"]["matched_lines"] and max(th["at_step0"]["angle_deg"]) <= 10.0
+    # the field of the analyzed step is reported line by line, in degrees, beside it
+    assert len(th["angle_deg"]) == 3 and all(0 <= a <= 90 for a in th["angle_deg"])
+    assert [m is not None for m in th["matched_lines"]] == [a <= 10.0 for a in th["angle_deg"]]
     assert rep["one_d"]["poly_degree"] == 3
     # the same network untrained: not condensed, no bound claimed
     rep0 = analysis.analyze(run, AnalysisOptions(at="0"))["report"]

@@ -82,6 +82,9 @@ def test_cli_end_to_end_report_and_force(tmp_path):
     assert "- criterion: per seed and epoch: condensed" in md and "- measured (fixed cosine 0.95):" in md
     assert "- settings:" in md and "overview Fig. 6 caption" in md
     assert obj["results"][0]["criterion"] and "agree_fixed" in obj["results"][0]
+    runs = obj["results"][0]["runs"]
+    assert len(runs) == 8 and sum(r["agree"] for r in runs) == obj["results"][0]["agree"]
+    assert "- runs: " in md and " of 8 agree" in md
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "<script" not in html  # self-contained, inert
     assert (out / "ov-fig6.png").exists()
@@ -115,3 +118,29 @@ def test_transformer_answer_criterion_is_two_sided():
     assert judge_answers(0.1, 0.9, "symmetric") and not judge_answers(0.1, 0.9, "inferential")
     assert not judge_answers(0.01, 0.01, "inferential") and not judge_answers(0.01, 0.01, "symmetric")  # untrained
     assert not judge_answers(0.45, 0.05, "inferential")  # not a majority
+
+
+@pytest.mark.parametrize("figure", ["ic-fig4a", "ic-fig5", "ic-fig6", "ov-fig2", "ov-fig6"])
+def test_every_run_is_listed_and_the_runs_add_up_to_the_agree_count(figure):
+    rep = reproduce(figure, quick=True, seeds=1)
+    assert len(rep.runs) == rep.total and sum(r["agree"] for r in rep.runs) == rep.agree
+    for r in rep.runs:
+        assert r["setting"] and (r["reason"] is None) == r["agree"]
+        assert r["agree"] or (isinstance(r["reason"], str) and r["reason"])
+    for text in [rep.measured] + [a["measured"] for a in rep.ablations]:  # a legend only for a mark that appears
+        assert ("*" in text) == ("not condensed" in text) or "* not condensed" not in text
+    assert ("*" in rep.measured) == ("* not condensed" in rep.measured)
+
+
+def test_the_field_criterion_reads_angles_and_names_the_failed_clause():
+    from condense_cli.reproduce.figures import count_reason, degree_reason, growth_reason, slope_reason
+
+    assert count_reason({"condensed": False, "measure": {}}, 2, 1) == "not condensed"
+    layer = {"condensed": True, "measure": {"persistent": {"directions": 4, "lines": 3}}}
+    assert count_reason(layer, 4, 2) == "3 lines, paper 2" and count_reason(layer, 4, 3) is None
+    assert degree_reason(2, 1, 0.5) == "lowest fitting degree 2, paper 1"
+    assert degree_reason(1, 1, 0.95).startswith("did not learn")
+    assert growth_reason([2, 2, 2], [True] * 3, [1000, 3000, 5000]) == "2 directions at the end, as at step 1000: no growth"
+    assert growth_reason([2, 3], [True, False], [1000, 3000]) == "not condensed at step 3000"
+    assert slope_reason(0.3, 0.007, True) == "regime condensed, paper critical"
+    assert slope_reason(0.3, 0.007, False).startswith("not evaluated")

@@ -82,21 +82,29 @@ def analyze_cmd(
         emit_json(report)
 
 
+def _angles(cos_range) -> str:
+    """A range of cosine tolerances [lo, hi] as the angles arccos hi - arccos lo, in degrees."""
+    import math
+
+    lo, hi = (math.degrees(math.acos(max(-1.0, min(1.0, c)))) for c in cos_range)
+    return f"{hi:.1f}-{lo:.0f}°"
+
+
 def _print_analysis(report: dict) -> None:
     opt = report["options"]
-    count = ("persistent count (the one that holds over the widest range of cosine tolerances)"
+    count = ("persistent count (the best-separated partition, or the count over the widest range of tolerances)"
              if opt["count"] == "persistent" else f"count at the fixed tolerance cos {opt['tol']}")
     err.print(f"[bold]condense analyze[/] {report['file']}: step {report['step']} ({report['why']}); "
               f"loss ratio {fmt_num(report['loss_ratio'])}, stage {report['stage']}; optimizer "
               f"{report.get('optimizer') or 'not recorded'}; {count}", soft_wrap=True)
     t = Table()
-    for col in ("layer", "σ (p)", "kept", "dirs, lines", "persists", f"at {opt['fixed_tol']:g}",
+    for col in ("layer", "σ (p)", "kept", "dirs, lines", "range", f"at {opt['fixed_tol']:g}",
                 "condensed", "≤ 2p"):
         t.add_column(col)
     for e in report["layers"]:
         p, wb, m = e["multiplicity"], e["within_bound"], e["measure"]
         pr = m.get("persistent")
-        rng = f"{pr['range'][0]:.2f}-{pr['range'][1]:.2f}" if pr else "-"
+        rng = _angles(pr["range"]) if pr and pr.get("range") else "-"
         fixed = f"{m['fixed']['directions']}, {m['fixed']['lines']}" if m.get("fixed") else "-"
         t.add_row(str(e["layer"]), f"{e['activation']} ({'undef.' if p is None else p})",
                   f"{e['kept']}/{e['neurons']}", f"{e['directions']}, {e['lines']}", rng, fixed,
@@ -125,18 +133,24 @@ def _print_analysis(report: dict) -> None:
         th = e["theory"]
         if th is not None:
             unstable = f", {len(th['unstable_lines'])} unstable" if th.get("unstable_lines") else ""
-            err.print(f"  layer {l}: theory ({escape(th['method'])}): {len(th['predicted_lines'])} stable line(s){unstable}, "
-                      f"alignment {fmt_num(th['alignment'])} with the errors at this step, "
-                      f"{fmt_num(th['at_step0']['alignment'])} with those at step 0; matched measured lines "
-                      f"{th['matched_lines']}", soft_wrap=True)
+            def degs(xs):
+                return ", ".join("none measured" if a is None else f"{a:.1f}°" for a in xs) or "none"
+
+            now, then = th["angle_deg"], th["at_step0"]["angle_deg"]
+            err.print(f"  layer {l}: theory ({escape(th['method'])}): {len(th['predicted_lines'])} stable line(s){unstable} "
+                      f"from the errors at this step, {degs(now)} from the nearest measured line "
+                      f"({sum(m is not None for m in th['matched_lines'])} of {len(now)} within {th['match_deg']:g}°); "
+                      f"from the errors at step 0: {len(then)} line(s), {degs(then)}", soft_wrap=True)
         elif e.get("theory_note"):
             err.print(f"  layer {l}: theory: {escape(e['theory_note'])}", soft_wrap=True)
         if e.get("outputs"):
             o = e["outputs"]
             err.print(f"  layer {l}: convolution channels by their outputs over the data: {o['clusters']} "
                       f"counted clusters (shares {', '.join(f'{v:.0%}' for v in o['shares'][:6])})", soft_wrap=True)
+        if e.get("bound_note"):
+            err.print(f"  layer {l}: [red]{escape(e['bound_note'])}[/]", soft_wrap=True)
         if e["note"] and e["note"] != "not condensed: no count against 2p is claimed":
-            err.print(f"  layer {l}: {e['note']}")
+            err.print(f"  layer {l}: {escape(e['note'])}")
     if "one_d" in report:
         o = report["one_d"]
         err.print(f"  1-d output: lowest polynomial degree fitting within {o['fit_tol']}: {o['poly_degree']} "

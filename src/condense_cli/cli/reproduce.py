@@ -67,7 +67,7 @@ def reproduce_cmd(
                         "paper": rep.paper, "criterion": rep.criterion, "settings": rep.settings,
                         "measured": rep.measured, "agree": rep.agree, "total": rep.total,
                         "measured_fixed": rep.measured_fixed, "agree_fixed": rep.agree_fixed,
-                        "ablations": rep.ablations,
+                        "ablations": rep.ablations, "runs": rep.runs,
                         "seconds": round(time.perf_counter() - t0, 2), "figures": files, "details": rep.details})
     report = {"quick": quick, "seeds": seeds, "results": results, "seconds": round(time.perf_counter() - started, 2)}
     md, html = write_report(report, out_dir)

@@ -14,7 +14,7 @@ from .common import Arch, Loss, Optimizer, TestSet, app, emit_json, err, fail, f
 @reported
 def train_cmd(
     act: Annotated[str, typer.Option(help="Activation, or one per hidden layer: 'x2tanh,xtanh'. See `condense activations`.")] = "tanh",
-    data: Annotated[str, typer.Option(help="Named data set (sin5d, sin5d-low, sin3d, sin1d, relu-combo, tanh1d, sin1, phase4), real data (digits, mnist, fashion-mnist, cifar10, cifar100) or a .npz (x, y) / .csv file.")] = "sin5d",
+    data: Annotated[str, typer.Option(help="Named data set (sin5d, sin5d-low, sin3d, sin1d, relu-combo, relu-kinks, tanh1d, sin1, phase4), real data (digits, mnist, fashion-mnist, cifar10, cifar100) or a .npz (x, y) / .csv file.")] = "sin5d",
     n: Annotated[Optional[int], typer.Option(help="Number of training points (default: the data set's own; for classification data, after the test set is set apart).")] = None,
     data_seed: Annotated[int, typer.Option(help="Seed for sampling the data.")] = 0,
     arch: Annotated[Arch, typer.Option(help="mlp; cnn: one convolution layer (--channels, --kernel) before the dense layers; resnet18: the ResNet18 convolution trunk before the dense layers (image data); transformer: the anchor-task transformer (--data anchors; --depth, --d-model, --heads, --d-ff).")] = Arch.mlp,

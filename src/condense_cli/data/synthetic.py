@@ -46,10 +46,14 @@ NAMED: dict[str, _Named] = {
                     lambda r, n: _even(n, -1, 1.5),
                     lambda x: (np.sin(3 * x) + 0.5 * np.sin(6 * x))[:, 0]),
     "relu-combo": _Named(40, "x evenly on [-1, 1], y = -r(x)+r(2(x+0.3))-r(1.5(x-0.4))+r(0.5(x-0.8)), "
-                             "r = ReLU (overview Fig. 1)",
+                             "r = ReLU (overview Fig. 1; the overview does not state n)",
                          lambda r, n: _even(n, -1, 1),
                          lambda x: (-_relu(x) + _relu(2 * (x + 0.3)) - _relu(1.5 * (x - 0.4))
                                     + _relu(0.5 * (x - 0.8)))[:, 0]),
+    "relu-kinks": _Named(4, "x evenly on [-1, 1], y = 0.2 r(x - 1/3) + 0.2 r(-x - 1/3), r = ReLU (the authors' "
+                            "condensation notebook)",
+                         lambda r, n: _even(n, -1, 1),
+                         lambda x: (0.2 * _relu(x - 1 / 3) + 0.2 * _relu(-x - 1 / 3))[:, 0]),
     "tanh1d": _Named(40, "x evenly on [-15, 15], y = tanh x (overview Fig. 2)",
                      lambda r, n: _even(n, -15, 15),
                      lambda x: np.tanh(x)[:, 0]),

@@ -225,6 +225,7 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
     if progress is not None:
         progress(total, total)
 
+    optimizer = (meta.get("config") or {}).get("optimizer", meta.get("optimizer"))
     per_seed, figures = [], None
     for s in range(S):
         loss = loss_all[s]
@@ -262,7 +263,7 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
                 "within_bound": lc.within_bound(p), "held": {k_: v for k_, v in held[j].items()
                                                              if k_ != "most_condensed_index"},
                 "theory": th["report"], "theory_note": th.get("note"), "outputs": outputs,
-                "note": _layer_note(lc, p),
+                "note": _layer_note(lc, p), "bound_note": _bound_note(lc, p, optimizer),
             })
             if s == 0:
                 fig_layers.append({"layer": l, "lc": lc, "order": lc.order, "theory": th})
@@ -323,6 +324,16 @@ def _layer_note(lc: LayerCondensation, p) -> str | None:
     if not lc.condensed:
         return "not condensed: no count against 2p is claimed"
     return None
+
+
+def _bound_note(lc: LayerCondensation, p, optimizer) -> str | None:
+    """The sentence for a condensed layer with more directions than 2p (None otherwise)."""
+    if lc.within_bound(p) is not False:
+        return None
+    why = (" The bound is derived for gradient flow; Adam's first steps move every weight by about the "
+           "learning rate in the sign of its gradient, which can leave more orientations."
+           if str(optimizer).lower() == "adam" else " The bound is derived for gradient flow (small steps).")
+    return f"{lc.directions} directions > 2p = {2 * p}: exceeds the bound.{why}"
 
 
 def _seed_summary(per_seed: list, layers: list) -> dict:

@@ -12,6 +12,9 @@ With e_i = f(x_i) − y_i (scalar output):
   ṙ ∝ a·ρ (ρ = u·F(u)); attraction needs a·g′ < 0 and growth a·ρ > 0, so the line is stable
   when g′·ρ < 0. The test is the same at u and −u (a property of the line); for p = 1 every
   stationary line is stable (g′ = −ρ).
+- `match_lines(predicted, measured)`: each predicted line's angle to the nearest measured line,
+  matched within `MATCH_DEG` (= the count's MIN_APART, 10°: closer orientations are one), the
+  same bound for every activation.
 - `direction_field(e, x, act, grid)`: ω̇ = −(1/n) Σ_i e_i x̃_i σ′(ω·x̃_i) (Fig. 6).
 - `poly_fits(xs, f, fit_tol)`: relative residual of polynomial fits of degree 1..4 (Fig. 5).
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..run import first_layer_conv, network
+from .clustering import MIN_APART
 from .condensation import features_1d
 
 
@@ -163,6 +167,29 @@ def _predict(run, s, k, l, p):
     return None, [], []
 
 
+MATCH_DEG = MIN_APART  # a predicted line is matched by a measured line within this angle (degrees)
+CLAIM = ("the paper's Fig. 6 draws the field from the errors at the step shown (epoch 200) and says the neurons "
+         "lie on its stable lines: the prediction from the errors at the analyzed step is judged; the one from "
+         "the errors at step 0 (Sec. 5's small-weight limit, e ≈ −y) is reported beside it")
+
+
+def line_angle(u: np.ndarray, v: np.ndarray) -> float:
+    """The angle in degrees between the lines through unit vectors u and v, in [0, 90]."""
+    return float(np.degrees(np.arccos(np.clip(abs(float(np.dot(u, v))), 0.0, 1.0))))
+
+
+def match_lines(predicted: list, measured: list) -> tuple[list, list]:
+    """(angle to the nearest measured line in degrees, or None where nothing was measured; index of
+    that line when within MATCH_DEG, else None) for each predicted line."""
+    angles, matched = [], []
+    for v in predicted:
+        a = [line_angle(v, c) for c in measured]
+        best = int(np.argmin(a)) if a else None
+        angles.append(None if best is None else a[best])
+        matched.append(best if best is not None and a[best] <= MATCH_DEG else None)
+    return angles, matched
+
+
 def _none(note: str) -> dict:
     return {"report": None, "lines": [], "unstable": [], "note": note}
 
@@ -193,24 +220,24 @@ def layer_theory(run, s: int, k: int, l: int, p, lc, mult=None) -> dict:
         return _none("the network output is not finite here")
     _, lines0, unstable0 = _predict(run, s, 0, l, p)
     counted = [np.array(c["direction"]) for c in lc.line_clusters if c["counted"]]
-    tol = lc.measure.get("tol_used") or 0.0
-    matched = []
-    for v in lines:
-        cos = [abs(float(v @ c)) for c in counted]
-        best = int(np.argmax(cos)) if cos else None
-        matched.append(best if best is not None and cos[best] >= tol else None)
+    angles, matched = match_lines(lines, counted)
+    angles0, matched0 = match_lines(lines0, counted)
     rnd = lambda vs: [[round(float(a), 6) for a in v] for v in vs]
+    deg = lambda xs: [None if a is None else round(a, 3) for a in xs]
     report = {
         "method": method,
         "predicted_lines": rnd(lines),  # the stable lines: what the paper's claims are about
         "unstable_lines": rnd(unstable),
-        "alignment": alignment(lc.unit, lc.norms, lines),
+        "angle_deg": deg(angles),  # each predicted line's angle to the nearest measured (counted) line
+        "match_deg": MATCH_DEG,
         "matched_lines": matched,
-        "match_tol": round(float(tol), 6),
         "measured_matched": sum(m is not None for m in matched),
+        "alignment": alignment(lc.unit, lc.norms, lines),
         "bound_from_theory": 2 * len(lines),
-        "at_step0": {"predicted_lines": rnd(lines0), "unstable_lines": rnd(unstable0),
-                     "alignment": alignment(lc.unit, lc.norms, lines0)},
+        "judged": "analyzed step",
+        "claim": CLAIM,
+        "at_step0": {"predicted_lines": rnd(lines0), "unstable_lines": rnd(unstable0), "angle_deg": deg(angles0),
+                     "matched_lines": matched0, "alignment": alignment(lc.unit, lc.norms, lines0)},
     }
     return {"report": report, "lines": lines, "unstable": unstable, "lines0": lines0, "note": None}
 

@@ -10,6 +10,10 @@ from .figures import (cosine_heatmap, count_vs_tolerance, direction_field, featu
                       phase_diagram, rd_vs_width_rows, training_series)
 
 
+def _count(k: int, noun: str) -> str:
+    return f"{k} {noun}" + ("" if k == 1 else "s")
+
+
 def analysis_figures(result: dict, run, report: dict) -> list[tuple[str, Figure]]:
     """The figures of `condense analyze`: (name, Figure) for the heat map and count-against-
     tolerance of each layer, the loss, the series and, for 1-d input, features, field and output."""
@@ -27,20 +31,22 @@ def analysis_figures(result: dict, run, report: dict) -> list[tuple[str, Figure]
         shown = f"{len(order)} of {lc.kept} kept" if len(order) < lc.kept else f"{lc.kept} kept"
         bound = entry["bound"]
         m = entry["measure"]
-        how = (f"persistent over cos {m['persistent']['range'][0]:.2f}-{m['persistent']['range'][1]:.2f}"
-               if m.get("method") == "persistent" and m.get("persistent") else
+        how = (f"{m['persistent']['rule']}, cos {m['persistent']['range'][0]:.2f}-{m['persistent']['range'][1]:.2f}"
+               if m.get("method") == "persistent" and m.get("persistent") and m["persistent"]["range"] else
                f"at cos {m['tol_used']:.2f}" if m.get("tol_used") is not None else "")
         title = (f"layer {fl['layer']}, {entry['activation']} (p={entry['multiplicity'] or 'undef.'}), "
                  f"step {step}: {'condensed' if entry['condensed'] else 'NOT condensed'}\n"
-                 f"{entry['directions']} directions, {entry['lines']} lines ({how})"
+                 f"{_count(entry['directions'], 'direction')}, {_count(entry['lines'], 'line')} ({how})"
                  + (f", bound 2p = {bound}" if bound is not None else "") + f"\n{shown} of {lc.neurons} neurons")
         save(cosine_heatmap(D, title, lc.labels[order] if len(order) else None), f"cosine_l{fl['layer']}")
-        if lc.curve is not None and m.get("persistent"):
-            save(count_vs_tolerance(lc.curve["tol"], lc.curve["directions"], lc.curve["lines"],
-                                          m["persistent"]["range"], m["fixed"]["tol"],
-                                          f"layer {fl['layer']}, step {step}: {m['persistent']['directions']} "
-                                          f"directions, {m['persistent']['lines']} lines persist "
-                                          f"({'condensed' if entry['condensed'] else 'not condensed'})"),
+        if lc.curve is not None and m.get("persistent") and m["persistent"]["range"]:
+            pr = m["persistent"]
+            save(count_vs_tolerance(lc.curve["tol"], lc.curve["directions"], lc.curve["lines"], pr["range"],
+                                    m["fixed"]["tol"],
+                                    f"layer {fl['layer']}, step {step}: {_count(pr['directions'], 'direction')}, "
+                                    f"{_count(pr['lines'], 'line')} ({'condensed' if entry['condensed'] else 'not condensed'})",
+                                    candidates=lc.curve["candidates"], needed=m.get("separation_needed"),
+                                    chosen=lc.curve["chosen"]),
                  f"tolerance_l{fl['layer']}")
     save(loss_curve(np.asarray(run.loss[0]), step, 0.7, f"seed {seed0}: loss ratio at step {step} "
                           f"= {report['loss_ratio'] if report['loss_ratio'] is None else round(report['loss_ratio'], 3)}",

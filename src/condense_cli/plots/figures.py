@@ -98,22 +98,51 @@ def feature_map(theta, A, A_weighted, title: str) -> Figure:
     return fig
 
 
-def count_vs_tolerance(tols, directions, lines, persistent_range, fixed_tol: float, title: str) -> Figure:
-    """Counted directions and lines against the cosine tolerance, the persistent range shaded and
-    the fixed tolerance marked."""
-    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
-    ax = fig.subplots()
+def _deg(t):
+    return np.degrees(np.arccos(np.clip(np.asarray(t, np.float64), -1.0, 1.0)))
+
+
+def count_vs_tolerance(tols, directions, lines, persistent_range, fixed_tol: float, title: str,
+                       candidates=(), needed: float | None = None, chosen=None) -> Figure:
+    """Counted directions and lines against the tolerance, drawn as the angle arccos t on a log
+    scale (top), the read range shaded and the fixed tolerance marked; below, the separation of
+    each candidate partition over the range where its count holds, the separation needed and
+    the partition read (why that count won). `candidates`: (lo, hi, count, separation) in
+    cosines; `chosen`: (lo, hi, count) or None."""
+    fig = Figure(figsize=(6.4, 5.6 if len(candidates) else 3.8), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2)) if len(candidates) else [fig.subplots()]
+    ax = axes[0]
     lo, hi = persistent_range
-    ax.axvspan(lo, hi, color="C2", alpha=0.18, label=f"persistent range: cos {lo:.2f}-{hi:.2f}")
-    ax.step(tols, directions, where="mid", color="C0", lw=1.6, label="directions")
-    ax.step(tols, lines, where="mid", color="C1", lw=1.4, ls="--", label="lines")
-    ax.axvline(fixed_tol, color="0.4", lw=0.8, ls=":", label=f"fixed reading at cos {fixed_tol:g}")
-    ax.set_xlim(0, 1)
+    read = "separated partition" if chosen is not None else "widest range"
+    floor = 0.05  # degrees: the left end of the log axis
+    ax.axvspan(max(_deg(hi), floor), _deg(lo), color="C2", alpha=0.18,
+               label=f"read ({read}): {_deg(hi):.1f}°-{_deg(lo):.0f}°")
+    angle = np.maximum(_deg(tols), floor)
+    ax.step(angle, directions, where="mid", color="C0", lw=1.6, label="directions")
+    ax.step(angle, lines, where="mid", color="C1", lw=1.4, ls="--", label="lines")
+    ax.axvline(_deg(fixed_tol), color="0.4", lw=0.8, ls=":", label=f"fixed reading at cos {fixed_tol:g}")
+    ax.set_xscale("log")
+    ax.set_xlim(floor, 180)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("cosine tolerance t (clusters of mean cosine ≥ t)")
     ax.set_ylabel("counted clusters")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
+    xlabel = "tolerance as an angle, arccos t (degrees)"
+    if len(candidates):
+        sx = axes[1]
+        for c_lo, c_hi, count, sep in candidates:
+            won = chosen is not None and (c_lo, c_hi, count) == tuple(chosen)
+            x0, x1 = max(_deg(c_hi), floor), _deg(c_lo)
+            sx.hlines(sep, x0, x1, color="C3" if won else "C0", lw=3 if won else 1.5)
+            sx.annotate(str(count), (np.sqrt(x0 * x1), sep), fontsize=7, ha="center", va="bottom")
+        if needed is not None:
+            sx.axhline(needed, color="0.3", ls="--", lw=0.9, label=f"separation needed: {needed:.2f}")
+        sx.set_yscale("log")
+        sx.set_ylabel("separation\n(across / within)")
+        sx.legend(fontsize=8, loc="upper left")
+        sx.set_xlabel(xlabel + "\nbelow: each partition (its cluster count) over its range; red: the one read")
+    else:
+        ax.set_xlabel(xlabel)
     return fig
 
 

@@ -10,20 +10,28 @@ from .. import __version__
 from ..io import write_text
 
 
+def _runs_text(runs: list) -> str:
+    """'N of M agree', then each run that does not: its setting, seed and the clause that failed."""
+    ok = sum(r["agree"] for r in runs)
+    bad = [f"{r['setting'] + ', ' if r['setting'] else ''}seed {r['seed']}: {r['reason']}" for r in runs if not r["agree"]]
+    return f"{ok} of {len(runs)} agree" + ("; " + "; ".join(bad) if bad else "")
+
+
 def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:
     """report.md and a self-contained report.html (figures inlined) in `out_dir`, both written
     atomically. `report`: {"quick", "seeds", "seconds", "results": [one dict per figure: figure,
     title, source, paper, criterion, settings, measured, agree, total, measured_fixed, agree_fixed,
-    ablations, figures (PNG paths)]}."""
+    ablations, runs, figures (PNG paths)]}."""
     def fixed(r):
         return "-" if r["agree_fixed"] is None else f"{r['agree_fixed']}/{r['total']}"
 
     mode = "quick" if report["quick"] else "full"
     lines = [f"# condense reproductions ({mode}, {report['seeds']} seeds)", "",
-             f"condense {__version__}; {report['seconds']:.0f} s in all. Each figure states its criterion; a seed "
-             "(or setting × seed) agrees when its measurement meets it. Counts are read with the persistent count "
-             "(the one that holds over the widest range of cosine tolerances) and, second, at the fixed cosine 0.95; "
-             "a layer must be judged condensed for a count to agree.", "",
+             f"condense {__version__}; {report['seconds']:.0f} s in all. Each figure states its criterion; a run "
+             "(setting × seed) agrees when its measurement meets it, and each run that does not says which clause "
+             "failed. Counts are read with the persistent count (the best-separated partition of the neurons, or "
+             "the count over the widest range of tolerances where no partition is separated) and, second, at the "
+             "fixed cosine 0.95; a layer must be judged condensed for a count to agree.", "",
              "| figure | source | paper | criterion | agree (persistent) | agree (cos 0.95) |", "|---|---|---|---|---|---|"]
     for r in report["results"]:
         lines.append(f"| {r['figure']} | {r['source']} | {r['paper']} | {r['criterion']} | "
@@ -35,6 +43,7 @@ def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:
                   f"- measured (persistent count): {r['measured']}", f"- agree: {r['agree']} of {r['total']}",
                   f"- measured (fixed cosine 0.95): {r['measured_fixed']}",
                   f"- agree (fixed cosine 0.95): {fixed(r)}"]
+        lines.append(f"- runs: {_runs_text(r.get('runs') or [])}")
         for a in r["ablations"]:
             lines.append(f"- ablation, {a['setting']} ({a['source']}): {a['measured']}; agree {a['agree']} of {a['total']}")
         lines.append("")
@@ -57,6 +66,7 @@ def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:
         body.append(f"<h2>{esc(r['figure'])}: {esc(r['title'])}</h2><p><b>paper:</b> {esc(r['paper'])}<br>"
                     f"<b>settings:</b> {esc(r['settings'])}<br><b>criterion:</b> {esc(r['criterion'])}<br>"
                     f"<b>measured:</b> {esc(r['measured'])}<br><b>agree:</b> {r['agree']} of {r['total']}<br>"
+                    f"<b>runs:</b> {esc(_runs_text(r.get('runs') or []))}<br>"
                     f"<b>at cos 0.95:</b> {esc(r['measured_fixed'])}; agree {esc(fixed(r))}{abl}</p>")
         for f in r["figures"]:
             data = base64.b64encode(Path(f).read_bytes()).decode()
