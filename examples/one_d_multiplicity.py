@@ -9,10 +9,10 @@ This script trains the three networks with condense, analyzes them at the initia
 for each, the measured lines and directions, the lines predicted from the degree-p polynomial, the
 neurons' alignment with them, and the lowest polynomial degree that fits the output.
 
-What we measured (2026-11-24, CPU, persistent count): x²·tanh condensed on 3 lines / 6 directions
-at step 290, matching the 3 stable lines of the field (alignment 0.99), output degree 3; x·tanh
-condensed on 1 line / 2 directions at step 1000 (the field has 2 stable lines, one of them
-matched), output degree 2. tanh under Adam is judged not condensed at step 1000 (the whole run is
+What we measured (2026-11-29, CPU, persistent count): x²·tanh condensed on 3 lines / 6 directions
+at step 290, on the 3 stable lines of the field (alignment 0.99; 2 of them within the 10° match,
+the third 10.3° off), output degree 3; x·tanh condensed on 1 line / 2 directions at step 1000 (the
+field has 2 stable lines, neither within 10° of a measured line), output degree 2. tanh under Adam is judged not condensed at step 1000 (the whole run is
 its initial stage): its neurons sit on a segment offset from the origin (Adam's early, nearly
 sign-like steps move every neuron by the same vector), although the output is linear; under
 gradient descent (`optimizer="gd"`) tanh neurons lie on the one predicted line (alignment > 0.98,

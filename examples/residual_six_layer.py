@@ -11,10 +11,11 @@ the bound 2p.
 
     python examples/residual_six_layer.py
 
-What we measured (2026-11-24, 3 seeds, persistent count): layers 3-5 (sigmoid, tanh, softplus)
-condensed on 1 line / 2 directions on every seed, as reported; layer 2 (x·tanh) condensed on 1, 2, 1
-lines (paper 2); layer 1 (x²·tanh) on 3, 4, 3 lines (paper 3), judged not condensed on the second
-seed. At the fixed cosine 0.95 softplus reads 2 lines (the former default's reading).
+What we measured (2026-11-29, 3 seeds, persistent count): layers 3-4 (sigmoid, tanh) condensed on
+1 line / 2 directions on every seed, as reported; layer 5 (softplus) on 2 directions that are not
+opposite enough to be one line (2 lines, paper 1; the fixed cosine 0.95 reads 2 lines too); layer 2
+(x·tanh) on 1 line (paper 2); layer 1 (x²·tanh) on 3 lines (paper 3), 5, 6 and 4 directions,
+judged not condensed on the second seed.
 """
 import numpy as np
 
