@@ -16,11 +16,11 @@ install: $(BIN)/condense
 
 demo: install
 	mkdir -p demo
-	$(BIN)/condense train --out demo/run.npz
+	$(BIN)/condense train --out demo/run.npz --force
 	$(BIN)/condense analyze demo/run.npz --out-dir demo
 	mkdir -p demo/epoch100   # the paper's moment for this figure (initial-condensation Fig. 2 caption: epoch 100)
 	$(BIN)/condense analyze demo/run.npz --at 100 --out-dir demo/epoch100
-	$(BIN)/condense train --act x2tanh --data sin1d --width 100 --lr 5e-4 --out demo/onedim.npz -q
+	$(BIN)/condense train --act x2tanh --data sin1d --width 100 --lr 5e-4 --out demo/onedim.npz -q --force
 	$(BIN)/condense analyze demo/onedim.npz --out-dir demo
 	@echo "demo output: $$(ls demo | tr '\n' ' ') in ./demo/"
 

@@ -71,7 +71,9 @@ def test_non_finite_loss_exit_1_keeps_finite_steps(tmp_path):
                   "--optimizer", "gd", "--lr", "50", "--init-std", "0.5", "-q", "--out", str(out)])
     assert res.exit_code == 1
     assert "non-finite at step" in res.stderr and "kept steps 0.." in res.stderr
-    with np.load(out, allow_pickle=False) as f:
+    partial = tmp_path / "nan.partial.npz"  # beside the target, never over it
+    assert str(partial) in res.stderr and not out.exists()
+    with np.load(partial, allow_pickle=False) as f:
         assert np.isfinite(f["loss"]).all()
         assert json.loads(str(f["meta"]))["status"] == "stopped"
 

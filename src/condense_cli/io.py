@@ -2,12 +2,16 @@
 
 - `save_npz(path, arrays, meta)`: any result NPZ, written atomically (temp file in the same
   folder, fsync, rename), so a crash never leaves half a file at `path`; `write_text` likewise.
-- `read_npz(path, required)`: loads with `allow_pickle=False`; every problem (missing, not an
-  NPZ, truncated, pickled objects, missing keys) is a one-line `BadInput`.
+- `read_npz(path, required)`: loads with `allow_pickle=False`; every problem (missing, not a
+  regular file, not an NPZ, truncated, encrypted or unknown compression, pickled objects, a dtype
+  that is not a real number, declared shapes past `memory_budget()`, missing keys, unreadable
+  meta) is a one-line `BadInput`, found from the members' headers before anything is decompressed.
 - `check_writable(path)`: fail before any work when the output cannot be written.
+- `memory_budget()`: the bytes one command may allocate for arrays (half the machine's memory).
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -21,7 +25,7 @@ from .errors import BadInput
 
 def check_writable(path: str | Path) -> Path:
     """The output path, after checking that its folder exists and can be written."""
-    path = Path(path)
+    path = _named(path)
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise BadInput(f"output {path} is a directory; give a file name")
@@ -32,16 +36,102 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
+BOMB_BYTES = 256 << 20  # a member that decompresses past this ...
+BOMB_RATIO = 200  # ... at more than this ratio is refused (run files are written uncompressed)
+NAME_MAX = 255  # bytes in one file name on common filesystems
+
+
+def _named(path: str | Path) -> Path:
+    """`path`, after checking that its file name fits the file system (with room for a temp name)."""
+    path = Path(path)
+    if len(path.name.encode()) > NAME_MAX - 40:
+        raise BadInput(f"file name too long ({len(path.name.encode())} bytes; at most {NAME_MAX - 40}): "
+                       f"{path.name[:40]}…")
+    return path
+
+
+def check_new(path: str | Path, force: bool, flag: str = "--out") -> Path:
+    """`path` when nothing is there or `force`; BadInput otherwise (a file is never replaced unasked)."""
+    path = _named(path)
+    if path.exists() and not force:
+        raise BadInput(f"{path} exists; pass --force to replace it or choose another {flag}")
+    return path
+
+
+def partial_path(path: str | Path) -> Path:
+    """Where a run that did not finish is written: beside its target, never over it."""
+    path = Path(path)
+    return path.with_name(path.name.removesuffix(".npz") + ".partial.npz")
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same file (links and relative paths resolved)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def memory_budget() -> int:
+    """Bytes one command may allocate for arrays: half the machine's physical memory."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def gib(nbytes: float) -> str:
+    return f"{nbytes / 2 ** 30:.3g} GiB"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clear_stale_temps(path: Path) -> None:
+    """Remove the temp files of earlier writes to `path` whose writing process is gone (a killed
+    write leaves `.NAME.PID.*.tmp` behind)."""
+    prefix = f".{path.name}."
+    try:
+        names = os.listdir(path.parent or ".")
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid = name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            try:
+                os.unlink((path.parent or Path(".")) / name)
+            except OSError:
+                pass
+
+
 def atomic_write(path: str | Path, mode: str, write: Callable) -> Path:
     """The one atomic writer: `write(f)` fills a temp file in the same folder (opened with `mode`,
-    'w' or 'wb'), which is flushed, fsynced and renamed to `path`; a failure leaves `path` as it was."""
+    'w' or 'wb'), which is flushed, fsynced and renamed to `path`; a failure leaves `path` as it
+    was and no temp file. Files get the user's umask-derived mode, as an ordinary write would."""
     path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    _clear_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -82,13 +172,10 @@ def load_arrays(path: str | Path, required: tuple[str, ...] = (), only: tuple[st
                 ) -> dict[str, np.ndarray]:
     """All arrays of an NPZ (or `only` those named), loaded with `allow_pickle=False`; BadInput
     naming any fault (missing, not an NPZ, truncated or corrupt, pickled objects, missing keys)."""
-    path = Path(path)
-    if not path.exists():
-        raise BadInput(f"{path} does not exist")
-    if path.is_dir():
-        raise BadInput(f"{path} is a directory, not an NPZ file")
+    path = require_file(path)
     if not zipfile.is_zipfile(path):
         raise BadInput(f"{path} is not an NPZ file (or it is truncated)")
+    _check_members(path, only)
     arrays = {}
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -103,9 +190,83 @@ def load_arrays(path: str | Path, required: tuple[str, ...] = (), only: tuple[st
         if "pickle" in str(e).lower():
             raise BadInput(f"{path} carries pickled objects; refused without loading them") from None
         raise BadInput(f"{path} is corrupt ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, NotImplementedError,
+            MemoryError, OverflowError) as e:
         raise BadInput(f"{path} is truncated or corrupt ({e.__class__.__name__})") from None
     return arrays
+
+
+def require_file(path: str | Path, what: str = "") -> Path:
+    """`path` when it is a regular file (links followed); BadInput for a missing path, a
+    directory, a device, a FIFO or a socket, which are never read."""
+    path = Path(path)
+    name = f"{what} {path}".strip()
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise BadInput(f"{name} does not exist") from None
+    except OSError as e:
+        raise BadInput(f"cannot read {name}: {e.strerror or e}") from None
+    import stat
+
+    if stat.S_ISDIR(st.st_mode):
+        raise BadInput(f"{name} is a directory, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise BadInput(f"{name} is not a regular file (a device, FIFO or socket); refused")
+    return path
+
+
+def _check_members(path: Path, only: tuple[str, ...] | None) -> None:
+    """Read every member's .npy header (nothing is decompressed past it): refuse encryption,
+    unknown compression, object (pickled) or non-real dtypes, and declared sizes past the budget."""
+    total, budget = 0, memory_budget()
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                key = info.filename.removesuffix(".npy")
+                if only is not None and key not in only:
+                    continue
+                if info.flag_bits & 0x1:
+                    raise BadInput(f"{path}: member {info.filename} is encrypted; refused")
+                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    raise BadInput(f"{path}: member {info.filename} uses an unknown compression ({info.compress_type})")
+                if info.file_size > BOMB_BYTES and info.file_size > BOMB_RATIO * max(info.compress_size, 1):
+                    raise BadInput(f"{path}: member {info.filename} would decompress from {gib(info.compress_size)} "
+                                   f"to {gib(info.file_size)}; refused as a decompression bomb")
+                with z.open(info) as f:
+                    dtype, shape = _npy_header(f, path, info.filename)
+                if dtype.hasobject:
+                    raise BadInput(f"{path} carries pickled objects ({info.filename}); refused without loading them")
+                if dtype.kind not in "biufU" or (dtype.kind == "U" and key != "meta"):
+                    raise BadInput(f"{path}: array {key} has dtype {dtype}; only arrays of real numbers (or booleans) are read")
+                count = 1
+                for d in shape:
+                    count *= int(d)
+                total += count * dtype.itemsize
+                if total > budget:
+                    raise BadInput(f"{path}: its arrays declare {gib(total)} or more, past the {gib(budget)} "
+                                   "this machine allows; refused before reading them")
+    except BadInput:
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, NotImplementedError, ValueError) as e:
+        raise BadInput(f"{path} is truncated or corrupt ({e.__class__.__name__})") from None
+
+
+def _npy_header(f, path, member):
+    """(dtype, shape) of an .npy stream, read from its header only."""
+    from numpy.lib import format as npy
+
+    try:
+        version = npy.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = npy.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"npy version {version}")
+    except (ValueError, SyntaxError, TypeError, EOFError, RecursionError, MemoryError):
+        raise BadInput(f"{path}: member {member} has an unreadable .npy header") from None
+    return np.dtype(dtype), tuple(shape)
 
 
 def read_npz(path: str | Path, required: tuple[str, ...] = (), meta_only: bool = False
@@ -117,7 +278,7 @@ def read_npz(path: str | Path, required: tuple[str, ...] = (), meta_only: bool =
         meta = json.loads(str(arrays.pop("meta")[()]))
         if not isinstance(meta, dict):
             raise ValueError
-    except (ValueError, IndexError, TypeError):
+    except (ValueError, IndexError, TypeError, RecursionError):
         raise BadInput(f"{path} has an unreadable meta entry (not a JSON object)") from None
     return arrays, meta
 

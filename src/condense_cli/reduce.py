@@ -104,6 +104,8 @@ def check_reduce_options(tol: float | None, min_norm: float, finetune_steps: int
     """BadInput for a tolerance outside [0, 1], --min-norm outside [0, 1) or negative fine-tuning."""
     if finetune_steps < 0:
         raise BadInput(f"--finetune-steps must be at least 0, got {finetune_steps}")
+    if finetune_steps > 2 ** 31 - 2:
+        raise BadInput(f"--finetune-steps must be at most {2 ** 31 - 2:,}, got {finetune_steps}")
     if (tol is not None and not (0 <= tol <= 1)) or not (0 <= min_norm < 1):
         raise BadInput("--tol must be a cosine in [0, 1] and --min-norm in [0, 1)")
 

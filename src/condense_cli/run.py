@@ -77,16 +77,54 @@ def save_run(path: str | Path, result) -> Path:
     return save_npz(path, result.arrays(), result.meta)
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def check_meta(path, meta: dict) -> None:
+    """The types of the meta values the analysis reads; BadInput naming the first that is wrong."""
+    def bad(key, want):
+        raise BadInput(f"{path}: meta {key} is {meta[key]!r}, expected {want}")
+
+    act = meta.get("activation")
+    if act is not None and not (isinstance(act, str) or (isinstance(act, list) and all(isinstance(a, str) for a in act))):
+        bad("activation", "a name or a list of names")
+    mult = meta.get("multiplicity")
+    if mult is not None and not (isinstance(mult, list) and all(
+            m is None or (isinstance(m, int) and not isinstance(m, bool) and m >= 1) for m in mult)):
+        bad("multiplicity", "a list of positive integers or nulls")
+    if "alpha" in meta and not (_is_number(meta["alpha"]) and meta["alpha"] > 0):
+        bad("alpha", "a positive number")
+    for key in ("residual", "output_bias"):
+        if key in meta and not isinstance(meta[key], bool):
+            bad(key, "true or false")
+    for key in ("config", "trunk"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            bad(key, "an object")
+    if meta.get("layers") is not None and not isinstance(meta["layers"], list):
+        bad("layers", "a list")
+    seeds = meta.get("seeds")
+    if seeds is not None and not (isinstance(seeds, list) and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                  for v in seeds)):
+        bad("seeds", "a list of integers")
+    for key in ("status", "reason", "optimizer"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            bad(key, "a string")
+
+
 def load_run(path: str | Path):
     """Read and check a run file; returns a `TrainResult`. The file is never modified."""
     arrays, meta = read_npz(path, ("x", "y", "loss", "step", "w1", "a"))
     check_schema(path, meta, RUN_SCHEMA, RUN_VERSION)
+    check_meta(path, meta)
+    if isinstance(meta.get("activation"), str):
+        meta["activation"] = [meta["activation"]]
     layers = sorted((int(k[1:]) for k in arrays if k[:1] == "w" and k[1:].isdigit()))
     if layers != list(range(1, len(layers) + 1)):
         raise BadInput(f"{path}: hidden layers must be w1..wL, found {['w%d' % l for l in layers]}")
     for k, v in arrays.items():
-        if not np.issubdtype(v.dtype, np.number):
-            raise BadInput(f"{path}: array {k} is not numeric ({v.dtype})")
+        if v.dtype.kind not in "fiu":
+            raise BadInput(f"{path}: array {k} is not real numbers ({v.dtype})")
     hidden = [arrays[f"w{l}"] for l in layers]
     loss, step, out = arrays["loss"], arrays["step"], arrays["a"]
     x, y = arrays["x"], arrays["y"]

@@ -14,7 +14,7 @@ import sys
 import typer
 
 from . import activations, analyze, phase, reduce, reproduce, train  # noqa: F401  (each registers its command)
-from .common import app, err
+from .common import app, error_line
 
 __all__ = ["app", "main"]
 
@@ -27,10 +27,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.TyperException as e:  # bad usage: unknown option, unparsable value, ...
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         if message.strip():  # empty when the help was shown for a bare `condense`
-            err.print(f"[bold red]error:[/] {message} (see condense --help)", soft_wrap=True)
+            error_line(message, " (see condense --help)")
         sys.exit(getattr(e, "exit_code", 2) or 2)
     except typer.Abort:
-        err.print("[bold red]error:[/] aborted", soft_wrap=True)
+        error_line("aborted")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -35,6 +35,6 @@ def activations_cmd(
         p = r["multiplicity"]
         table.add_row(r["name"], r["formula"], "undefined" if p is None else str(p),
                       "-" if p is None else str(2 * p))
-    Console().print(table)
+    Console(markup=False).print(table)
 
 

@@ -5,10 +5,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from .common import Format, app, emit_json, err, fmt_num, output_folder, parse_int_list, reported, save_figure
+from .common import (Format, all_or_nothing, app, emit_json, err, fmt_num, output_folder, parse_int_list, reported,
+                     save_figure, styled)
 
 
 @app.command("analyze")
@@ -64,17 +65,17 @@ def analyze_cmd(
     with progress_bar("analyzing snapshots", disable=quiet, console=err) as advance:
         result = analyze(run, options, progress=advance)
     report = {**result["report"], "file": str(run_file)}
-    outputs = []
-    if not no_figures:
-        import matplotlib
+    with all_or_nothing([]) as outputs:
+        if not no_figures:
+            import matplotlib
 
-        matplotlib.use("Agg")
-        from ..plots import analysis_figures
+            matplotlib.use("Agg")
+            from ..plots import analysis_figures
 
-        for name, fig in analysis_figures(result, run, report):
-            save_figure(fig, folder / f"{stem}_{name}.{fmt}", fmt, outputs)
-    io.save_npz(npz_path, result["arrays"], {"schema": "condense.analysis/1", "run": str(run_file), **report})
-    outputs.append(str(npz_path))
+            for name, fig in analysis_figures(result, run, report):
+                save_figure(fig, folder / f"{stem}_{name}.{fmt}", fmt, outputs)
+        io.save_npz(npz_path, result["arrays"], {"schema": "condense.analysis/1", "run": str(run_file), **report})
+        outputs.append(str(npz_path))
     report["outputs"] = outputs
     if not quiet:
         _print_analysis(report)
@@ -94,9 +95,9 @@ def _print_analysis(report: dict) -> None:
     opt = report["options"]
     count = ("persistent count (the best-separated partition, or the count over the widest range of tolerances)"
              if opt["count"] == "persistent" else f"count at the fixed tolerance cos {opt['tol']}")
-    err.print(f"[bold]condense analyze[/] {report['file']}: step {report['step']} ({report['why']}); "
+    err.print(styled(("condense analyze", "bold"), f" {report['file']}: step {report['step']} ({report['why']}); "
               f"loss ratio {fmt_num(report['loss_ratio'])}, stage {report['stage']}; optimizer "
-              f"{report.get('optimizer') or 'not recorded'}; {count}", soft_wrap=True)
+              f"{report.get('optimizer') or 'not recorded'}; {count}"), soft_wrap=True)
     t = Table()
     for col in ("layer", "σ (p)", "kept", "dirs, lines", "range", f"at {opt['fixed_tol']:g}",
                 "condensed", "≤ 2p"):
@@ -108,13 +109,13 @@ def _print_analysis(report: dict) -> None:
         fixed = f"{m['fixed']['directions']}, {m['fixed']['lines']}" if m.get("fixed") else "-"
         t.add_row(str(e["layer"]), f"{e['activation']} ({'undef.' if p is None else p})",
                   f"{e['kept']}/{e['neurons']}", f"{e['directions']}, {e['lines']}", rng, fixed,
-                  f"yes {e['coverage']:.0%}" if e["condensed"] else f"[red]no[/] {e['coverage']:.0%}",
-                  "n/a" if wb is None else ("yes" if wb else "[red]no[/]"))
+                  f"yes {e['coverage']:.0%}" if e["condensed"] else styled(("no", "red"), f" {e['coverage']:.0%}"),
+                  "n/a" if wb is None else ("yes" if wb else Text("no", style="red")))
     err.print(t)
     for e in report["layers"]:
         l = e["layer"]
         m = e["measure"]
-        err.print(f"  layer {l}: {escape(str(m.get('verdict')))}" + ("" if e["condensed"] else "; no count against 2p is claimed")
+        err.print(f"  layer {l}: {m.get('verdict')}" + ("" if e["condensed"] else "; no count against 2p is claimed")
                   + f"; RD {fmt_num(e['rd'])}", soft_wrap=True)
         if m.get("sample"):
             err.print(f"  layer {l}: {m['sample']}", soft_wrap=True)
@@ -137,20 +138,20 @@ def _print_analysis(report: dict) -> None:
                 return ", ".join("none measured" if a is None else f"{a:.1f}°" for a in xs) or "none"
 
             now, then = th["angle_deg"], th["at_step0"]["angle_deg"]
-            err.print(f"  layer {l}: theory ({escape(th['method'])}): {len(th['predicted_lines'])} stable line(s){unstable} "
+            err.print(f"  layer {l}: theory ({th['method']}): {len(th['predicted_lines'])} stable line(s){unstable} "
                       f"from the errors at this step, {degs(now)} from the nearest measured line "
                       f"({sum(m is not None for m in th['matched_lines'])} of {len(now)} within {th['match_deg']:g}°); "
                       f"from the errors at step 0: {len(then)} line(s), {degs(then)}", soft_wrap=True)
         elif e.get("theory_note"):
-            err.print(f"  layer {l}: theory: {escape(e['theory_note'])}", soft_wrap=True)
+            err.print(f"  layer {l}: theory: {e['theory_note']}", soft_wrap=True)
         if e.get("outputs"):
             o = e["outputs"]
             err.print(f"  layer {l}: convolution channels by their outputs over the data: {o['clusters']} "
                       f"counted clusters (shares {', '.join(f'{v:.0%}' for v in o['shares'][:6])})", soft_wrap=True)
         if e.get("bound_note"):
-            err.print(f"  layer {l}: [red]{escape(e['bound_note'])}[/]", soft_wrap=True)
+            err.print(Text(f"  layer {l}: {e['bound_note']}", style="red"), soft_wrap=True)
         if e["note"] and e["note"] != "not condensed: no count against 2p is claimed":
-            err.print(f"  layer {l}: {escape(e['note'])}")
+            err.print(f"  layer {l}: {e['note']}")
     if "one_d" in report:
         o = report["one_d"]
         err.print(f"  1-d output: lowest polynomial degree fitting within {o['fit_tol']}: {o['poly_degree']} "

@@ -2,6 +2,7 @@
 line and an exit code (`reported`), `--json` output, and the parsing of common options."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import BadInput, CondenseError
 
@@ -38,11 +40,21 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, markup=False)  # user text (paths, names, values) prints literally
+
+
+def styled(*parts) -> Text:
+    """A line of plain strings and (string, style) pairs; no markup is ever interpreted."""
+    return Text.assemble(*parts)
+
+
+def error_line(message: str, hint: str = "") -> None:
+    """One line on stderr: 'error: MESSAGE', the message printed literally."""
+    err.print(styled(("error:", "bold red"), " " + message + hint), soft_wrap=True)
 
 
 def fail(message: str, code: int) -> None:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    error_line(message)
     raise typer.Exit(code)
 
 
@@ -59,12 +71,26 @@ def reported(fn):
             fail(str(e), e.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except OSError as e:  # a fault of the machine while running: named, one line
+            fail(describe_os_error(e), 1)
         except Exception as e:  # an unexpected fault: still one line
             if os.environ.get("CONDENSE_DEBUG"):
                 raise
             fail(f"internal error: {e.__class__.__name__}: {e} (set CONDENSE_DEBUG=1 for a traceback)", 1)
 
     return wrapper
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line for a fault of the file system: what happened and to which file."""
+    import errno
+
+    where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    what = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+            errno.ENAMETOOLONG: "file name too long", errno.EACCES: "permission denied",
+            errno.EPERM: "operation not permitted", errno.EROFS: "read-only file system",
+            errno.EIO: "input/output error"}.get(e.errno, e.strerror or e.__class__.__name__)
+    return f"{what}{where}; no file was left half-written"
 
 
 def emit_json(obj: dict) -> None:
@@ -105,6 +131,21 @@ def output_folder(folder: Path, must_be_empty: bool = False) -> Path:
         except OSError as e:
             raise BadInput(f"cannot create --out-dir {folder}: {e.strerror or e}") from None
     return folder
+
+
+@contextlib.contextmanager
+def all_or_nothing(written: list[str]):
+    """The files a command writes into `written`: removed again if it fails before the end, so a
+    fault (a full disk, say) leaves no partial set of outputs behind."""
+    try:
+        yield written
+    except BaseException:
+        for f in written:
+            try:
+                os.unlink(f)
+            except OSError:
+                pass
+        raise
 
 
 def save_figure(fig, path: Path, fmt: str, written: list[str]) -> None:

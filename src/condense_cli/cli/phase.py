@@ -6,8 +6,10 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from .common import Format, Split, app, emit_json, err, fail, finite_or_none, output_folder, parse_int_list, reported, save_figure
+from .common import (Format, Split, all_or_nothing, app, emit_json, err, fail, finite_or_none, output_folder,
+                     parse_int_list, reported, save_figure, styled)
 
 
 DEFAULT_WIDTHS = "1000,5000,10000,20000,40000"
@@ -48,8 +50,8 @@ def phase_cmd(
 
     started = time.perf_counter()
     if tol is not None:  # the former name of --loss-tol, kept for one version
-        err.print("[yellow]warning:[/] --tol is now --loss-tol for the phase diagram (a loss, not a cosine); "
-                  "--tol will be removed in the next version", soft_wrap=True)
+        err.print(styled(("warning:", "yellow"), " --tol is now --loss-tol for the phase diagram (a loss, not a "
+                         "cosine); --tol will be removed in the next version"), soft_wrap=True)
         loss_tol = tol
     from ..runtime import split_cpu_into_devices
 
@@ -88,15 +90,17 @@ def phase_cmd(
 
     if not writer:  # the other processes computed their share; process 0 writes and reports
         return
-    outputs = [str(info["npz"])]
+    figures = []
     if not no_figures:
         import matplotlib
 
         matplotlib.use("Agg")
         from ..plots import phase_figures
 
-        for name, fig in phase_figures(result):
-            save_figure(fig, out_dir / f"{name}.{fmt}", fmt, outputs)
+        with all_or_nothing(figures):  # phase.npz and the finished widths stay; half a set of figures does not
+            for name, fig in phase_figures(result):
+                save_figure(fig, out_dir / f"{name}.{fmt}", fmt, figures)
+    outputs = [str(info["npz"]), *figures]
     unconverged = ~result.converged.all(axis=(2, 3))
     summary = {
         "widths": list(config.widths), "gammas": list(config.gammas), "gamma_primes": list(config.gamma_primes),
@@ -123,7 +127,7 @@ def _print_phase(summary: dict, result, redone) -> None:
         for j in range(len(summary["gamma_primes"])):
             s, r = result.slope[i, j], result.regime[i, j]
             mark = "" if result.converged[i, j].all() else "*"
-            cells.append(f"[{colour[r]}]{s:+.2f}{mark}[/]" if s == s else "n/a")
+            cells.append(Text(f"{s:+.2f}{mark}", style=colour[r]) if s == s else "n/a")
         t.add_row(f"{g:g}", *cells)
     err.print(t)
     agree = ("n/a" if summary["agreement"] is None

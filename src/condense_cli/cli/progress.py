@@ -24,4 +24,8 @@ def progress_bar(label: str, disable: bool = False, console: Console | None = No
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        yield advance
+        try:
+            yield advance
+        except BaseException:  # the error's one line stands alone: the bar is taken down
+            bar.live.transient = True
+            raise

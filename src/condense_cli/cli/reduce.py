@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import app, emit_json, err, reported
+from ..errors import BadInput
+from .common import app, emit_json, err, reported, styled
 
 
 @app.command("reduce")
@@ -20,6 +21,7 @@ def reduce_cmd(
     finetune_steps: Annotated[int, typer.Option(help="Then train the reduced network this many steps (its run's optimizer and lr).")] = 0,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate for fine-tuning (default: the run's).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Reduced run file (default: <run>_reduced.npz beside the run).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists (never the input run file).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ):
@@ -29,8 +31,11 @@ def reduce_cmd(
     from ..reduce import check_reduce_options, reduce_run
 
     check_reduce_options(tol, min_norm, finetune_steps)  # before the run file is read
-    run = run_files.load_run(run_file)
     target = out if out is not None else run_file.with_name(run_file.name.removesuffix(".npz") + "_reduced.npz")
+    if io.same_file(target, run_file):
+        raise BadInput(f"--out {target} is the input run file; reduce never overwrites its input")
+    io.check_new(target, force)
+    run = run_files.load_run(run_file)
     io.check_writable(target)
     from .progress import progress_bar
 
@@ -43,7 +48,7 @@ def reduce_cmd(
                                                             summary["loss_after"], summary["loss_finetuned"])
     step = summary["step"]
     if not quiet:
-        err.print(f"[bold]condense reduce[/] {run_file} at step {step} ({why}):", soft_wrap=True)
+        err.print(styled(("condense reduce", "bold"), f" {run_file} at step {step} ({why}):"), soft_wrap=True)
         for l in layers:
             err.print(f"  layer {l['layer']}: {l['width_before']} → {l['width_after']} neurons "
                       f"({l['dropped_negligible']} negligible dropped, largest cluster {l['largest_cluster']})")

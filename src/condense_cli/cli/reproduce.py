@@ -40,7 +40,7 @@ def reproduce_cmd(
                 t.add_column(col)
             for f in FIGURES.values():
                 t.add_row(f.id, f.source, f.paper, f.criterion)
-            Console().print(t)
+            Console(markup=False).print(t)
         return
     wanted = list(FIGURES) if figure == "all" else [figure]
     unknown = [f for f in wanted if f not in FIGURES]

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .common import Arch, Loss, Optimizer, TestSet, app, emit_json, err, fail, fmt_num, parse_int_list, reported
+from .common import Arch, Loss, Optimizer, TestSet, app, emit_json, err, fail, fmt_num, parse_int_list, reported, styled
 
 
 @app.command("train")
@@ -54,6 +54,7 @@ def train_cmd(
     test_set: Annotated[TestSet, typer.Option(help="Classification data: the official test files (MNIST/Fashion-MNIST t10k-*, CIFAR test_batch.bin / test.bin), a split of the training files, or auto (official when the files are there).")] = TestSet.auto,
     x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (for tiny initializations).")] = False,
     out: Annotated[Path, typer.Option(help="Run file to write (NPZ, schema condense.run/3).")] = Path("run.npz"),
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists (never replaced otherwise).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ):
@@ -65,7 +66,7 @@ def train_cmd(
                                      heads=heads, d_ff=d_ff, gamma=gamma, lr=lr, steps=steps, batch_size=batch_size,
                                      seed=seed, seeds=seeds, record_every=record_every, weight_decay=weight_decay,
                                      warmup=warmup, vocab=vocab, full_size=full_size, out=out, as_json=as_json,
-                                     quiet=quiet)
+                                     quiet=quiet, force=force)
     lr = 1e-3 if lr is None else lr
     from .. import io
     from .. import run as run_files
@@ -88,6 +89,7 @@ def train_cmd(
         test_fraction=test_fraction, test_set=test_set.value, x64=x64,
     )
     config.validate()
+    io.check_new(out, force)
     io.check_writable(out)
     from .progress import progress_bar
     from ..runtime import enable_compilation_cache
@@ -97,19 +99,24 @@ def train_cmd(
     with progress_bar(f"training {'×'.join(map(str, config.hidden_widths()))} {act}",
                       disable=quiet, console=err) as advance:
         result = train(config, progress=advance)
-    run_files.save_run(out, result)
-    summary = train_summary(result, out)
+    finished = result.meta["status"] == "finished"
+    target = out if finished else io.partial_path(out)  # a failed run never replaces anything at --out
+    run_files.save_run(target, result)
+    summary = train_summary(result, target)
     if not quiet:
         _print_train_summary(summary, result)
     if as_json:
         emit_json(summary)
+    skipped = (result.meta.get("data") or {}).get("skipped_header")
+    if skipped is not None:
+        err.print(f"note: the first row of {data}, {skipped!r}, holds no number and was read as a header", soft_wrap=True)
     for f in result.meta.get("failed_seeds", []):
-        err.print(f"[yellow]warning:[/] seed {f['seed']} failed at step {f['step']} ({f['reason']}); "
-                  "the other seeds went on", soft_wrap=True)
+        err.print(styled(("warning:", "yellow"), f" seed {f['seed']} failed at step {f['step']} ({f['reason']}); "
+                         "the other seeds went on"), soft_wrap=True)
     meta = result.meta
     if meta["status"] != "finished":
         done = meta["steps_done"]
-        fail(f"{meta['reason']}; kept steps 0..{done} in {out}", 1)
+        fail(f"{meta['reason']}; kept steps 0..{done} in {target} ({out} untouched)", 1)
 
 
 def _parse_stds(text: str | None):

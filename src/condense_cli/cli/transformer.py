@@ -10,7 +10,8 @@ from .common import emit_json, err, fmt_num, save_figure
 
 def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d_model: int, heads: int, d_ff,
                           gamma, lr, steps: int, batch_size, seed: int, seeds: int, record_every, weight_decay: float,
-                          warmup: float, vocab: int, full_size: bool, out: Path, as_json: bool, quiet: bool) -> None:
+                          warmup: float, vocab: int, full_size: bool, out: Path, as_json: bool, quiet: bool,
+                          force: bool = False) -> None:
     from .. import io
     from ..transformer.runfile import save_transformer_run
     from ..transformer.training import TransformerConfig, train_transformer
@@ -32,6 +33,7 @@ def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d
     from ..data.anchors import check_vocab
 
     check_vocab(config.vocab)  # refused before any work
+    io.check_new(out, force)
     io.check_writable(out)
     from ..runtime import enable_compilation_cache
 

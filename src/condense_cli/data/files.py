@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput
-from ..io import load_arrays
+from ..io import load_arrays, require_file
 from .dataset import Dataset
 
 
@@ -19,8 +19,8 @@ def _check(x: np.ndarray, y: np.ndarray, path: Path) -> Dataset:
     if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) == 0:
         raise BadInput(f"{path}: x and y must be 1-d or 2-d arrays with the same number of rows "
                        f"(got x {x.shape}, y {y.shape})")
-    if not (np.issubdtype(x.dtype, np.number) and np.issubdtype(y.dtype, np.number)):
-        raise BadInput(f"{path}: x and y must be numeric arrays")
+    if x.dtype.kind not in "fiu" or y.dtype.kind not in "fiu":
+        raise BadInput(f"{path}: x and y must be arrays of real numbers (got {x.dtype} and {y.dtype})")
     x, y = x.astype(np.float64), y.astype(np.float64)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise BadInput(f"{path}: x and y must be finite (found NaN or inf)")
@@ -30,9 +30,7 @@ def _check(x: np.ndarray, y: np.ndarray, path: Path) -> Dataset:
 def load_file(path: str | Path) -> Dataset:
     """A user's data: NPZ with arrays `x` (n,) or (n, d) and `y` (n,) or (n, d_out), or a CSV
     (comma-separated, optional header line, last column y)."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"data file {path} does not exist")
+    path = require_file(path, "data file")
     suffix = path.suffix.lower()
     if suffix == ".npz":
         arrays = load_arrays(path, ("x", "y"))
@@ -43,21 +41,30 @@ def load_file(path: str | Path) -> Dataset:
         except (OSError, UnicodeDecodeError) as e:
             raise BadInput(f"{path}: cannot read ({e.__class__.__name__})") from None
         lines = [ln for ln in text.splitlines() if ln.strip()]
-        if lines and not _numeric_row(lines[0]):
-            lines = lines[1:]
-        try:
-            table = np.array([[float(v) for v in ln.split(",")] for ln in lines], dtype=np.float64)
-        except ValueError:
-            raise BadInput(f"{path}: every row must be comma-separated numbers") from None
+        header = None
+        if lines and not any(_is_number(v) for v in lines[0].split(",")):  # a header holds no number at all
+            header, lines = lines[0], lines[1:]
+        rows = []
+        for i, ln in enumerate(lines, 2 if header is not None else 1):
+            try:
+                rows.append([float(v) for v in ln.split(",")])
+            except ValueError:
+                raise BadInput(f"{path}: row {i} is not comma-separated numbers: {ln[:60]!r}") from None
+        if len({len(r) for r in rows}) > 1:
+            raise BadInput(f"{path}: rows have different numbers of columns")
+        table = np.array(rows, dtype=np.float64)
         if table.ndim != 2 or table.shape[0] == 0 or table.shape[1] < 2:
             raise BadInput(f"{path}: need at least one row of two or more columns (x..., y)")
-        return _check(table[:, :-1], table[:, -1], path)
+        ds = _check(table[:, :-1], table[:, -1], path)
+        if header is not None:
+            ds.spec["skipped_header"] = header[:200]
+        return ds
     raise BadInput(f"{path}: data file must end in .npz or .csv")
 
 
-def _numeric_row(line: str) -> bool:
+def _is_number(text: str) -> bool:
     try:
-        [float(v) for v in line.split(",")]
+        float(text)
         return True
     except ValueError:
         return False

@@ -75,6 +75,12 @@ def make(name: str, n: int | None = None, seed: int = 0) -> Dataset:
     n = spec.n if n is None else n
     if n < 1:
         raise BadInput(f"--n must be at least 1, got {n}")
+    from ..io import gib, memory_budget
+
+    d = spec.make(np.random.default_rng(seed), 1).shape[1]
+    if 8 * n * (d + 1) > memory_budget():
+        raise BadInput(f"--n {n:,} points need {gib(8 * n * (d + 1))}, more than the {gib(memory_budget())} this "
+                       "machine allows")
     x = spec.make(np.random.default_rng(seed), n).astype(np.float64)
     y = spec.target(x)[:, None].astype(np.float64)
     return Dataset(x, y, {"name": name, "n": n, "seed": seed, "description": spec.text})

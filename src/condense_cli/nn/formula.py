@@ -2,7 +2,8 @@
 
 `compile_formula(text)` parses `text` with Python's `ast` (parsing only: nothing is evaluated)
 and accepts only: numbers, the variable `x`, the constants `pi` and `e`, the operators
-+ − * / ** and unary ±, and calls of one argument to the whitelisted functions in `FUNCTIONS`.
++ − * / ** and unary ±, and calls of one argument to the whitelisted functions in `FUNCTIONS`, nested at most
+`MAX_NESTING` deep (so its multiplicity is found in seconds).
 Anything else (other names, attribute access, subscripts, keywords, lambdas, comparisons, ...) is
 a `BadInput` naming what was refused. The result is a JAX function built from closures over the
 syntax tree, never from `eval` or `exec`.
@@ -20,6 +21,8 @@ from ..errors import BadInput
 
 MAX_LENGTH = 300
 MAX_NODES = 200
+MAX_NESTING = 3  # functions applied to functions: the multiplicity's 6th derivative grows with the nesting
+MAX_CALLS = 6
 
 FUNCTIONS: dict[str, Callable] = {
     "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "exp": jnp.exp, "expm1": jnp.expm1, "log": jnp.log,
@@ -51,10 +54,21 @@ def compile_formula(text: str) -> Callable[[jax.Array], jax.Array]:
     nodes = list(ast.walk(tree))
     if len(nodes) > MAX_NODES:
         raise BadInput(f"activation formula {text!r} is too long ({len(nodes)} parts)")
+    nesting, calls = _nesting(tree.body), sum(isinstance(n, ast.Call) for n in nodes)
+    if nesting > MAX_NESTING or calls > MAX_CALLS:
+        raise BadInput(f"activation formula {text!r} nests functions {nesting} deep with {calls} calls; at most "
+                       f"{MAX_NESTING} deep and {MAX_CALLS} calls (its multiplicity, a 6th derivative at 0, would "
+                       "take minutes to compile)")
     fn = _builder(text)(tree.body)  # refuses anything outside the whitelist
     if not any(isinstance(n, ast.Name) and n.id == "x" for n in nodes):
         raise BadInput(f"activation formula {text!r} does not use x")
     return fn
+
+
+def _nesting(node) -> int:
+    """How many function calls are applied one inside another along the deepest path."""
+    inner = max((_nesting(c) for c in ast.iter_child_nodes(node)), default=0)
+    return inner + isinstance(node, ast.Call)
 
 
 def _builder(text: str):

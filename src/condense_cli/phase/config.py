@@ -11,6 +11,8 @@ from ..errors import BadInput
 from ..nn import activations
 from ..nn.init import SPLITS
 
+MAX_EXPONENT = 20.0  # |γ|, |γ′|: m^−20 is below float64's range for the widths of a sweep
+MAX_WIDTH = 10_000_000
 ENGINE_VERSION = 2  # in the resume key: bump when a change to the engine changes a width's numbers (2: displacements)
 
 
@@ -46,18 +48,23 @@ class PhaseConfig:
                 raise BadInput(f"--{name} is empty")
             if not all(math.isfinite(v) for v in vals):
                 raise BadInput(f"--{name} must be finite numbers, got {list(vals)}")
+            if max(abs(v) for v in vals) > MAX_EXPONENT:
+                raise BadInput(f"--{name} must lie within ±{MAX_EXPONENT:g} (m^−γ over- or underflows past it), "
+                               f"got {max(vals, key=abs):g}")
+        if max(self.widths) > MAX_WIDTH:
+            raise BadInput(f"widths must be at most {MAX_WIDTH:,}, got {max(self.widths):,}")
         activations.get(self.act)
         if self.split not in SPLITS:
             raise BadInput(f"unknown split {self.split!r}; choose one of: {', '.join(SPLITS)}")
         if self.seeds < 1:
             raise BadInput(f"--seeds must be at least 1, got {self.seeds}")
         if not (math.isfinite(self.tol) and self.tol >= 0):
-            raise BadInput(f"--tol must be a non-negative finite number (0: no early stop), got {self.tol}")
+            raise BadInput(f"--loss-tol must be a non-negative finite number (0: no early stop), got {self.tol}")
         for name, v in (("lr", self.lr), ("margin", self.margin)):
             if not (math.isfinite(v) and v > 0):
                 raise BadInput(f"--{name} must be a positive finite number, got {v}")
-        if self.max_steps < 1:
-            raise BadInput(f"--max-steps must be at least 1, got {self.max_steps}")
+        if not 1 <= self.max_steps <= 2 ** 31 - 2:
+            raise BadInput(f"--max-steps must be from 1 to {2 ** 31 - 2:,}, got {self.max_steps}")
         if self.zero_output and any(m % 2 for m in self.widths):
             raise BadInput("--zero-output mirrors neurons in pairs: every width must be even")
 
@@ -71,6 +78,9 @@ class PhaseConfig:
         d.pop("boundary_margin")
         blob = json.dumps({"config": d, "data": data_spec, "engine": ENGINE_VERSION}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+MAX_VALUES = 10_000  # values one list or range may give
 
 
 def parse_values(text: str, what: str) -> tuple[float, ...]:
@@ -90,10 +100,19 @@ def parse_values(text: str, what: str) -> tuple[float, ...]:
             raise BadInput(f"{what}: the step of {text!r} must be positive")
         if b < a:
             raise BadInput(f"{what}: the range {text!r} is reversed (stop < start)")
-        n = int(math.floor((b - a) / s + 1e-9)) + 1
+        n = math.floor((b - a) / s + 1e-9) + 1
+        if n > MAX_VALUES:
+            raise BadInput(f"{what}: the range {text!r} has {n:,} values, more than {MAX_VALUES:,}")
         return tuple(round(a + i * s, 10) for i in range(n))
+    if not text:
+        raise BadInput(f"{what}: empty")
     out = []
-    for p in [p.strip() for p in text.split(",") if p.strip()]:
+    items = [p.strip() for p in text.split(",")]
+    if "" in items:
+        raise BadInput(f"{what}: an empty item in {text!r}")
+    if len(items) > MAX_VALUES:
+        raise BadInput(f"{what}: {len(items):,} values, more than {MAX_VALUES:,}")
+    for p in items:
         try:
             v = float(p)
         except ValueError:

@@ -47,10 +47,11 @@ def part_path(parts_dir: Path, m: int) -> Path:
 
 
 def load_finished(parts_dir: Path, config: PhaseConfig, key: str, fresh: bool = False) -> tuple[dict, list[int]]:
-    """(width -> WidthResult read back, widths whose part was corrupt or foreign and will be redone).
-    A part counts only when its key (config, data, engine version) and width match."""
+    """(width -> WidthResult read back, widths whose part was corrupt and will be redone). A part
+    counts only when its key (config, data, engine version) and width match; a readable part of
+    another configuration is BadInput (its folder belongs to another sweep) unless `fresh`."""
     shape = (len(config.gammas), len(config.gamma_primes), config.seeds)
-    finished, redone = {}, []
+    finished, redone, foreign = {}, [], []
     for m in config.widths:
         path = part_path(parts_dir, m)
         if fresh or not path.exists():
@@ -60,13 +61,64 @@ def load_finished(parts_dir: Path, config: PhaseConfig, key: str, fresh: bool = 
             part = width_from_arrays(m, arrays, shape, float(meta.get("seconds", 0.0)),
                                      int(meta.get("point_steps", 0)), tuple(meta.get("groups", ())))
             ok = part is not None and meta.get("key") == key and meta.get("width") == m
+            if part is not None and meta.get("schema") == PART_SCHEMA and meta.get("key") != key:
+                foreign.append(m)
+                continue
         except BadInput:
             ok = False
         if ok:
             finished[m] = part
         else:
-            redone.append(m)  # corrupt, or from another configuration: never trusted
+            redone.append(m)  # corrupt: never trusted
+    if foreign:
+        raise BadInput(f"{parts_dir.parent} holds finished widths {foreign} of a sweep with another configuration "
+                       "(grid, data, activation or settings); pass --fresh to replace them or choose another --out-dir")
     return finished, redone
+
+
+LOCK_NAME = ".condense-sweep.lock"
+
+
+class SweepLock:
+    """`out_dir/.condense-sweep.lock` holding the sweeping process's id, taken with O_EXCL: a
+    second sweep into a folder in use is BadInput; a lock whose process is gone is taken over."""
+
+    def __init__(self, out_dir: Path):
+        self.path = Path(out_dir) / LOCK_NAME
+        self.held = False
+
+    def __enter__(self):
+        import os
+
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and io.pid_alive(pid) and pid != os.getpid():
+                    raise BadInput(f"another sweep (process {pid}) is using {self.path.parent}; wait for it to "
+                                   "finish or choose another --out-dir") from None
+                try:  # its process is gone: take the lock over
+                    self.path.unlink()
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self.held = True
+            return self
+        raise BadInput(f"cannot take the sweep lock {self.path}")
+
+    def __exit__(self, *exc):
+        if self.held:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+        return False
 
 
 def save_part(parts_dir: Path, key: str, part: WidthResult) -> Path:
@@ -109,8 +161,17 @@ def run_sweep(config: PhaseConfig, dataset: Dataset, out_dir: Path, fresh: bool 
     seconds). A KeyboardInterrupt leaves every finished width in place."""
     from ..runtime import is_writer
 
-    started = time.perf_counter()
+    from contextlib import nullcontext
+
     writer = is_writer()  # several processes (jax.distributed): only process 0 writes
+    if writer:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)  # a folder the caller names is created
+    with SweepLock(out_dir) if writer else nullcontext():
+        return _run_sweep(config, dataset, Path(out_dir), fresh, progress, writer)
+
+
+def _run_sweep(config, dataset, out_dir: Path, fresh: bool, progress, writer: bool):
+    started = time.perf_counter()
     parts_dir = Path(out_dir) / "widths"
     if writer:
         parts_dir.mkdir(exist_ok=True)

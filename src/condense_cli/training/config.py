@@ -75,9 +75,15 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise BadInput (one line) for anything impossible, before any work is done."""
-        widths = self.hidden_widths()
         if self.depth < 1 and not self.widths:
             raise BadInput(f"--depth must be at least 1, got {self.depth}")
+        if (len(self.widths) if self.widths else self.depth) > MAX_DEPTH:
+            raise BadInput(f"at most {MAX_DEPTH} hidden layers (each one adds to the compiled program), got "
+                           f"{len(self.widths) if self.widths else self.depth}")
+        if self.steps > MAX_STEPS:
+            raise BadInput(f"--steps must be at most {MAX_STEPS:,} (the compiled loop counts in 32 bits), "
+                           f"got {self.steps}")
+        widths = self.hidden_widths()
         if any(m < 1 for m in widths):
             raise BadInput(f"width must be at least 1, got {list(widths)}")
         for a in self.activation_names():
@@ -161,6 +167,37 @@ class TrainConfig:
         if isinstance(self.init_std, tuple):
             d["init_std"] = list(self.init_std)
         return d
+
+
+MAX_DEPTH = 64
+MAX_STEPS = 2 ** 31 - 2
+
+
+def recorded_count(config: "TrainConfig") -> int:
+    """How many snapshots `config` records (what `schedule.record_steps` returns, counted without
+    building it)."""
+    T = config.steps
+    if config.snapshots is not None:
+        return min(int(config.snapshots), T + 1) + 1
+    k = config.record_every or max(1, T // 100)
+    return T // k + 2
+
+
+def check_memory(config: "TrainConfig", spec, n: int) -> None:
+    """BadInput, with the estimate, when the run would hold more than `io.memory_budget()`:
+    the snapshots (S, K, parameters), the loss record, the optimizer state and the data."""
+    from ..io import gib, memory_budget
+
+    params = sum(r * c for r, c in spec.shapes)
+    item = 8 if config.x64 else 4
+    S, K = config.seeds, recorded_count(config)
+    losses = config.steps + 1 if config.batch_size is None else K + config.steps // (config.loss_every or config.steps)
+    need = item * (S * K * params + 2 * S * losses + 4 * S * params) + 8 * n * (spec.d + spec.d_out)
+    budget = memory_budget()
+    if need > budget:
+        raise BadInput(f"this run needs about {gib(need)} ({S} seed(s) × {K} snapshots × {params:,} weights, "
+                       f"{losses:,} loss entries, {n:,} points), more than the {gib(budget)} this machine allows; "
+                       "record fewer snapshots (--snapshots), or use fewer seeds, steps or neurons")
 
 
 def _positive(name: str, v: float) -> None:

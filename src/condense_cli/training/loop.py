@@ -40,6 +40,7 @@ def prepare(config: TrainConfig, dataset: Dataset | None = None):
     """Validate the config and build (dataset, NetSpec, init stds). Raises BadInput."""
     from ..nn.models import NetSpec
     from ..nn.init import gamma_stds
+    from .config import check_memory
 
     config.validate()
     ds = dataset if dataset is not None else resolve(config.data, config.n, config.data_seed, config.data_dir,
@@ -61,6 +62,7 @@ def prepare(config: TrainConfig, dataset: Dataset | None = None):
     spec = NetSpec(d=ds.x.shape[1], widths=config.layer_widths(), d_out=ds.y.shape[1],
                    acts=config.activation_names(), alpha=float(config.alpha),
                    residual=config.residual, output_bias=config.output_bias, conv=conv, trunk=trunk)
+    check_memory(config, spec, len(ds.x))
     if config.gamma is not None:
         stds = gamma_stds(spec, config.gamma)
     else:

@@ -20,7 +20,7 @@ def record_steps(config: TrainConfig) -> np.ndarray:
     log-spaced (K distinct steps at most, 0 and T included)."""
     T = config.steps
     if config.snapshots is not None:
-        K = config.snapshots
+        K = min(config.snapshots, T + 1)  # more snapshots than steps record every step
         if config.log_spaced:
             steps = np.unique(np.round(np.geomspace(1, T, max(K - 1, 1))).astype(np.int64))
             steps = np.concatenate([[0], steps])
