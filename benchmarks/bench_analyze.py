@@ -34,7 +34,7 @@ def main() -> None:
             run = Path(tmp) / "wide.npz"
             start = time.perf_counter()
             subprocess.run([*condense(), "train", "--width", "10000", "--steps", "2000", "--snapshots", "200",
-                            "--init-std", std, "-q", "--out", str(run)], check=True)
+                            "--init-std", std, "-q", "--force", "--out", str(run)], check=True)
             print(f"init std {std}: train m=10000, 2000 steps, 200 snapshots: "
                   f"{time.perf_counter() - start:.1f} s ({run.stat().st_size / 2**20:.0f} MiB)")
             start = time.perf_counter()

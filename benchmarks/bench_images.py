@@ -161,7 +161,7 @@ def one_epoch(folder: Path, cache: Path) -> float:
     kw = WORKLOADS["w4a"][0]
     cmd = [*condense_cmd(), "train", "--data", "mnist", "--data-dir", str(folder), "--width", str(kw["width"]),
            "--act", "relu", "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "128", "--loss", "ce",
-           "--init-std", "0.03", "--steps", "375", "--record-every", "100", "-q", "--out", str(folder / "epoch.npz")]
+           "--init-std", "0.03", "--steps", "375", "--record-every", "100", "-q", "--force", "--out", str(folder / "epoch.npz")]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "CONDENSE_CACHE_DIR": str(cache)})
     return time.perf_counter() - start

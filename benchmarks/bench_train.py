@@ -145,7 +145,7 @@ def main() -> None:
     print("\nW1 whole process (20,000 steps, weights every 100), best of", args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "w1.npz")
-        cmd = [*condense_cmd(), "train", "--steps", "20000", "--record-every", "100", "-q", "--out", out]
+        cmd = [*condense_cmd(), "train", "--steps", "20000", "--record-every", "100", "-q", "--force", "--out", out]
         cold = min(wall(cmd, {"CONDENSE_CACHE_DIR": "off"}) for _ in range(args.repeats))
         cache = str(Path(tmp) / "cache")
         wall(cmd, {"CONDENSE_CACHE_DIR": cache})  # fills the cache
@@ -162,7 +162,7 @@ def main() -> None:
             print("\nMemory: m = 10,000, 100,000 steps, 200 snapshots (sin5d, Adam)")
             start = time.perf_counter()
             gib = peak_rss_gib([*condense_cmd(), "train", "--width", "10000", "--steps", "100000",
-                                "--snapshots", "200", "-q", "--out", out])
+                                "--snapshots", "200", "-q", "--force", "--out", out])
             size = Path(out).stat().st_size / 2 ** 20
             print(f"  peak RSS {gib:.2f} GiB (target < 1 GiB), run file {size:.0f} MiB, "
                   f"{time.perf_counter() - start:.0f} s")

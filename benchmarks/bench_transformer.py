@@ -65,8 +65,8 @@ def main() -> None:
     cmd = [sys.executable, "-c", "from condense_cli.cli import main; main()", "train", "--arch", "transformer",
            "--data", "anchors", "--n", "60000", "--depth", "2", "--steps", "3000", "--record-every", "3000", "-q"]
     with tempfile.TemporaryDirectory() as tmp:
-        cold = whole([*cmd, "--out", f"{tmp}/t.npz"], cache=f"{tmp}/cache")
-        warm = whole([*cmd, "--out", f"{tmp}/t.npz"], cache=f"{tmp}/cache")
+        cold = whole([*cmd, "--force", "--out", f"{tmp}/t.npz"], cache=f"{tmp}/cache")
+        warm = whole([*cmd, "--force", "--out", f"{tmp}/t.npz"], cache=f"{tmp}/cache")
     line = f"W3 3,000 steps as a whole `condense train` process: {cold:.1f} s cold cache, {warm:.1f} s warm"
     if a.torch_python:
         t_ref = whole([a.torch_python, str(REFERENCE), "--steps", "3000"])
