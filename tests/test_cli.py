@@ -290,3 +290,19 @@ def test_analyze_and_reduce_cli_defaults_equal_the_library_defaults():
     cli = inspect.signature(reduce_cmd).parameters
     for name in ("at", "seed_index", "tol", "min_norm", "finetune_steps", "lr"):
         assert cli[name].default == lib[name].default, name
+
+
+def test_version_help_panels_and_the_table_at_80_columns(tmp_path):
+    res = invoke(["--version"])
+    assert res.exit_code == 0 and res.stdout.startswith("condense ")
+    res = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "100"})
+    for panel in ("Data", "Network", "Initialization", "Optimizer", "Recording", "Output"):
+        assert f"─ {panel} " in res.stdout
+    ours = [l for l in res.stdout.splitlines() if "Show this message" not in l]  # Typer's own --help aside
+    assert not any("<bool>" in l for l in ours)  # flags shown as flags
+    run = tmp_path / "three.npz"
+    assert invoke(["train", "--widths", "8,8,8", "--steps", "30", "-q", "--out", str(run)]).exit_code == 0
+    res = runner.invoke(app, ["analyze", str(run), "--no-figures"], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    table = [l for l in res.stderr.splitlines() if l[:1] in "┏┃┡│└"]
+    assert len(table) >= 6 and all(len(l) <= 80 for l in table) and not any("…" in l for l in table)

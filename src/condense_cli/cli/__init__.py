@@ -26,8 +26,10 @@ def main(argv: list[str] | None = None) -> None:
         code = command.main(args=argv, prog_name="condense", standalone_mode=False)
     except typer.TyperException as e:  # bad usage: unknown option, unparsable value, ...
         message = e.format_message() if hasattr(e, "format_message") else str(e)
+        ctx = getattr(e, "ctx", None)
+        where = ctx.command_path if ctx is not None and ctx.command_path else "condense"
         if message.strip():  # empty when the help was shown for a bare `condense`
-            error_line(message, " (see condense --help)")
+            error_line(message, f" (see {where} --help)")
         sys.exit(getattr(e, "exit_code", 2) or 2)
     except typer.Abort:
         error_line("aborted")

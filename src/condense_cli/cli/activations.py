@@ -13,7 +13,7 @@ from .common import app, emit_json, reported
 @app.command("activations")
 @reported
 def activations_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.", metavar="")] = False,
 ):
     """List the activations with their multiplicity p at 0 (computed by autodiff) and bound 2p.
 

@@ -28,12 +28,12 @@ def analyze_cmd(
     fit_tol: Annotated[float, typer.Option(help="1-d input: a polynomial fits the output when its relative RMS residual is at most this.")] = 0.05,
     act: Annotated[Optional[str], typer.Option(help="Activation (name or formula of x, or one per layer) for a run file whose meta does not name it; must agree with the file's own where it does.")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="Output scale 1/α for a run file whose meta lacks it.")] = None,
-    residual: Annotated[Optional[bool], typer.Option("--residual/--no-residual", help="Residual hidden layers, for a run file whose meta lacks it.", show_default=False)] = None,
+    residual: Annotated[Optional[bool], typer.Option("--residual/--no-residual", help="Residual hidden layers, for a run file whose meta lacks it.", show_default=False, metavar="")] = None,
     out_dir: Annotated[Optional[Path], typer.Option(help="Folder for figures and the analysis NPZ (default: next to the run file).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Figure format.")] = Format.png,
-    no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip the figures (numbers only).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or report.")] = False,
+    no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip the figures (numbers only).", metavar="")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.", metavar="")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or report.", metavar="")] = False,
 ):
     """Measure condensation in a run: orientations against the bound 2p, the theory, figures."""
     from .. import io

@@ -21,9 +21,9 @@ def reduce_cmd(
     finetune_steps: Annotated[int, typer.Option(help="Then train the reduced network this many steps (its run's optimizer and lr).")] = 0,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate for fine-tuning (default: the run's).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Reduced run file (default: <run>_reduced.npz beside the run).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists (never the input run file).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists (never the input run file).", metavar="")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.", metavar="")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.", metavar="")] = False,
 ):
     """Merge each condensed cluster into one neuron; report width and loss before and after."""
     from .. import io

@@ -16,14 +16,14 @@ from .common import app, emit_json, err, output_folder, reported, save_figure
 @reported
 def reproduce_cmd(
     figure: Annotated[Optional[str], typer.Argument(help="A figure id (see --list), or 'all'.")] = None,
-    list_figures: Annotated[bool, typer.Option("--list", help="List the reproducible figures.")] = False,
-    quick: Annotated[bool, typer.Option("--quick", help="A cheaper version of each for a first look.")] = False,
+    list_figures: Annotated[bool, typer.Option("--list", help="List the reproducible figures.", metavar="")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="A cheaper version of each for a first look.", metavar="")] = False,
     seeds: Annotated[int, typer.Option(help="Networks per setting (the papers show one).")] = 3,
     data_dir: Annotated[Optional[str], typer.Option(help="ic-table1: CIFAR-10 binary files here (the ResNet18 trunk, for a GPU machine) instead of the digits.")] = None,
     out_dir: Annotated[Path, typer.Option(help="Folder for the figures and the report.")] = Path("reproduce"),
-    force: Annotated[bool, typer.Option("--force", help="Overwrite a folder that already holds results.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a folder that already holds results.", metavar="")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.", metavar="")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.", metavar="")] = False,
 ):
     """Reproduce a published figure end to end, with the paper's result beside the measured one."""
     import time
