@@ -301,8 +301,10 @@ def test_version_help_panels_and_the_table_at_80_columns(tmp_path):
     ours = [l for l in res.stdout.splitlines() if "Show this message" not in l]  # Typer's own --help aside
     assert not any("<bool>" in l for l in ours)  # flags shown as flags
     run = tmp_path / "three.npz"
-    assert invoke(["train", "--widths", "8,8,8", "--steps", "30", "-q", "--out", str(run)]).exit_code == 0
+    assert invoke(["train", "--widths", "8,8,8", "--steps", "30", "-q", "--act", "x**2*tanh(x)+0.5*sigmoid(x)-0.25",
+                   "--out", str(run)]).exit_code == 0
     res = runner.invoke(app, ["analyze", str(run), "--no-figures"], env={"COLUMNS": "80"})
     assert res.exit_code == 0, res.output
     table = [l for l in res.stderr.splitlines() if l[:1] in "┏┃┡│└"]
     assert len(table) >= 6 and all(len(l) <= 80 for l in table) and not any("…" in l for l in table)
+    assert "".join(l.replace("│", "").strip() for l in table).count("x**2*tanh") == 3  # wrapped, never cut

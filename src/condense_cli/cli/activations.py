@@ -30,7 +30,7 @@ def activations_cmd(
         return
     table = Table(title="activations (p: multiplicity at 0, by autodiff; 2p: bound on condensed orientations)")
     for col in ("name", "formula", "p", "2p"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in rows:
         p = r["multiplicity"]
         table.add_row(r["name"], r["formula"], "undefined" if p is None else str(p),

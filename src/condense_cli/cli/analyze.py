@@ -100,8 +100,8 @@ def _print_analysis(report: dict) -> None:
               f"{report.get('optimizer') or 'not recorded'}; {count}"), soft_wrap=True)
     t = Table()
     for col in ("layer", "σ (p)", "kept", "dirs, lines", "range", f"at {opt['fixed_tol']:g}",
-                "condensed", "≤ 2p"):
-        t.add_column(col)
+                "cond.", "≤ 2p"):
+        t.add_column(col, overflow="fold")  # a long value wraps at 80 columns, never cut
     for e in report["layers"]:
         p, wb, m = e["multiplicity"], e["within_bound"], e["measure"]
         pr = m.get("persistent")
@@ -112,6 +112,8 @@ def _print_analysis(report: dict) -> None:
                   f"yes {e['coverage']:.0%}" if e["condensed"] else styled(("no", "red"), f" {e['coverage']:.0%}"),
                   "n/a" if wb is None else ("yes" if wb else Text("no", style="red")))
     err.print(t)
+    err.print("  dirs, lines: the persistent count; range: the angles over which it holds; cond.: condensed, "
+              "with the share of kept neurons in counted clusters; ≤ 2p: directions within the bound", soft_wrap=True)
     for e in report["layers"]:
         l = e["layer"]
         m = e["measure"]

@@ -118,9 +118,9 @@ def phase_cmd(
 
 def _print_phase(summary: dict, result, redone) -> None:
     t = Table(title="slope of log RD vs log m (regime)")
-    t.add_column("γ \\ γ′", style="bold")
+    t.add_column("γ \\ γ′", style="bold", overflow="fold")
     for gp in summary["gamma_primes"]:
-        t.add_column(f"{gp:g}")
+        t.add_column(f"{gp:g}", overflow="fold")
     colour = {"linear": "blue", "critical": "yellow", "condensed": "red", "": "white"}
     for i, g in enumerate(summary["gammas"]):
         cells = []

@@ -37,7 +37,7 @@ def reproduce_cmd(
         else:
             t = Table(title="condense reproduce FIGURE (or all)")
             for col in ("id", "source", "paper's result", "criterion"):
-                t.add_column(col)
+                t.add_column(col, overflow="fold")
             for f in FIGURES.values():
                 t.add_row(f.id, f.source, f.paper, f.criterion)
             Console(markup=False).print(t)
@@ -75,7 +75,7 @@ def reproduce_cmd(
     if not quiet:
         t = Table(title=f"reproductions ({'quick' if quick else 'full'}, {seeds} seeds)")
         for col in ("figure", "paper", "measured (persistent count)", "agree", "at cos 0.95"):
-            t.add_column(col)
+            t.add_column(col, overflow="fold")
         for r in results:
             fixed = "-" if r["agree_fixed"] is None else f"{r['agree_fixed']}/{r['total']}"
             t.add_row(r["figure"], r["paper"], r["measured"], f"{r['agree']}/{r['total']}", fixed)

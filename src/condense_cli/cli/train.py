@@ -131,8 +131,8 @@ def _parse_stds(text: str | None):
 
 def _print_train_summary(s: dict, result) -> None:
     t = Table(title=f"condense train → {s['out']}", show_header=False)
-    t.add_column("what", style="bold")
-    t.add_column("value")
+    t.add_column("what", style="bold", overflow="fold")
+    t.add_column("value", overflow="fold")
     meta = result.meta
     t.add_row("network", f"{meta['d']}-{'-'.join(map(str, meta['widths']))}-{meta['d_out']}, "
               f"{', '.join(meta['activation'])}, {meta['dtype']}")
