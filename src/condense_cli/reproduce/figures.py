@@ -185,9 +185,9 @@ def run_entry(setting: str, seed, reason: str | None) -> dict:
     return {"setting": setting, "seed": seed, "agree": reason is None, "reason": reason}
 
 
-def _marked(text: str) -> str:
-    """The legend of the '*' mark, only where one appears."""
-    return "; * not condensed" if "*" in text else ""
+def _with_legend(text: str) -> str:
+    """`text` with the legend of the '*' mark where one appears, and only there."""
+    return text + " (* not condensed)" if "*" in text and "* not condensed" not in text else text
 
 
 def _heatmap_panel(W: np.ndarray, title: str, min_norm: float = 0.1) -> dict:
@@ -264,8 +264,8 @@ def _ic_fig2(quick: bool, seeds: int) -> Reproduction:
          "source": "the authors' notebook (authors-code-notes.md)",
          "measured": text_a["persistent"], "agree": agree_a["persistent"], "total": total},
     ]
-    return Reproduction("ic-fig2", "", "", text["persistent"] + " (directions/lines per seed at epoch 100"
-                        + _marked(text["persistent"]) + ")", agree["persistent"], total, {"rows": rows},
+    return Reproduction("ic-fig2", "", "", text["persistent"] + " (directions/lines per seed at epoch 100)",
+                        agree["persistent"], total, {"rows": rows},
                         [("ic-fig2", "heatmap_grid", {"panels": panels})],
                         measured_fixed=text["fixed"], agree_fixed=agree["fixed"], ablations=ablations,
                         runs=[e for r in rows for e in r["runs"]])
@@ -293,8 +293,7 @@ def _ic_fig4a(quick: bool, seeds: int) -> Reproduction:
         {"setting": f"initial std m^−4 = {AUTHORS_STD:.2g}", "source": "the authors' notebook (authors-code-notes.md)",
          "measured": text_a["persistent"], "agree": agree_a["persistent"], "total": seeds},
     ]
-    return Reproduction("ic-fig4a", "", "", f"directions/lines per seed {text['persistent']}"
-                        + (f" ({_marked(text['persistent'])[2:]})" if "*" in text["persistent"] else ""),
+    return Reproduction("ic-fig4a", "", "", f"directions/lines per seed {text['persistent']}",
                         agree["persistent"], seeds, {"layers": [reading(l) for l in layers]},
                         [("ic-fig4a", "heatmap_grid", {"panels": [panel]})],
                         measured_fixed=text["fixed"], agree_fixed=agree["fixed"], ablations=ablations,
@@ -409,7 +408,7 @@ def _ic_fig6(quick: bool, seeds: int) -> Reproduction:
     ]
     measured = text("persistent")
     return Reproduction("ic-fig6", "", "", measured + f" (epoch 200, angles from the field at epoch 200, matched "
-                        f"within {MATCH_DEG:g}°{_marked(measured)})", agree["persistent"], total, {"rows": rows}, specs,
+                        f"within {MATCH_DEG:g}°)", agree["persistent"], total, {"rows": rows}, specs,
                         measured_fixed=text("fixed"), agree_fixed=agree["fixed"], ablations=ablations,
                         runs=[e for r in rows for e in r["runs"]])
 
@@ -479,7 +478,7 @@ def _ov_fig1(quick: bool, seeds: int) -> Reproduction:
                       "source": "authors-code-notes.md", "measured": text_a,
                       "agree": sum(e["agree"] for e in e_a), "total": seeds})
     measured = "directions at steps " + ", ".join(map(str, marks)) + ": " + text
-    return Reproduction("ov-fig1", "", "", measured + (" (* not condensed)" if "*" in text else ""),
+    return Reproduction("ov-fig1", "", "", measured,
                         sum(e["agree"] for e in entries), seeds,
                         {"steps": marks, "directions": counts, "condensed": cond}, [spec],
                         measured_fixed="(the series is read with the persistent count only)", agree_fixed=None,
@@ -511,7 +510,7 @@ def _ov_fig2(quick: bool, seeds: int) -> Reproduction:
                          for r in rows)
 
     measured = text("persistent")
-    return Reproduction("ov-fig2", "", "", measured + f" (directions/lines at step {steps}{_marked(measured)})",
+    return Reproduction("ov-fig2", "", "", measured + f" (directions/lines at step {steps})",
                         agree["persistent"], 2 * seeds, {"rows": rows}, specs,
                         measured_fixed=text("fixed"), agree_fixed=agree["fixed"],
                         runs=[e for r in rows for e in r["runs"]])
@@ -540,7 +539,7 @@ def _ov_fig6(quick: bool, seeds: int) -> Reproduction:
         return "; ".join(f"{r['activation']} step {r['step']}: {r[w]['measured']}" for r in rows)
 
     measured = text("persistent")
-    return Reproduction("ov-fig6", "", "", measured + f" (directions/lines per seed{_marked(measured)})",
+    return Reproduction("ov-fig6", "", "", measured + " (directions/lines per seed)",
                         agree["persistent"], 4 * seeds, {"rows": rows}, [("ov-fig6", "heatmap_grid", {"panels": panels})],
                         measured_fixed=text("fixed"), agree_fixed=agree["fixed"],
                         runs=[e for r in rows for e in r["runs"]])
@@ -597,7 +596,7 @@ def _ov_fig89(quick: bool, seeds: int) -> Reproduction:
         "curves": {"dropout 0.5, normal init": dropout.loss[0], "small init (γ = 4)": small.loss[0],
                    "normal init": normal.loss[0]}, "title": "training loss (seed 0)"})
     measured = text("persistent")
-    return Reproduction("ov-fig8-9", "", "", measured + (f" ({_marked(measured)[2:]})" if "*" in measured else ""),
+    return Reproduction("ov-fig8-9", "", "", measured,
                         fig8_ok("persistent") + ok9,
                         2 * seeds, {"condensed": {k: [l["condensed"] for l in v] for k, v in layers.items()},
                                     "steps_to_5pct": {"dropout": fast_drop, "small_init": fast_small}},
@@ -864,8 +863,8 @@ def reproduce(figure_id: str, quick: bool = False, seeds: int = 3, data_dir: str
     fig = FIGURES[figure_id]
     rep = fig.run(quick, seeds, data_dir=data_dir) if fig.data else fig.run(quick, seeds)
     rep.figure, rep.title, rep.paper, rep.criterion, rep.settings = fig.id, fig.title, fig.paper, fig.criterion, fig.settings
-    for a in rep.ablations:  # the legend of the '*' mark wherever one appears, and only there
-        if "*" in a["measured"] and "* not condensed" not in a["measured"]:
-            a["measured"] += " (* not condensed)"
+    rep.measured, rep.measured_fixed = _with_legend(rep.measured), _with_legend(rep.measured_fixed)
+    for a in rep.ablations:
+        a["measured"] = _with_legend(a["measured"])
     rep.details["source"] = fig.source
     return rep
