@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install bench clean
+.PHONY: demo test test-fast install bench clean
 
 $(BIN)/condense: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+test-fast: install   # the suite without the end-to-end tests marked slow (about half the time)
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: install
 	$(BIN)/python benchmarks/bench_train.py --skip-memory

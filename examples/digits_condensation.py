@@ -8,24 +8,23 @@ directions at the end of the initial stage and at the end, with the accuracies.
 
     python examples/digits_condensation.py
 
-What we measured (2026-11-24, 3 seeds, persistent count): at the end of the initial stage (step
+What it printed when last measured (3 seeds, persistent count): at the end of the initial stage (step
 100, loss ratio 0.89) 1 line / 2 directions on every seed, as the paper reports for MNIST (the
 former fixed cut at cosine 0.95 split it into 5, 5 and 2 lines); after 3,000 steps 4, 1 and 5
 lines (4, 1, 6 directions), at 98 % test accuracy.
 """
-from condense_cli import TrainConfig, train
-from condense_cli.measure.analyze import AnalysisOptions, analyze
+from condense_cli import TrainConfig, analyze, train
 
 
 def main() -> None:
     run = train(TrainConfig(act="x2tanh", data="digits", width=30, init_std=0.001, lr=5e-4, steps=3000,
                             record_every=50, seeds=3))
     for at in ("initial", "end"):
-        rep = analyze(run, AnalysisOptions(at=at))["report"]
-        lines = [s["layers"][0]["lines"] for s in rep["seeds"]]
-        dirs = [s["layers"][0]["directions"] for s in rep["seeds"]]
-        print(f"{at:8s}: step {rep['step']:5d}, loss ratio {rep['loss_ratio']:.3f}, lines {lines}, directions {dirs} "
-              f"(2p = 6)")
+        result = analyze(run, at=at)
+        lines = [s.layers[0].lines for s in result.seeds]
+        dirs = [s.layers[0].directions for s in result.seeds]
+        print(f"{at:8s}: step {result.first.step:5d}, loss ratio {result.first.loss_ratio:.3f}, lines {lines}, "
+              f"directions {dirs} (2p = 6)")
     print(f"accuracy at the end: train {run.extra['train_acc'][:, -1].round(3).tolist()}, "
           f"test {run.extra['test_acc'][:, -1].round(3).tolist()}")
 

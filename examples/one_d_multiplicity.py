@@ -9,7 +9,7 @@ This script trains the three networks with condense, analyzes them at the initia
 for each, the measured lines and directions, the lines predicted from the degree-p polynomial, the
 neurons' alignment with them, and the lowest polynomial degree that fits the output.
 
-What we measured (2026-11-29, CPU, persistent count): x²·tanh condensed on 3 lines / 6 directions
+What it printed when last measured (CPU, persistent count): x²·tanh condensed on 3 lines / 6 directions
 at step 290, on the 3 stable lines of the field (alignment 0.99; 2 of them within the 10° match,
 the third 10.3° off), output degree 3; x·tanh condensed on 1 line / 2 directions at step 1000 (the
 field has 2 stable lines, neither within 10° of a measured line), output degree 2. tanh under Adam is judged not condensed at step 1000 (the whole run is
@@ -20,8 +20,7 @@ tests/test_analysis.py).
 
     python examples/one_d_multiplicity.py
 """
-from condense_cli import TrainConfig, train
-from condense_cli.measure.analyze import AnalysisOptions, analyze
+from condense_cli import TrainConfig, analyze, train
 
 
 def main() -> None:
@@ -30,14 +29,14 @@ def main() -> None:
     for act in ("tanh", "xtanh", "x2tanh"):
         run = train(TrainConfig(act=act, data="sin1d", width=100, init_std=0.005, lr=5e-4, steps=1000,
                                 record_every=10))
-        rep = analyze(run, AnalysisOptions(fit_tol=0.06))["report"]
-        layer = rep["layers"][0]
-        th = layer["theory"]
+        result = analyze(run, fit_tol=0.06)
+        layer = result.layers[0]
+        th = layer.theory
         matched = sum(m is not None for m in th["matched_lines"])
-        print(f"{act:10s} {layer['multiplicity']:2d} {rep['step']:5d} {rep['loss_ratio']:10.3f} "
-              f"{layer['lines']:5d} {layer['directions']:4d} {str(layer['condensed']):>9s} {layer['bound']:3d} "
+        print(f"{act:10s} {layer.multiplicity:2d} {result.first.step:5d} {result.first.loss_ratio:10.3f} "
+              f"{layer.lines:5d} {layer.directions:4d} {str(layer.condensed):>9s} {layer.bound:3d} "
               f"{len(th['predicted_lines']):6d} {len(th['unstable_lines']):8d} {matched:7d} {th['alignment']:9.3f} "
-              f"{str(rep['one_d']['poly_degree']):>11s}")
+              f"{str(result.first.one_d['poly_degree']):>11s}")
 
 
 if __name__ == "__main__":

@@ -11,16 +11,15 @@ prints the measured slopes beside the published ones.
 """
 import sys
 
-from condense_cli import phase
-from condense_cli.data import make
+from condense_cli import PhaseConfig, phase_diagram
 
 PUBLISHED = {0.5: -0.506, 1.0: 0.007, 1.75: 0.372}
 
 
 def main() -> None:
     widths = (1000, 10000) if "--quick" in sys.argv else (1000, 5000, 10000, 20000, 40000)
-    cfg = phase.PhaseConfig(gammas=tuple(PUBLISHED), gamma_primes=(0.0,), widths=widths, seeds=2)
-    res = phase.sweep(cfg, make("phase4"))
+    cfg = PhaseConfig(gammas=tuple(PUBLISHED), gamma_primes=(0.0,), widths=widths, seeds=2)
+    res = phase_diagram(cfg, data="phase4")
     print(f"widths {list(widths)}, {cfg.seeds} seeds, γ′ = 0")
     for i, g in enumerate(cfg.gammas):
         conv = "converged" if res.converged[i, 0].all() else "not converged at some width"

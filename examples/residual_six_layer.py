@@ -11,7 +11,7 @@ the bound 2p.
 
     python examples/residual_six_layer.py
 
-What we measured (2026-11-29, 3 seeds, persistent count): layers 3-4 (sigmoid, tanh) condensed on
+What it printed when last measured (3 seeds, persistent count): layers 3-4 (sigmoid, tanh) condensed on
 1 line / 2 directions on every seed, as reported; layer 5 (softplus) on 2 directions that are not
 opposite enough to be one line (2 lines, paper 1; the fixed cosine 0.95 reads 2 lines too); layer 2
 (x·tanh) on 1 line (paper 2); layer 1 (x²·tanh) on 3 lines (paper 3), 5, 6 and 4 directions,
@@ -19,8 +19,7 @@ judged not condensed on the second seed.
 """
 import numpy as np
 
-from condense_cli import TrainConfig, train
-from condense_cli.measure.analyze import AnalysisOptions, analyze
+from condense_cli import TrainConfig, analyze, train
 
 ACTS = ("x2tanh", "xtanh", "sigmoid", "tanh", "softplus")
 PAPER_LINES = (3, 2, 1, 1, 1)
@@ -34,13 +33,13 @@ def main() -> None:
     print(f"{'layer':>5} {'σ':>9} {'epoch':>5} {'paper lines':>11} {'lines (3 seeds)':>15} {'directions':>12} "
           f"{'condensed':>20} {'lines at 0.95':>14} {'2p':>3}")
     for layer, (act, want, epoch) in enumerate(zip(ACTS, PAPER_LINES, PAPER_EPOCH), 1):
-        rep = analyze(run, AnalysisOptions(at=str(epoch), layers=(layer,)))["report"]
-        seeds = [s["layers"][0] for s in rep["seeds"]]
-        lines = [l["lines"] for l in seeds]
-        dirs = [l["directions"] for l in seeds]
-        cond = [l["condensed"] for l in seeds]
-        fixed = [l["measure"]["fixed"]["lines"] for l in seeds]
-        p = seeds[0]["multiplicity"]
+        result = analyze(run, at=str(epoch), layers=(layer,))
+        seeds = [s.layer(layer) for s in result.seeds]
+        lines = [l.lines for l in seeds]
+        dirs = [l.directions for l in seeds]
+        cond = [l.condensed for l in seeds]
+        fixed = [l.measure["fixed"]["lines"] for l in seeds]
+        p = seeds[0].multiplicity
         print(f"{layer:5d} {act:>9} {epoch:5d} {want:11d} {str(lines):>15} {str(dirs):>12} {str(cond):>20} "
               f"{str(fixed):>14} {2 * p:3d}")
     assert np.isfinite(run.loss).all()

@@ -273,6 +273,7 @@ def test_choose_step():
     assert steps[k] == 4 and "no recorded step of the initial stage is condensed" in why
 
 
+@pytest.mark.slow
 def test_p1_theory_predicts_a_trained_tanh_network():
     """Gradient descent from a tiny initialization: at the start of training every tanh neuron
     lies on the predicted line ±Σ e_i x̃_i (alignment above 0.98), one line, within 2p = 2."""
@@ -280,13 +281,14 @@ def test_p1_theory_predicts_a_trained_tanh_network():
 
     run = train(TrainConfig(act="tanh", data="sin5d", width=30, init_std=1e-4, optimizer="gd", lr=0.05,
                             steps=400, record_every=5, stop_at_loss_ratio=0.99))
-    res = analysis.analyze(run, AnalysisOptions(at="end"))
-    layer = res["report"]["layers"][0]
+    res = analysis.analyze(run, AnalysisOptions(at="end")).to_json()
+    layer = res["layers"][0]
     assert layer["lines"] == 1 and layer["directions"] == 2 and layer["condensed"] and layer["within_bound"] is True
     assert layer["theory"]["alignment"] > 0.98
     assert layer["theory"]["matched_lines"] == [0]
 
 
+@pytest.mark.slow
 def test_one_d_theory_on_a_trained_x2tanh_network():
     """1-d input, x²tanh (p = 3), Adam, small init (initial-condensation Figs. 5-6 setting,
     fewer neurons): at the initial stage at most 3 lines, matching the polynomial's roots,
@@ -295,7 +297,7 @@ def test_one_d_theory_on_a_trained_x2tanh_network():
 
     run = train(TrainConfig(act="x2tanh", data="sin1d", width=40, init_std=0.005, lr=5e-4, steps=600,
                             record_every=20))
-    rep = analysis.analyze(run, AnalysisOptions(fit_tol=0.05))["report"]
+    rep = analysis.analyze(run, AnalysisOptions(fit_tol=0.05)).to_json()
     layer = rep["layers"][0]
     assert rep["stage"] == "initial" and layer["bound"] == 6 and layer["condensed"]
     assert layer["lines"] == len(layer["theory"]["predicted_lines"]) == 3 and layer["within_bound"] is True
@@ -308,5 +310,5 @@ def test_one_d_theory_on_a_trained_x2tanh_network():
     assert [m is not None for m in th["matched_lines"]] == [a <= 10.0 for a in th["angle_deg"]]
     assert rep["one_d"]["poly_degree"] == 3
     # the same network untrained: not condensed, no bound claimed
-    rep0 = analysis.analyze(run, AnalysisOptions(at="0"))["report"]
+    rep0 = analysis.analyze(run, AnalysisOptions(at="0")).to_json()
     assert not rep0["layers"][0]["condensed"] and rep0["layers"][0]["within_bound"] is None

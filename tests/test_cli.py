@@ -277,7 +277,7 @@ def test_analyze_and_reduce_cli_defaults_equal_the_library_defaults():
     from condense_cli.cli.analyze import analyze_cmd
     from condense_cli.cli.reduce import reduce_cmd
     from condense_cli.measure.analyze import AnalysisOptions
-    from condense_cli.reduce import reduce_run
+    from condense_cli.reduction import reduce_run
 
     params = inspect.signature(analyze_cmd).parameters
     fields = {f.name: f.default for f in dataclasses.fields(AnalysisOptions)}

@@ -10,7 +10,7 @@ from condense_cli.measure import clustering
 from condense_cli.measure.analyze import _bound_note
 from condense_cli.measure.condensation import layer_condensation
 from condense_cli.measure.theory import MATCH_DEG, match_lines
-from condense_cli.reproduce.figures import field_reason
+from condense_cli.reproductions.criteria import field_reason
 
 
 def _basis(dim, rng):

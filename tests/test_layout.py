@@ -102,7 +102,7 @@ def test_every_reproduction_figure_spec_names_a_plot():
 
     import condense_cli.plots as plots
 
-    source = (PACKAGE / "reproduce" / "figures.py").read_text()
+    source = "\n".join(p.read_text() for p in (PACKAGE / "reproductions").glob("*.py"))
     named = set(re.findall(r'\(\s*f?"[^"]+",\s*"([a-z_]+)",\s*\{', source))
     assert {"heatmap_grid", "output_fit", "direction_field", "training_series", "feature_map", "loss_comparison",
             "rd_vs_width"} <= named

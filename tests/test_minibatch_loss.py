@@ -18,6 +18,7 @@ MINI = TrainConfig(act="tanh", data="sin1d", n=40, width=6, optimizer="sgd", bat
                    record_every=10, init_std=0.5, seeds=2)
 
 
+@pytest.mark.slow
 def test_full_batch_loss_at_the_loss_steps_equals_a_recomputation_from_the_recorded_weights():
     r = train(MINI)
     assert r.meta["schema"] == "condense.run/3"
@@ -42,6 +43,7 @@ def test_full_batch_training_keeps_every_step():
     assert r.loss_step.tolist() == list(range(13)) and r.batch_loss is None
 
 
+@pytest.mark.slow
 def test_minibatch_run_file_is_read_back_analyzed_and_reduced(tmp_path):
     out = tmp_path / "mb.npz"
     # the setting of the reduce tests (relu-combo, γ = 4), trained by SGD on minibatches of 10 of 40

@@ -48,6 +48,7 @@ def test_forward_and_features_match_a_numpy_loop(spec):
         np.testing.assert_allclose(np.asarray(s), r, rtol=2e-5, atol=2e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("acts", [("tanh",), ("sigmoid", "tanh"), ("tanh", "xtanh")])
 def test_gradients_match_plain_autodiff(acts):
     """tanh and sigmoid layers take their derivative from their stored output (a custom JVP):

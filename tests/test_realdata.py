@@ -232,6 +232,7 @@ def test_conv_channel_outputs_condense_when_kernels_are_scaled_copies():
     assert out["measure"]["method"] == "fixed" and out["measure"]["condensed"] is False  # no reference for outputs
 
 
+@pytest.mark.slow
 def test_resnet18_trunk_smoke(tmp_path):
     from condense_cli import run as runfile
     from condense_cli.nn.models import NetSpec

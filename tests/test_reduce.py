@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from condense_cli.cli import app
 from condense_cli.errors import BadInput
 from condense_cli.nn.models import NetSpec, forward, mse
-from condense_cli.reduce import reduce_network, split_neuron
+from condense_cli.reduction import reduce_network, split_neuron
 
 runner = CliRunner()
 RNG = np.random.default_rng(1)
@@ -72,6 +72,7 @@ def test_split_preserves_output_and_maps_gradients():
     np.testing.assert_allclose(gw["hidden"][0][[0, 1, 3]], g["hidden"][0][[0, 1, 3]], rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_split_keeps_a_critical_point_critical():
     """A 2-neuron tanh network trained from near a teacher on noisy data reaches a critical point
     with loss > 0 (gradient < 1e-3, from ~1 at a random start); after splitting a neuron the wider network's gradient is as
@@ -125,7 +126,7 @@ def test_cli_reduce_refuses_what_it_cannot_justify(tmp_path):
 def test_reduce_run_validates_its_own_options():
     """The library refuses bad options itself (not only the command line)."""
     from condense_cli import TrainConfig, train
-    from condense_cli.reduce import reduce_run
+    from condense_cli.reduction import reduce_run
 
     run = train(TrainConfig(act="relu", data="sin1d", n=10, width=6, steps=5))
     for kw, match in (({"tol": 1.5}, "--tol must be a cosine"), ({"min_norm": 1.0}, "--min-norm"),

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 from condense_cli.cli import app
 import pytest
 
-from condense_cli.reproduce import (FIGURES, READINGS, judge_count, judge_degree, judge_field, judge_growth,
+from condense_cli.reproductions import (FIGURES, READINGS, judge_count, judge_degree, judge_field, judge_growth,
                                     judge_slope, regime_of, reproduce)
 
 runner = CliRunner()
@@ -17,10 +17,17 @@ REQUIRED = {"ic-fig2", "ic-fig4a", "ic-fig5", "ic-fig6", "ov-fig1", "ov-fig2", "
 def test_list_has_every_required_figure():
     res = runner.invoke(app, ["reproduce", "--list", "--json"])
     assert res.exit_code == 0
-    ids = {f["id"] for f in json.loads(res.stdout)["figures"]}
+    figures = json.loads(res.stdout)["figures"]
+    ids = {f["id"] for f in figures}
     assert REQUIRED <= ids == set(FIGURES)
+    # each says what --quick changes, or that it has no cheaper version (the paper's run is already short)
+    assert all("quick" in f for f in figures)
+    assert {f["id"] for f in figures if f["quick"] is None} == {"ic-fig5", "ov-fig6"}
+    table = runner.invoke(app, ["reproduce", "--list"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "no cheaper version" in table.stdout
 
 
+@pytest.mark.slow
 def test_reproduction_counts_agreeing_seeds_under_both_readings():
     rep = reproduce("ov-fig6", quick=True, seeds=2)
     assert rep.total == 8 and rep.paper and rep.measured and rep.figures and rep.criterion and rep.settings
@@ -41,8 +48,8 @@ def tanh_run():
 def test_every_count_criterion_fails_on_an_untrained_network(tanh_run):
     from condense_cli.measure.analyze import AnalysisOptions, analyze
 
-    trained = analyze(tanh_run, AnalysisOptions(at="end"))["report"]["layers"][0]
-    untrained = analyze(tanh_run, AnalysisOptions(at="0"))["report"]["layers"][0]
+    trained = analyze(tanh_run, AnalysisOptions(at="end")).layers[0].to_json()
+    untrained = analyze(tanh_run, AnalysisOptions(at="0")).layers[0].to_json()
     assert trained["condensed"] and not untrained["condensed"]
     for which in READINGS:
         assert judge_count(trained, 2, 1, which)
@@ -95,7 +102,8 @@ def test_cli_end_to_end_report_and_force(tmp_path):
 
 
 def test_table1_accuracy_criterion_is_two_sided_and_the_initializations_are_the_table_s():
-    from condense_cli.reproduce.figures import ACCURACY_BAND, IC_TABLE1_INITS, judge_accuracy
+    from condense_cli.reproductions.criteria import ACCURACY_BAND, judge_accuracy
+    from condense_cli.reproductions.initial_condensation import IC_TABLE1_INITS
 
     assert judge_accuracy(0.975, 0.98) and judge_accuracy(0.98 + 0.99 * ACCURACY_BAND, 0.98)
     assert not judge_accuracy(0.1, 0.98)  # an untrained network (chance on 10 classes) fails
@@ -112,7 +120,7 @@ def test_table1_accuracy_criterion_is_two_sided_and_the_initializations_are_the_
 
 
 def test_transformer_answer_criterion_is_two_sided():
-    from condense_cli.reproduce.figures import judge_answers
+    from condense_cli.reproductions.criteria import judge_answers
 
     assert judge_answers(0.8, 0.1, "inferential") and not judge_answers(0.8, 0.1, "symmetric")
     assert judge_answers(0.1, 0.9, "symmetric") and not judge_answers(0.1, 0.9, "inferential")
@@ -120,6 +128,7 @@ def test_transformer_answer_criterion_is_two_sided():
     assert not judge_answers(0.45, 0.05, "inferential")  # not a majority
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("figure", ["ic-fig4a", "ic-fig5", "ic-fig6", "ov-fig2", "ov-fig6"])
 def test_every_run_is_listed_and_the_runs_add_up_to_the_agree_count(figure):
     rep = reproduce(figure, quick=True, seeds=1)
@@ -133,7 +142,7 @@ def test_every_run_is_listed_and_the_runs_add_up_to_the_agree_count(figure):
 
 
 def test_the_field_criterion_reads_angles_and_names_the_failed_clause():
-    from condense_cli.reproduce.figures import count_reason, degree_reason, growth_reason, slope_reason
+    from condense_cli.reproductions.criteria import count_reason, degree_reason, growth_reason, slope_reason
 
     assert count_reason({"condensed": False, "measure": {}}, 2, 1) == "not condensed"
     layer = {"condensed": True, "measure": {"persistent": {"directions": 4, "lines": 3}}}

@@ -47,6 +47,7 @@ def test_bad_task_sizes_are_one_line():
         make_anchors(100, vocab=100)
 
 
+@pytest.mark.slow
 def test_attention_is_causal():
     import jax.numpy as jnp
     from flax import nnx
@@ -80,6 +81,7 @@ def test_initialization_standard_deviations(gamma):
     assert np.all(np.asarray(m.out.bias[...]) == 0)
 
 
+@pytest.mark.slow
 def test_a_tiny_transformer_learns_a_single_anchor_task():
     from condense_cli.transformer.training import TransformerConfig, train_transformer
 
@@ -114,6 +116,7 @@ def test_bad_transformer_configs():
         train_transformer(TransformerConfig(n=100, batch_size=256))
 
 
+@pytest.mark.slow
 def test_cli_trains_writes_and_analyzes_a_transformer_run(tmp_path):
     import json
 
@@ -146,6 +149,18 @@ def test_cli_trains_writes_and_analyzes_a_transformer_run(tmp_path):
     wq = rep["seeds"][0]["matrices"]["wq1"]
     assert wq["rows"] == 8 and isinstance(wq["condensed"], bool) and 1 <= wq["stable_rank"] <= 8
     assert (tmp_path / "an" / "tr_cosine_wq1.png").exists() and (tmp_path / "an" / "tr_accuracy.png").exists()
+    # --at, --layer and --tol are honoured; what applies only to dense runs is refused in one line
+    res = runner.invoke(app, ["analyze", str(out), "-q", "--json", "--no-figures", "--out-dir", str(tmp_path / "b"),
+                              "--at", "20", "--layer", "wq1", "--tol", "0.9"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["step"] == 20 and list(rep["seeds"][0]["matrices"]) == ["wq1"]
+    assert rep["seeds"][1]["id_acc"] == pytest.approx(float(run.id_acc[1, 1]))
+    for args, message in ((["--at", "30"], "step 30 was not recorded"), (["--layer", "wq9"], "not a recorded matrix"),
+                          (["--at", "most-condensed"], "needs a run's loss"), (["--act", "tanh"], "does not apply"),
+                          (["--tol", "2"], "must be a cosine")):
+        res = runner.invoke(app, ["analyze", str(out), "-q", "--no-figures", "--out-dir", str(tmp_path / "c"), *args])
+        assert res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.output
 
 
 @pytest.mark.parametrize("args,message", [
@@ -166,6 +181,7 @@ def test_cli_bad_transformer_input_is_one_line(tmp_path, args, message):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_broken_transformer_run_file_is_one_line(tmp_path):
     from typer.testing import CliRunner
 

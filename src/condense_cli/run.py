@@ -6,7 +6,7 @@
   batch_loss (S, T+1) the minibatch loss of every step (minibatch training, /3) or None, step
   (K,), hidden[l] (S, K, m_l, fan_in_l + 1) with the bias last, out (S, K, d_out, m_L + 1),
   meta (JSON-able), extra arrays.
-- `save_run(path, result)` / `load_run(path) -> TrainResult`: the run-file contract of DESIGN.md
+- `save_run(path, result)` / `load_run(path) -> TrainResult`: the run-file contract (docs/files.md)
   (every array plain numeric, read with `allow_pickle=False`, every fault one `BadInput` line).
 - `network(run, s, k) -> (params, NetSpec)`: seed s at snapshot k as a network `nn.models` runs.
 """

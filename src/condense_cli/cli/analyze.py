@@ -1,6 +1,7 @@
 """`condense analyze`: a run file's condensation against 2p, the theory, figures and the analysis NPZ."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -8,6 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from ..measure.options import AnalysisOptions as DEFAULTS  # the Python API's defaults, defined once
 from .common import (Format, all_or_nothing, app, emit_json, err, fmt_num, output_folder, parse_int_list, reported,
                      save_figure, styled)
 
@@ -16,16 +18,16 @@ from .common import (Format, all_or_nothing, app, emit_json, err, fmt_num, outpu
 @reported
 def analyze_cmd(
     run_file: Annotated[Path, typer.Argument(help="A run file written by `condense train`.")],
-    at: Annotated[str, typer.Option(help="Which moment: 'initial' (last recorded step before the loss fell to 70% of its initial value), 'end', 'most-condensed' (the step of the initial stage where the first analyzed layer was most condensed), or a recorded step number.")] = "initial",
+    at: Annotated[str, typer.Option(help="Which moment: 'initial' (last recorded step before the loss fell to 70% of its initial value), 'end', 'most-condensed' (the step of the initial stage where the first analyzed layer was most condensed), or a recorded step number.")] = DEFAULTS.at,
     at_loss_ratio: Annotated[Optional[float], typer.Option(help="Instead: the last recorded step before the loss fell to r × its initial value.")] = None,
     layer: Annotated[Optional[str], typer.Option(help="Hidden layer(s) to analyze, e.g. '1' or '1,3' (default: all).")] = None,
-    min_norm: Annotated[float, typer.Option(help="Leave out neurons whose input-weight norm is below this fraction of the largest.")] = 0.1,
+    min_norm: Annotated[float, typer.Option(help="Leave out neurons whose input-weight norm is below this fraction of the largest.")] = DEFAULTS.min_norm,
     tol: Annotated[Optional[float], typer.Option(help="Report the count at this one fixed cosine tolerance instead of the persistent count (the one that holds over the widest range of tolerances).")] = None,
-    fixed_tol: Annotated[float, typer.Option(help="The fixed cosine tolerance of the second, stated reading beside the persistent count.")] = 0.95,
-    min_share: Annotated[float, typer.Option(help="Clusters with less than this share of the kept neurons are reported but not counted.")] = 0.05,
-    min_coverage: Annotated[float, typer.Option(help="A layer is condensed only if its counted clusters hold at least this share of the kept neurons.")] = 0.5,
-    max_neurons: Annotated[int, typer.Option(help="Cluster at most this many kept neurons (a fixed random sample when there are more; the others join the nearest cluster).")] = 2000,
-    fit_tol: Annotated[float, typer.Option(help="1-d input: a polynomial fits the output when its relative RMS residual is at most this.")] = 0.05,
+    fixed_tol: Annotated[float, typer.Option(help="The fixed cosine tolerance of the second, stated reading beside the persistent count.")] = DEFAULTS.fixed_tol,
+    min_share: Annotated[float, typer.Option(help="Clusters with less than this share of the kept neurons are reported but not counted.")] = DEFAULTS.min_share,
+    min_coverage: Annotated[float, typer.Option(help="A layer is condensed only if its counted clusters hold at least this share of the kept neurons.")] = DEFAULTS.min_coverage,
+    max_neurons: Annotated[int, typer.Option(help="Cluster at most this many kept neurons (a fixed random sample when there are more; the others join the nearest cluster).")] = DEFAULTS.max_neurons,
+    fit_tol: Annotated[float, typer.Option(help="1-d input: a polynomial fits the output when its relative RMS residual is at most this.")] = DEFAULTS.fit_tol,
     act: Annotated[Optional[str], typer.Option(help="Activation (name or formula of x, or one per layer) for a run file whose meta does not name it; must agree with the file's own where it does.")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="Output scale 1/α for a run file whose meta lacks it.")] = None,
     residual: Annotated[Optional[bool], typer.Option("--residual/--no-residual", help="Residual hidden layers, for a run file whose meta lacks it.", show_default=False, metavar="")] = None,
@@ -46,11 +48,20 @@ def analyze_cmd(
     folder = out_dir if out_dir is not None else (run_file.parent if str(run_file.parent) else Path("."))
     stem = run_file.name[:-4] if run_file.name.endswith(".npz") else run_file.name
     if is_transformer_run(run_file):  # the anchor-task transformer: its own recorded matrices
+        from ..errors import BadInput
+
+        dense_only = [flag for flag, given in (("--at-loss-ratio", at_loss_ratio is not None), ("--act", act is not None),
+                                               ("--alpha", alpha is not None), ("--residual", residual is not None))
+                      if given]
+        if dense_only:
+            raise BadInput(f"{dense_only[0]} does not apply to a transformer run (it takes --at end or a step, "
+                           "--layer MATRIX[,MATRIX], --tol, --min-norm)")
         if out_dir is not None:
             output_folder(out_dir)
         from .transformer import analyze_transformer_cmd
 
-        return analyze_transformer_cmd(run_file, folder, stem, min_norm, fmt, no_figures, as_json, quiet)
+        return analyze_transformer_cmd(run_file, folder, stem, min_norm, fmt, no_figures, as_json, quiet,
+                                       at=at, layer=layer, tol=tol)
     options = AnalysisOptions(at=at, at_loss_ratio=at_loss_ratio,
                               layers=parse_int_list(layer, "--layer") if layer else None,
                               min_norm=min_norm, tol=tol, fixed_tol=fixed_tol, min_share=min_share,
@@ -63,8 +74,8 @@ def analyze_cmd(
     from .progress import progress_bar
 
     with progress_bar("analyzing snapshots", disable=quiet, console=err) as advance:
-        result = analyze(run, options, progress=advance)
-    report = {**result["report"], "file": str(run_file)}
+        result = dataclasses.replace(analyze(run, options, progress=advance), file=str(run_file))
+    report = result.to_json()
     with all_or_nothing([]) as outputs:
         if not no_figures:
             import matplotlib
@@ -72,11 +83,11 @@ def analyze_cmd(
             matplotlib.use("Agg")
             from ..plots import analysis_figures
 
-            for name, fig in analysis_figures(result, run, report):
+            for name, fig in analysis_figures(result, run):
                 save_figure(fig, folder / f"{stem}_{name}.{fmt}", fmt, outputs)
-        io.save_npz(npz_path, result["arrays"], {"schema": "condense.analysis/1", "run": str(run_file), **report})
+        io.save_npz(npz_path, result.arrays, {"schema": "condense.analysis/1", "run": str(run_file), **report})
         outputs.append(str(npz_path))
-    report["outputs"] = outputs
+    report = dataclasses.replace(result, outputs=tuple(outputs)).to_json()
     if not quiet:
         _print_analysis(report)
     if as_json:

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from .. import choices
 from ..errors import BadInput, CondenseError
 
 
@@ -24,13 +25,13 @@ def _choice(name: str, values: tuple[str, ...]) -> type[Enum]:
     return Enum(name, {v.replace("-", "_"): v for v in values}, type=str)
 
 
-# the library's lists, written here so `condense --help` loads no JAX (a test checks they agree)
-Arch = _choice("Arch", ("mlp", "cnn", "resnet18", "transformer"))
-Optimizer = _choice("Optimizer", ("adam", "gd", "sgd"))
-Loss = _choice("Loss", ("mse", "ce"))
-Split = _choice("Split", ("unit-beta2", "unit-alpha", "balanced"))
-Format = _choice("Format", ("png", "pdf"))
-TestSet = _choice("TestSet", ("auto", "official", "split"))
+# the library's own lists (`choices` imports nothing, so `condense --help` loads no JAX)
+Arch = _choice("Arch", (*choices.ARCHS, choices.TRANSFORMER))
+Optimizer = _choice("Optimizer", choices.OPTIMIZERS)
+Loss = _choice("Loss", choices.LOSSES)
+Split = _choice("Split", choices.SPLITS)
+Format = _choice("Format", choices.FORMATS)
+TestSet = _choice("TestSet", choices.TEST_SETS)
 CHOICES = {"arch": Arch, "optimizer": Optimizer, "loss": Loss, "split": Split, "format": Format, "test_set": TestSet}
 
 app = typer.Typer(

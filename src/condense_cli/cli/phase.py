@@ -8,13 +8,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import (Format, Split, all_or_nothing, app, emit_json, err, fail, finite_or_none, output_folder,
+from .common import (Format, Split, all_or_nothing, app, emit_json, err, fail, output_folder,
                      parse_int_list, reported, save_figure, styled)
 
 
-DEFAULT_WIDTHS = "1000,5000,10000,20000,40000"
-DEFAULT_GAMMAS = "0.25:2.25:0.25"
-DEFAULT_GAMMA_PRIMES = "-0.5:1.5:0.25"
+from ..phase.config import DEFAULT_GAMMA_PRIMES, DEFAULT_GAMMAS, DEFAULT_WIDTHS
 
 
 @app.command("phase-diagram")
@@ -101,15 +99,7 @@ def phase_cmd(
             for name, fig in phase_figures(result):
                 save_figure(fig, out_dir / f"{name}.{fmt}", fmt, figures)
     outputs = [str(info["npz"]), *figures]
-    unconverged = ~result.converged.all(axis=(2, 3))
-    summary = {
-        "widths": list(config.widths), "gammas": list(config.gammas), "gamma_primes": list(config.gamma_primes),
-        "slope": [[finite_or_none(v) for v in row] for row in result.slope.tolist()],
-        "regime": result.regime.tolist(), "agreement": result.agreement,
-        "agreement_points": result.agreement_points, "finished": result.finished.tolist(),
-        "unconverged": int(unconverged.sum()), "diverged": int(result.diverged.any(axis=(2, 3)).sum()),
-        "seconds": round(time.perf_counter() - started, 3), "outputs": outputs,
-    }
+    summary = {**result.to_json(), "seconds": round(time.perf_counter() - started, 3), "outputs": outputs}
     if not quiet:
         _print_phase(summary, result, info["redone"])
     if as_json:

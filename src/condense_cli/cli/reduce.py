@@ -28,7 +28,7 @@ def reduce_cmd(
     """Merge each condensed cluster into one neuron; report width and loss before and after."""
     from .. import io
     from .. import run as run_files
-    from ..reduce import check_reduce_options, reduce_run
+    from ..reduction import check_reduce_options, reduce_run
 
     check_reduce_options(tol, min_norm, finetune_steps)  # before the run file is read
     target = out if out is not None else run_file.with_name(run_file.name.removesuffix(".npz") + "_reduced.npz")
@@ -36,6 +36,9 @@ def reduce_cmd(
         raise BadInput(f"--out {target} is the input run file; reduce never overwrites its input")
     io.check_new(target, force)
     run = run_files.load_run(run_file)
+    from ..runtime import enable_compilation_cache
+
+    enable_compilation_cache()  # the losses (and fine-tuning) compile: reuse earlier compilations
     io.check_writable(target)
     from .progress import progress_bar
 
@@ -43,7 +46,9 @@ def reduce_cmd(
         result, summary = reduce_run(run, at=at, seed_index=seed_index, tol=tol, min_norm=min_norm,
                                      finetune_steps=finetune_steps, lr=lr, progress=advance, source=str(run_file))
     run_files.save_run(target, result)
-    summary["out"] = str(target)
+    from ..reduction import Reduction
+
+    summary = Reduction.from_summary(summary, result, str(target)).to_json()
     layers, why, loss_before, loss_after, loss_finetuned = (summary["layers"], summary["why"], summary["loss_before"],
                                                             summary["loss_after"], summary["loss_finetuned"])
     step = summary["step"]

@@ -17,7 +17,7 @@ from .common import app, emit_json, err, output_folder, reported, save_figure
 def reproduce_cmd(
     figure: Annotated[Optional[str], typer.Argument(help="A figure id (see --list), or 'all'.")] = None,
     list_figures: Annotated[bool, typer.Option("--list", help="List the reproducible figures.", metavar="")] = False,
-    quick: Annotated[bool, typer.Option("--quick", help="A cheaper version of each for a first look.", metavar="")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="A cheaper version of each for a first look (--list says what it changes; some have none).", metavar="")] = False,
     seeds: Annotated[int, typer.Option(help="Networks per setting (the papers show one).")] = 3,
     data_dir: Annotated[Optional[str], typer.Option(help="ic-table1: CIFAR-10 binary files here (the ResNet18 trunk, for a GPU machine) instead of the digits.")] = None,
     out_dir: Annotated[Path, typer.Option(help="Folder for the figures and the report.")] = Path("reproduce"),
@@ -28,18 +28,19 @@ def reproduce_cmd(
     """Reproduce a published figure end to end, with the paper's result beside the measured one."""
     import time
 
-    from ..reproduce import FIGURES, reproduce, write_report
+    from ..reproductions import FIGURES, reproduce, write_report
 
     if list_figures or figure is None:
         if as_json:
             emit_json({"figures": [{"id": f.id, "title": f.title, "source": f.source, "paper": f.paper,
-                                     "criterion": f.criterion, "settings": f.settings} for f in FIGURES.values()]})
+                                     "criterion": f.criterion, "settings": f.settings, "quick": f.quick}
+                                    for f in FIGURES.values()]})
         else:
             t = Table(title="condense reproduce FIGURE (or all)")
-            for col in ("id", "source", "paper's result", "criterion"):
+            for col in ("id", "source", "paper's result", "criterion", "--quick"):
                 t.add_column(col, overflow="fold")
             for f in FIGURES.values():
-                t.add_row(f.id, f.source, f.paper, f.criterion)
+                t.add_row(f.id, f.source, f.paper, f.criterion, f.quick or "no cheaper version")
             Console(markup=False).print(t)
         return
     wanted = list(FIGURES) if figure == "all" else [figure]
@@ -49,6 +50,9 @@ def reproduce_cmd(
     if seeds < 1:
         raise BadInput(f"--seeds must be at least 1, got {seeds}")
     output_folder(out_dir, must_be_empty=not force)
+    from ..runtime import enable_compilation_cache
+
+    enable_compilation_cache()  # every reproduction trains: reuse earlier compilations
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,12 +67,9 @@ def reproduce_cmd(
         files = []
         for name, fn, kwargs in rep.figures:
             save_figure(getattr(plots, fn)(**kwargs), out_dir / f"{name}.png", "png", files)
-        results.append({"figure": rep.figure, "title": rep.title, "source": rep.details.get("source"),
-                        "paper": rep.paper, "criterion": rep.criterion, "settings": rep.settings,
-                        "measured": rep.measured, "agree": rep.agree, "total": rep.total,
-                        "measured_fixed": rep.measured_fixed, "agree_fixed": rep.agree_fixed,
-                        "ablations": rep.ablations, "runs": rep.runs,
-                        "seconds": round(time.perf_counter() - t0, 2), "figures": files, "details": rep.details})
+        entry = rep.to_json()
+        details = entry.pop("details")
+        results.append({**entry, "seconds": round(time.perf_counter() - t0, 2), "figures": files, "details": details})
     report = {"quick": quick, "seeds": seeds, "results": results, "seconds": round(time.perf_counter() - started, 2)}
     md, html = write_report(report, out_dir)
     outputs = [str(md), str(html)] + [f for r in results for f in r["figures"]]

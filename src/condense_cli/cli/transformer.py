@@ -55,14 +55,20 @@ def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d
 
 
 def analyze_transformer_cmd(run_file: Path, folder: Path, stem: str, min_norm: float, fmt: str, no_figures: bool,
-                            as_json: bool, quiet: bool) -> None:
-    """Each recorded matrix's measure and stable rank at the last snapshot, the accuracies over
-    training; figures: cosine heat maps (seed 0) and the accuracy curves."""
-    from ..transformer.analysis import analyze_transformer
+                            as_json: bool, quiet: bool, at: str = "end", layer: str | None = None,
+                            tol: float | None = None) -> None:
+    """Each recorded matrix's measure and stable rank at the snapshot `--at` names (the last by
+    default), the accuracies over training; figures: cosine heat maps (seed 0) and the accuracy
+    curves. `--layer` names matrices (e.g. 'wq1,ff1'); `--tol` reads a fixed cosine."""
+    from ..transformer.analysis import analyze_transformer, snapshot_index
     from ..transformer.runfile import load_transformer_run
 
+    if tol is not None and not 0 <= tol <= 1:
+        raise BadInput(f"--tol must be a cosine in [0, 1], got {tol}")
     run = load_transformer_run(run_file)
-    report = {**analyze_transformer(run, -1, min_norm), "file": str(run_file)}
+    names = [n.strip() for n in layer.split(",") if n.strip()] if layer else None
+    report = {**analyze_transformer(run, snapshot_index(run, at), min_norm, tol=tol, names=names),
+              "file": str(run_file)}
     heatmaps = report.pop("heatmaps")
     outputs = []
     if not no_figures:

@@ -1,5 +1,5 @@
 """The anchor-function composite task (Zhang, Lin, Wang, Zhang, Xu, NeurIPS 2024; the authors'
-code `sjtuzzw/complexity_control`, see shared/papers/authors-code-notes.md).
+code `sjtuzzw/complexity_control`).
 
 Anchors 1, 2, 3, 4 shift a key by +5, +1, −2, −8. A sequence has 9 tokens: noise items from
 20..99, one key (20..99) at position 0..6 and the two anchors right after it; the target is the

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..choices import TEST_SETS
 from ..errors import BadInput
 from .dataset import Dataset
 
@@ -27,7 +28,6 @@ SOURCES = {
 }
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 IDX_TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-TEST_SETS = ("auto", "official", "split")
 CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100}
 
 

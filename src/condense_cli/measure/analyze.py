@@ -1,70 +1,22 @@
 """The analysis of a whole run: for every seed and chosen layer, the chosen step, the layer
 measure (`condensation`), the theory (`theory`), the series over training and when the count
-held within 2p, and the 1-d extras. `analyze(run, options)` returns the `--json` report, the
-arrays of the analysis NPZ and the data the figures need; `resolve_run` completes a run file's
-meta (`--act`, `--alpha`, `--residual`); `choose_step` picks the analyzed step.
+held within 2p, and the 1-d extras. `analyze(run, options)` returns an `Analysis` (`results`);
+`resolve_run` completes a run file's meta (`--act`, `--alpha`, `--residual`); `choose_step`
+picks the analyzed step.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import BadInput
 from ..run import first_layer_conv
 from . import theory
-from .condensation import LayerCondensation, channel_output_clusters, conv_output_cosine, layer_condensation, \
-    relative_distance
-
-
-@dataclass(frozen=True)
-class AnalysisOptions:
-    """How to analyze a run: which moment, which layers, and the stated tolerances. `tol` None
-    reports the persistent count; a cosine reports the count at that fixed tolerance."""
-
-    at: str = "initial"  # "initial", "end", "most-condensed", or a recorded step number
-    at_loss_ratio: float | None = None
-    layers: tuple[int, ...] | None = None  # 1-based hidden layers; None: all
-    min_norm: float = 0.1
-    tol: float | None = None
-    fixed_tol: float = 0.95
-    min_share: float = 0.05
-    min_coverage: float = 0.5
-    fit_tol: float = 0.05
-    stage_ratio: float = 0.7
-    max_neurons: int = 2000
-    series_max_neurons: int = 1000
-
-    def validate(self, n_layers: int) -> None:
-        if not (0 <= self.min_norm < 1):
-            raise BadInput(f"--min-norm must be in [0, 1), got {self.min_norm}")
-        for name, t in (("--tol", self.tol), ("--fixed-tol", self.fixed_tol)):
-            if t is not None and not (0 <= t <= 1):
-                raise BadInput(f"{name} must be a cosine in [0, 1], got {t}")
-        if not (0 < self.min_share <= 1):
-            raise BadInput(f"--min-share must be in (0, 1], got {self.min_share}")
-        if not (0 <= self.min_coverage <= 1):
-            raise BadInput(f"--min-coverage must be in [0, 1], got {self.min_coverage}")
-        if not (self.fit_tol > 0 and math.isfinite(self.fit_tol)):
-            raise BadInput(f"--fit-tol must be positive, got {self.fit_tol}")
-        if self.max_neurons < 3 or self.series_max_neurons < 3:
-            raise BadInput("--max-neurons must be at least 3")
-        r = self.at_loss_ratio
-        if r is not None and not (0 < r < 1):
-            raise BadInput(f"--at-loss-ratio must be in (0, 1), got {r}")
-        if self.layers is not None:
-            bad = [l for l in self.layers if not 1 <= l <= n_layers]
-            if bad:
-                raise BadInput(f"--layer {bad[0]} does not exist; the run has hidden layers 1..{n_layers}")
-
-    def measure(self, W: np.ndarray, series: bool = False) -> LayerCondensation:
-        """`layer_condensation` of W with these options (cheaper for the series)."""
-        return layer_condensation(W, tol=self.tol, min_norm=self.min_norm, min_share=self.min_share,
-                                  fixed_tol=self.fixed_tol, min_coverage=self.min_coverage,
-                                  max_neurons=self.series_max_neurons if series else self.max_neurons,
-                                  curve=not series)
+from .condensation import LayerCondensation, channel_output_clusters, conv_output_cosine, relative_distance
+from .options import AnalysisOptions
+from .results import Analysis, LayerAnalysis, SeedAnalysis, Series
 
 
 def first_below(loss: np.ndarray, ratio: float, loss_step: np.ndarray | None = None) -> int | None:
@@ -184,13 +136,11 @@ def resolve_run(run, act: str | None = None, alpha: float | None = None, residua
     return dataclasses.replace(run, meta=meta)
 
 
-def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) -> dict:
-    """Analyze every seed and chosen layer of a run (a `TrainResult` from `io.load_run`, its meta
-    completed by `resolve_run` where it lacks the activation).
-
-    Returns {"report": JSON-able dict (the `--json` contract), "arrays": dict of arrays for the
-    analysis NPZ, "figures": data the plots need (first seed)}. `progress(done, total)` is
-    called as the series over training is computed."""
+def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) -> Analysis:
+    """Analyze every seed and chosen layer of a run (a `TrainResult` from `run.load_run`, its meta
+    completed by `resolve_run` where it lacks the activation). Returns an `Analysis` (one
+    `SeedAnalysis` per seed, whatever their number). `progress(done, total)` is called as the
+    series over training is computed."""
     meta = run.meta
     n_layers = len(run.hidden)
     options.validate(n_layers)
@@ -226,7 +176,8 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
         progress(total, total)
 
     optimizer = (meta.get("config") or {}).get("optimizer", meta.get("optimizer"))
-    per_seed, figures = [], None
+    seed_ids = meta.get("seeds") or list(range(S))
+    per_seed, plot_data = [], None
     for s in range(S):
         loss = loss_all[s]
         stage_k = stage_end(loss, steps, options.stage_ratio, run.loss_step)
@@ -238,78 +189,48 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
         ratio = float(loss_k / loss[0]) if loss[0] > 0 else float("nan")
         t_stage = first_below(loss, options.stage_ratio, run.loss_step)
         stage = "initial" if (t_stage is None or step < t_stage) else "later"
-        entry = {"seed": (meta.get("seeds") or list(range(S)))[s], "step": step, "why": why,
-                 "loss": loss_k, "loss_ratio": _num(ratio), "stage": stage,
-                 "layers": []}
-        fig_layers = []
+        layer_results, fig_layers = [], []
         for j, l in enumerate(layers):
             W = np.asarray(run.hidden[l - 1][s, k], np.float64)
             lc = options.measure(W)
             p = mult[l - 1] if l - 1 < len(mult) else None
             th = theory.layer_theory(run, s, k, l, p, lc, mult)
-            rd = float(series_rd[s, j, k])
             outputs = None
             if l == 1 and first_layer_conv(meta) is not None and np.isfinite(W).all():
                 cos, norms = conv_output_cosine(run, s, k)
                 outputs = channel_output_clusters(cos, norms, options.min_share, options.tol, options.fixed_tol)
-            entry["layers"].append({
-                "layer": l, "activation": acts[l - 1], "multiplicity": p,
-                "bound": None if p is None else 2 * p,
-                "neurons": lc.neurons, "kept": lc.kept, "left_out": lc.left_out,
-                "nonfinite": lc.nonfinite, "clustered": lc.clustered,
-                "directions": lc.directions, "lines": lc.lines,
-                "condensed": lc.condensed, "coverage": round(lc.coverage, 6), "measure": lc.measure,
-                "clusters": lc.clusters, "line_clusters": lc.line_clusters, "rd": _num(rd),
-                "within_bound": lc.within_bound(p), "held": {k_: v for k_, v in held[j].items()
-                                                             if k_ != "most_condensed_index"},
-                "theory": th["report"], "theory_note": th.get("note"), "outputs": outputs,
-                "note": _layer_note(lc, p), "bound_note": _bound_note(lc, p, optimizer),
-            })
+            layer_results.append(LayerAnalysis(
+                layer=l, activation=acts[l - 1], multiplicity=p, bound=None if p is None else 2 * p,
+                neurons=lc.neurons, kept=lc.kept, left_out=lc.left_out, nonfinite=lc.nonfinite,
+                clustered=lc.clustered, directions=lc.directions, lines=lc.lines, condensed=lc.condensed,
+                coverage=round(lc.coverage, 6), measure=lc.measure, clusters=lc.clusters,
+                line_clusters=lc.line_clusters, rd=_num(float(series_rd[s, j, k])), within_bound=lc.within_bound(p),
+                held={k_: v for k_, v in held[j].items() if k_ != "most_condensed_index"},
+                theory=th["report"], theory_note=th.get("note"), outputs=outputs,
+                note=_layer_note(lc, p), bound_note=_bound_note(lc, p, optimizer)))
             if s == 0:
                 fig_layers.append({"layer": l, "lc": lc, "order": lc.order, "theory": th})
+        one_d = None
         if s == 0:
-            figures = {"k": k, "step": step, "layers": fig_layers,
-                       "one_d": theory.one_d_extras(run, s, k, options.fit_tol, fig_layers)}
-            if figures["one_d"] is not None:
-                entry["one_d"] = figures["one_d"]["report"]
-        per_seed.append(entry)
+            plot_data = {"k": k, "step": step, "layers": fig_layers,
+                         "one_d": theory.one_d_extras(run, s, k, options.fit_tol, fig_layers)}
+            if plot_data["one_d"] is not None:
+                one_d = plot_data["one_d"]["report"]
+        series = Series(step=steps, directions=series_dirs[s], lines=series_lines[s], condensed=series_cond[s],
+                        persistence=series_pers[s], rd=series_rd[s])
+        per_seed.append(SeedAnalysis(seed=seed_ids[s], step=step, why=why, loss=loss_k, loss_ratio=_num(ratio),
+                                     stage=stage, layers=tuple(layer_results), series=series, one_d=one_d))
 
-    first = per_seed[0]
-    layer_mult = [mult[l - 1] if l - 1 < len(mult) else None for l in layers]
-    report = {
-        "file": None,
-        "activation": acts[0] if len(set(acts)) == 1 else acts,
-        "multiplicity": layer_mult[0] if len(set(layer_mult)) == 1 else layer_mult,
-        "bound": (None if layer_mult[0] is None else 2 * layer_mult[0]) if len(set(layer_mult)) == 1
-        else [None if p is None else 2 * p for p in layer_mult],
-        "optimizer": (meta.get("config") or {}).get("optimizer", meta.get("optimizer")),
-        "step": first["step"], "why": first["why"], "loss_ratio": first["loss_ratio"],
-        "stage": first["stage"], "layers": first["layers"],
-        "options": {"at": options.at, "at_loss_ratio": options.at_loss_ratio, "tol": options.tol,
-                    "fixed_tol": options.fixed_tol, "count": "fixed" if options.tol is not None else "persistent",
-                    "min_norm": options.min_norm, "min_share": options.min_share,
-                    "min_coverage": options.min_coverage, "max_neurons": options.max_neurons,
-                    "series_max_neurons": options.series_max_neurons,
-                    "fit_tol": options.fit_tol, "stage_ratio": options.stage_ratio},
-        "series": {"step": steps.tolist(), "directions": series_dirs[0].tolist(),
-                   "lines": series_lines[0].tolist(), "condensed": series_cond[0].tolist(),
-                   "persistence": np.round(series_pers[0], 6).tolist()},
-    }
-    if "one_d" in first:
-        report["one_d"] = first["one_d"]
-    if S > 1:
-        report["seeds"] = per_seed
-        report["summary"] = _seed_summary(per_seed, layers)
     arrays = {"series_step": steps, "series_directions": series_dirs, "series_lines": series_lines,
               "series_condensed": series_cond, "series_persistence": series_pers,
               "series_rd": series_rd, "layers": np.asarray(layers),
               "series_loss": np.array([[run.loss_at(s, t) for t in steps] for s in range(S)])}
-    for fl in figures["layers"]:
+    for fl in plot_data["layers"]:
         lc = fl["lc"]
         arrays[f"kept_l{fl['layer']}"] = lc.kept_index
         arrays[f"labels_l{fl['layer']}"] = lc.labels
         arrays[f"line_labels_l{fl['layer']}"] = lc.line_labels
-    return {"report": report, "arrays": arrays, "figures": figures}
+    return Analysis(seeds=tuple(per_seed), options=options, optimizer=optimizer, arrays=arrays, plot_data=plot_data)
 
 
 def _layer_note(lc: LayerCondensation, p) -> str | None:
@@ -334,23 +255,6 @@ def _bound_note(lc: LayerCondensation, p, optimizer) -> str | None:
            "learning rate in the sign of its gradient, which can leave more orientations."
            if str(optimizer).lower() == "adam" else " The bound is derived for gradient flow (small steps).")
     return f"{lc.directions} directions > 2p = {2 * p}: exceeds the bound.{why}"
-
-
-def _seed_summary(per_seed: list, layers: list) -> dict:
-    out = {"seeds": len(per_seed), "layers": []}
-    for j, l in enumerate(layers):
-        dirs = [e["layers"][j]["directions"] for e in per_seed]
-        lines = [e["layers"][j]["lines"] for e in per_seed]
-        cond = [e["layers"][j]["condensed"] for e in per_seed]
-        within = [e["layers"][j]["within_bound"] for e in per_seed]
-        out["layers"].append({
-            "layer": l, "directions": dirs, "lines": lines, "condensed": cond,
-            "directions_mode": int(np.bincount(dirs).argmax()),
-            "lines_mode": int(np.bincount(lines).argmax()),
-            "condensed_seeds": int(sum(cond)),
-            "within_bound": int(sum(w is True for w in within)),
-        })
-    return out
 
 
 def _num(v):

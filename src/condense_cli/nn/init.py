@@ -12,10 +12,9 @@ import math
 
 import numpy as np
 
+from ..choices import SPLITS
 from ..errors import BadInput
 from .models import NetSpec, Params
-
-SPLITS = ("unit-beta2", "unit-alpha", "balanced")
 
 
 def gamma_stds(spec: NetSpec, gamma: float) -> list[float]:

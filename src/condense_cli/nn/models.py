@@ -344,5 +344,5 @@ def cross_entropy(params: Params, x: jax.Array, y: jax.Array, spec: NetSpec, dro
     return cross_entropy_of(forward(params, x, spec, dropout, key), y)
 
 
-LOSSES = {"mse": mse, "ce": cross_entropy}
+LOSSES = {"mse": mse, "ce": cross_entropy}  # keys: `choices.LOSSES`
 OUTPUT_LOSSES = {"mse": mse_of, "ce": cross_entropy_of}  # the same losses of given outputs f (n, d_out)

@@ -5,24 +5,29 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from ..errors import BadInput
-from ..nn import activations
-from ..nn.init import SPLITS
+from ..choices import SPLITS
 
 MAX_EXPONENT = 20.0  # |γ|, |γ′|: m^−20 is below float64's range for the widths of a sweep
 MAX_WIDTH = 10_000_000
 ENGINE_VERSION = 2  # in the resume key: bump when a change to the engine changes a width's numbers (2: displacements)
 
 
+# the default grid of `condense phase-diagram` and of `PhaseConfig()` (as the CLI writes it)
+DEFAULT_WIDTHS = "1000,5000,10000,20000,40000"
+DEFAULT_GAMMAS = "0.25:2.25:0.25"
+DEFAULT_GAMMA_PRIMES = "-0.5:1.5:0.25"
+
+
 @dataclass(frozen=True)
 class PhaseConfig:
-    """A phase-diagram sweep. Lists are tuples so the config hashes."""
+    """A phase-diagram sweep. Lists are tuples so the config hashes; the defaults are the CLI's."""
 
-    gammas: tuple[float, ...]
-    gamma_primes: tuple[float, ...]
-    widths: tuple[int, ...]
+    gammas: tuple[float, ...] = field(default_factory=lambda: parse_values(DEFAULT_GAMMAS, "gammas"))
+    gamma_primes: tuple[float, ...] = field(default_factory=lambda: parse_values(DEFAULT_GAMMA_PRIMES, "gamma_primes"))
+    widths: tuple[int, ...] = field(default_factory=lambda: tuple(int(float(w)) for w in DEFAULT_WIDTHS.split(",")))
     seeds: int = 1
     seed: int = 0
     act: str = "relu"
@@ -53,6 +58,8 @@ class PhaseConfig:
                                f"got {max(vals, key=abs):g}")
         if max(self.widths) > MAX_WIDTH:
             raise BadInput(f"widths must be at most {MAX_WIDTH:,}, got {max(self.widths):,}")
+        from ..nn import activations
+
         activations.get(self.act)
         if self.split not in SPLITS:
             raise BadInput(f"unknown split {self.split!r}; choose one of: {', '.join(SPLITS)}")

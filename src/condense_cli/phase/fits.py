@@ -126,6 +126,18 @@ class PhaseResult:
     finished: np.ndarray | None = None  # (Γ, Γ′): converged at every width and seed, none diverged
     work: dict | None = None  # per width: seconds, steps of the slowest point, compute spent on finished points
 
+    def to_json(self) -> dict:
+        """The numbers of `condense phase-diagram --json` (the command adds seconds and outputs)."""
+        cfg = self.config
+        unconverged = ~self.converged.all(axis=(2, 3))
+        return {
+            "widths": list(cfg.widths), "gammas": list(cfg.gammas), "gamma_primes": list(cfg.gamma_primes),
+            "slope": [[float(v) if np.isfinite(v) else None for v in row] for row in self.slope.tolist()],
+            "regime": self.regime.tolist(), "agreement": self.agreement,
+            "agreement_points": self.agreement_points, "finished": self.finished.tolist(),
+            "unconverged": int(unconverged.sum()), "diverged": int(self.diverged.any(axis=(2, 3)).sum()),
+        }
+
 
 def combine(config: PhaseConfig, parts: list[WidthResult]) -> PhaseResult:
     """Stack the widths (in config order) and fit slopes and regimes."""

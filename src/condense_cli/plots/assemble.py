@@ -14,17 +14,19 @@ def _count(k: int, noun: str) -> str:
     return f"{k} {noun}" + ("" if k == 1 else "s")
 
 
-def analysis_figures(result: dict, run, report: dict) -> list[tuple[str, Figure]]:
-    """The figures of `condense analyze`: (name, Figure) for the heat map and count-against-
-    tolerance of each layer, the loss, the series and, for 1-d input, features, field and output."""
+def analysis_figures(result, run) -> list[tuple[str, Figure]]:
+    """The figures of `condense analyze` from an `Analysis` of `run`: (name, Figure) for the heat map
+    and count-against-tolerance of each layer, the loss, the series and, for 1-d input, features,
+    field and output (first seed)."""
     figures = []
+    report = result.to_json()
 
     def save(fig, name):
         figures.append((name, fig))
 
-    figs = result["figures"]
+    figs = result.plot_data
     step = figs["step"]
-    seed0 = report["seeds"][0]["seed"] if "seeds" in report else (run.meta.get("seeds") or [0])[0]
+    seed0 = result.first.seed
     for fl, entry in zip(figs["layers"], report["layers"]):
         lc, order = fl["lc"], fl["order"]
         D = cosine_matrix(lc.unit[order]) if len(order) else np.zeros((1, 1))
@@ -52,7 +54,7 @@ def analysis_figures(result: dict, run, report: dict) -> list[tuple[str, Figure]
                           f"= {report['loss_ratio'] if report['loss_ratio'] is None else round(report['loss_ratio'], 3)}",
                     run.loss_step, None if run.batch_loss is None else np.asarray(run.batch_loss[0])),
          "loss")
-    arr = result["arrays"]
+    arr = result.arrays
     save(training_series(arr["series_step"], arr["series_directions"][0], arr["series_lines"][0],
                                arr["series_rd"][0], arr["layers"].tolist(),
                                [e["bound"] for e in report["layers"]], step,

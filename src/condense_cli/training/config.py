@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from ..errors import BadInput
 from ..nn import activations
 
-OPTIMIZERS = ("adam", "gd", "sgd")
-ARCHS = ("mlp", "cnn", "resnet18")  # networks with recorded dense layers, trained here
-TRANSFORMER = "transformer"  # the anchor-task transformer, trained by `condense_cli.transformer`
+from ..choices import ARCHS, OPTIMIZERS
 DEFAULT_INIT_STD = 0.005  # initial-condensation Fig. 2: var = 0.005²
 
 

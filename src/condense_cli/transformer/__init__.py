@@ -1,6 +1,38 @@
 """The transformer of the anchor-function task (Zhang et al., NeurIPS 2024), written with
 flax.nnx: `model` (the network and its initialization), `training` (the compiled training
-program, AdamW with warm-up and cosine decay, snapshots of the recorded matrices)."""
-from .model import AnchorTransformer, TransformerSpec, recorded_matrices
+program, AdamW with warm-up and cosine decay, snapshots of the recorded matrices), `analysis`
+(each recorded matrix's measure and stable rank), `runfile` (its run file).
 
-__all__ = ["AnchorTransformer", "TransformerSpec", "recorded_matrices"]
+As a namespace of the Python API:
+
+    from condense_cli import transformer
+    result = transformer.train(transformer.Config(steps=400))   # a transformer.Result
+    report = transformer.analyze(result)                        # per seed, per recorded matrix
+    transformer.save_run("anchors.npz", result)
+
+Names load on first use (flax only when a model is built)."""
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "Config": ("training", "TransformerConfig"),
+    "Result": ("training", "TransformerResult"),
+    "train": ("training", "train_transformer"),
+    "analyze": ("analysis", "analyze_transformer"),
+    "stable_rank": ("analysis", "stable_rank"),
+    "save_run": ("runfile", "save_transformer_run"),
+    "load_run": ("runfile", "load_transformer_run"),
+    "AnchorTransformer": ("model", "AnchorTransformer"),
+    "TransformerSpec": ("model", "TransformerSpec"),
+    "recorded_matrices": ("model", "recorded_matrices"),
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(f".{module}", __name__), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

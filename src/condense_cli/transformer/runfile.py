@@ -30,6 +30,7 @@ def is_transformer_run(path: str | Path) -> bool:
 
 
 def save_transformer_run(path: str | Path, r: TransformerResult) -> Path:
+    """Write a `TransformerResult` as a transformer run file (atomically)."""
     d = r.data
     arrays = {"step": r.step, "batch_loss": r.batch_loss, **{k: getattr(r, k) for k in ACCURACIES},
               **{f"m_{k}": v for k, v in r.matrices.items()},
@@ -39,6 +40,7 @@ def save_transformer_run(path: str | Path, r: TransformerResult) -> Path:
 
 
 def load_transformer_run(path: str | Path) -> TransformerResult:
+    """Read and check a transformer run file; every fault is one `BadInput` line."""
     arrays, meta = read_npz(path, ("step", "batch_loss", *ACCURACIES, *SETS))
     check_schema(path, meta, SCHEMA_NAME, VERSION)
     step = arrays["step"]

@@ -3,8 +3,8 @@ data=None, progress=None) -> TransformerResult` does it.
 
 AdamW (weight decay `weight_decay`, applied to every parameter as torch's AdamW does), gradient
 clipping at global norm 1, a learning rate warmed up linearly from 4 % of `lr` over a `warmup`
-share of the steps, then cosine-decayed back to 4 % (the reference loop's schedule,
-shared/bench/torch_transformer.py); cross-entropy on the last token; minibatches from a
+share of the steps, then cosine-decayed back to 4 % (the PyTorch reference loop's schedule);
+cross-entropy on the last token; minibatches from a
 permutation redrawn each epoch. The S seeds' parameters are stacked and the pure step (the
 network `nnx.merge`d from its graph and the parameters) is `vmap`ped over them; `lax.scan` runs the
 steps between two recorded steps inside one `jit`. At every recorded step: the recorded matrices
@@ -53,7 +53,7 @@ class TransformerConfig:
 
     @classmethod
     def paper(cls, **changes) -> "TransformerConfig":
-        """The NeurIPS runs' full size (the authors' code, shared/papers/authors-code-notes.md):
+        """The NeurIPS runs' full size (the authors' code, sjtuzzw/complexity_control):
         d_model 400, d_ff 1200, d_k 200, 810,000 training sequences (900,000 split 9:1 with the ID
         test keys), batch 2048, 210 epochs (82,950 steps), warm-up over 10 epochs to 2.5e-4; a GPU's work."""
         n, batch = 810000, 2048

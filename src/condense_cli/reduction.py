@@ -15,11 +15,45 @@
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from .measure.condensation import layer_condensation
 from .errors import BadInput
 from .nn.models import NetSpec
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """What `reduce` did to one network: the step reduced and why, widths and full-batch losses
+    before and after (and after fine-tuning, or None), one report per layer, the reduced run
+    (`TrainResult`) and the file it was written to (None: not written). `to_json()` is the
+    `--json` object of `condense reduce`."""
+
+    width_before: int | list[int]
+    width_after: int | list[int]
+    loss_before: float
+    loss_after: float
+    loss_finetuned: float | None
+    step: int
+    why: str
+    layers: list
+    run: object = field(repr=False, compare=False)
+    out: str | None = None
+
+    @classmethod
+    def from_summary(cls, summary: dict, run, out: str | None = None) -> "Reduction":
+        return cls(**{k: summary[k] for k in ("width_before", "width_after", "loss_before", "loss_after",
+                                              "loss_finetuned", "step", "why", "layers")}, run=run, out=out)
+
+    def to_json(self) -> dict:
+        out = {"width_before": self.width_before, "width_after": self.width_after, "loss_before": self.loss_before,
+               "loss_after": self.loss_after, "loss_finetuned": self.loss_finetuned, "step": self.step,
+               "why": self.why, "layers": self.layers}
+        if self.out is not None:
+            out["out"] = self.out
+        return out
 
 
 def _outgoing(params: dict, layer: int) -> np.ndarray:

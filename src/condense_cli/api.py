@@ -1,0 +1,207 @@
+"""The Python API: the verbs of the CLI as functions with the CLI's defaults, returning typed
+results (`TrainResult`, `Analysis`, `PhaseResult`, `Reduction`, `Reproduction`). The CLI and these
+functions share their configs and option classes, so the defaults are defined once. Errors are
+the project's (`BadInput`, `RunFailure`), their messages naming the Python parameter
+(`min_norm`, not `--min-norm`). A function that writes creates its folder.
+
+    from condense_cli import TrainConfig, train, analyze, save_run
+    run = train(TrainConfig(act="xtanh", gamma=4))
+    result = analyze(run, at="end")
+    result.layers[0].directions, result.to_json()
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import re
+from pathlib import Path
+
+from .errors import CondenseError
+
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
+
+
+def _python_names(message: str) -> str:
+    """'--min-norm must be …' → 'min_norm must be …': a CLI flag written as the parameter name."""
+    return _FLAG.sub(lambda m: m.group(1).replace("-", "_"), message)
+
+
+@contextlib.contextmanager
+def _as_python():
+    try:
+        yield
+    except CondenseError as e:
+        text = str(e)
+        named = _python_names(text)
+        if named == text:
+            raise
+        raise type(e)(named) from e
+
+
+def _pythonic(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with _as_python():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _settings(cls, settings: dict, verb: str):
+    """`cls(**settings)` refusing a name `cls` does not have, in one line."""
+    from .errors import BadInput
+
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in settings if k not in names]
+    if unknown:
+        raise BadInput(f"{verb}() got an unknown setting {unknown[0]!r}; {cls.__name__} has: {', '.join(names)}")
+    return cls(**settings)
+
+
+def _with_folder(path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@_pythonic
+def train(config=None, *, progress=None, dataset=None, initial_params=None, **settings):
+    """Train `config` (a `TrainConfig`; or its fields as keywords, `train(act="xtanh", gamma=4)`)
+    and return the `TrainResult` (every seed, every recorded step). See `training.loop.train`."""
+    from .training import TrainConfig
+    from .training.loop import train as _train
+
+    if config is None:
+        config = _settings(TrainConfig, settings, "train")
+    elif settings:
+        config = dataclasses.replace(config, **settings)
+    return _train(config, progress=progress, dataset=dataset, initial_params=initial_params)
+
+
+@_pythonic
+def analyze(run, options=None, *, act: str | None = None, alpha: float | None = None, residual: bool | None = None,
+            progress=None, **settings):
+    """The condensation of a run: `run` is a `TrainResult` or the path of a run file; `options` an
+    `AnalysisOptions` or its fields as keywords (`at="end"`, `layers=(1,)`, `tol=0.95`, …), with
+    `condense analyze`'s defaults. `act`, `alpha`, `residual` complete a run file that lacks them.
+    Returns an `Analysis`; `.to_json()` is `condense analyze --json` without `outputs`."""
+    from .measure.analyze import analyze as _analyze, resolve_run
+    from .measure.options import AnalysisOptions
+    from .run import TrainResult, load_run
+
+    if options is None:
+        options = _settings(AnalysisOptions, settings, "analyze")
+    elif settings:
+        options = dataclasses.replace(options, **settings)
+    file = None
+    if not isinstance(run, TrainResult):
+        file = str(run)
+        run = load_run(run)
+    run = resolve_run(run, act=act, alpha=alpha, residual=residual)
+    return dataclasses.replace(_analyze(run, options, progress=progress), file=file)
+
+
+@_pythonic
+def phase_diagram(config=None, *, data: str = "phase4", n: int | None = None, data_seed: int = 0,
+                  out_dir=None, fresh: bool = False, progress=None, **settings):
+    """The phase diagram (Luo et al. 2021): `config` a `PhaseConfig` or its fields as keywords,
+    the CLI's default grid otherwise. With `out_dir` the sweep resumes from and saves into that
+    folder (created) and writes `phase.npz`, as `condense phase-diagram` does; without, nothing is
+    written. Returns a `PhaseResult`."""
+    from .data import resolve
+    from .phase import PhaseConfig, run_sweep, sweep
+
+    if config is None:
+        config = _settings(PhaseConfig, settings, "phase_diagram")
+    elif settings:
+        config = dataclasses.replace(config, **settings)
+    config.validate()
+    dataset = resolve(data, n, data_seed)
+    if out_dir is None:
+        return sweep(config, dataset, progress=progress)
+    return run_sweep(config, dataset, Path(out_dir), fresh=fresh, progress=progress)[0]
+
+
+@_pythonic
+def reduce(run, *, at: str = "end", seed_index: int = 0, tol: float | None = None, min_norm: float = 0.1,
+           finetune_steps: int = 0, lr: float | None = None, out=None, force: bool = False, progress=None):
+    """Merge each condensed cluster of one network of `run` (a `TrainResult` or a run file's path)
+    into one neuron, as `condense reduce`. Returns a `Reduction`; with `out` the reduced run is also
+    written there (its folder created; an existing file only with `force`; never the input)."""
+    from . import io
+    from .errors import BadInput
+    from .reduction import Reduction, reduce_run
+    from .run import TrainResult, load_run, save_run
+
+    source = ""
+    if not isinstance(run, TrainResult):
+        source = str(run)
+        if out is not None and io.same_file(Path(out), Path(run)):
+            raise BadInput(f"out {out} is the input run file; reduce never overwrites its input")
+        run = load_run(run)
+    if out is not None:
+        io.check_new(Path(out), force)
+    result, summary = reduce_run(run, at=at, seed_index=seed_index, tol=tol, min_norm=min_norm,
+                                 finetune_steps=finetune_steps, lr=lr, progress=progress, source=source)
+    written = None
+    if out is not None:
+        written = str(save_run(_with_folder(out), result))
+    return Reduction.from_summary(summary, result, written)
+
+
+def save_run(path, result) -> Path:
+    """Write a `TrainResult` as a run file (atomically; the folder is created)."""
+    from .run import save_run as _save
+
+    with _as_python():
+        return _save(_with_folder(path), result)
+
+
+def load_run(path):
+    """Read and check a run file; a `TrainResult`."""
+    from .run import load_run as _load
+
+    with _as_python():
+        return _load(path)
+
+
+@_pythonic
+def reproduce(figure: str, quick: bool = False, seeds: int = 3, data_dir: str | None = None):
+    """Reproduce a published figure (`reproductions()` lists the ids); a `Reproduction`."""
+    from .reproductions import reproduce as _reproduce
+
+    return _reproduce(figure, quick=quick, seeds=seeds, data_dir=data_dir)
+
+
+def reproductions() -> dict:
+    """The reproducible figures: id → `Figure` (title, source, the paper's claim, criterion)."""
+    from .reproductions import FIGURES
+
+    return dict(FIGURES)
+
+
+def activations() -> tuple[str, ...]:
+    """The named activations (any formula of x is accepted too, e.g. 'x**2*tanh(x)')."""
+    from .nn.activations import ACTIVATIONS
+
+    return tuple(ACTIVATIONS)
+
+
+@_pythonic
+def multiplicity(act: str) -> int | None:
+    """p, the multiplicity of σ at 0 (the order of the first non-zero derivative; None where it is
+    undefined, e.g. ReLU). The theory bounds the condensed directions by 2p."""
+    from .nn.activations import multiplicity as _multiplicity
+
+    return _multiplicity(act)
+
+
+@_pythonic
+def load_dataset(data: str = "sin5d", n: int | None = None, seed: int = 0, data_dir: str | None = None,
+                 test_fraction: float = 0.2, test_set: str = "auto"):
+    """A named data set, a real classification set or a .npz/.csv file, as `--data` reads it; a
+    `Dataset` (x (n, d), y (n, d_out), spec)."""
+    from .data import resolve
+
+    return resolve(data, n, seed, data_dir, test_fraction, test_set)

@@ -1,0 +1,27 @@
+"""Reproductions of published figures, one module per paper (`initial_condensation`, `overview`,
+`luo`, `zhang2024`), each figure declared beside its function with its claim, criterion, settings
+and citation; the criteria in `criteria`; what they share in `base`; the report in `report`.
+`reproduce(figure_id, quick, seeds)` runs one and returns a `Reproduction`."""
+from __future__ import annotations
+
+from . import initial_condensation, overview, zhang2024, luo  # noqa: F401  (each registers its figures, in this order)
+from .base import FIGURES, Figure, Reproduction
+from .criteria import READINGS, judge_count, judge_degree, judge_field, judge_growth, judge_slope, reading, regime_of
+from .criteria import _with_legend
+from .report import write_report
+
+__all__ = ["FIGURES", "READINGS", "Figure", "Reproduction", "judge_count", "judge_degree", "judge_field",
+           "judge_growth", "judge_slope", "reading", "regime_of", "reproduce", "write_report"]
+
+
+def reproduce(figure_id: str, quick: bool = False, seeds: int = 3, data_dir: str | None = None) -> Reproduction:
+    """Run one reproduction; the title, source, claim, criterion and settings come from `FIGURES`.
+    `data_dir` goes to the figures that read real data (the others do not take it)."""
+    fig = FIGURES[figure_id]
+    rep = fig.run(quick, seeds, data_dir=data_dir) if fig.data else fig.run(quick, seeds)
+    rep.figure, rep.title, rep.paper, rep.criterion, rep.settings = fig.id, fig.title, fig.paper, fig.criterion, fig.settings
+    rep.measured, rep.measured_fixed = _with_legend(rep.measured), _with_legend(rep.measured_fixed)
+    for a in rep.ablations:
+        a["measured"] = _with_legend(a["measured"])
+    rep.details["source"] = fig.source
+    return rep

@@ -1,0 +1,84 @@
+"""What every reproduction shares: `Reproduction` (what a run measured, beside the paper), `Figure`
+(a figure's claim, criterion, settings and run), `FIGURES` and `register` (each paper module
+declares its figures beside their functions), and the helpers the paper modules use to analyze
+and describe their runs. Figure specs are `(file name, plot function name in plots, keyword
+arguments)`: this package never imports matplotlib and never writes files."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..measure.analyze import AnalysisOptions, analyze
+from ..measure.condensation import cosine_matrix, layer_condensation
+from .criteria import reading
+
+
+@dataclass
+class Reproduction:
+    figure: str
+    title: str
+    paper: str
+    measured: str  # under the persistent count
+    agree: int
+    total: int
+    details: dict = field(default_factory=dict)
+    figures: list = field(default_factory=list)  # (file name, plots function, kwargs)
+    measured_fixed: str = ""  # the same under the fixed 0.95 reading
+    agree_fixed: int | None = None
+    ablations: list = field(default_factory=list)  # {"setting", "source", "measured", "agree", "total"}
+    criterion: str = ""
+    settings: str = ""
+    runs: list = field(default_factory=list)  # run_entry per run under the persistent count; agree adds up to `agree`
+
+    def to_json(self) -> dict:
+        """The reproduction's entry in `condense reproduce --json` (the command adds the seconds
+        and the figure files it wrote; `details` last)."""
+        return {"figure": self.figure, "title": self.title, "source": self.details.get("source"),
+                "paper": self.paper, "criterion": self.criterion, "settings": self.settings,
+                "measured": self.measured, "agree": self.agree, "total": self.total,
+                "measured_fixed": self.measured_fixed, "agree_fixed": self.agree_fixed,
+                "ablations": self.ablations, "runs": self.runs, "details": self.details}
+
+
+@dataclass(frozen=True)
+class Figure:
+    id: str
+    title: str
+    source: str
+    paper: str
+    criterion: str
+    settings: str
+    run: Callable[..., Reproduction]  # run(quick, seeds), plus data_dir= when `data`
+    data: bool = False  # reads real data: takes --data-dir
+    quick: str | None = None  # what --quick makes cheaper; None: no cheaper version (already the paper's short run)
+
+
+FIGURES: dict[str, Figure] = {}  # in the order the paper modules register them
+
+
+def register(figure: Figure) -> Figure:
+    """Declare a reproducible figure (its id must be new)."""
+    if figure.id in FIGURES:
+        raise ValueError(f"figure {figure.id!r} is registered twice")
+    FIGURES[figure.id] = figure
+    return figure
+
+
+def _heatmap_panel(W: np.ndarray, title: str, min_norm: float = 0.1) -> dict:
+    lc = layer_condensation(W, min_norm=min_norm, curve=False)
+    return {"title": title, "D": cosine_matrix(lc.unit[lc.order]), "blocks": lc.labels[lc.order]}
+
+
+def _per_seed(run, at: str, **opts) -> list[dict]:
+    return [s.to_json() for s in analyze(run, AnalysisOptions(at=at, **opts)).seeds]
+
+
+def _fmt_counts(values) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _fmt_reading(layers: list[dict], which: str) -> str:
+    """'directions/lines' per seed, a layer that is not condensed marked with *."""
+    return ", ".join("{}/{}".format(*reading(layer, which)) + ("" if layer["condensed"] else "*") for layer in layers)

@@ -1,0 +1,173 @@
+"""The criteria of the reproductions, in one place. Each is a `*_reason` function: None when the
+measurement meets it, else the clause that failed, in words ("not condensed", "3 lines, paper
+2"); `judge_*` is its yes/no. They are two-sided: a count must equal the paper's on a layer
+judged condensed; a polynomial degree must equal p on a network that learned; a predicted line
+must lie within MATCH_DEG degrees of a measured one; a slope must lie within the ±0.1 critical
+band of the published one, in the same regime, on converged points; an accuracy within the
+spread of the paper's table; a transformer's answers by majority. Tested against untrained,
+uncondensed and wrongly configured networks."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..measure.theory import MATCH_DEG  # noqa: F401  (the line-match bound, re-exported for the figures)
+
+
+LEARNED_RATIO = 0.9  # a network has learned when its loss fell to at most 90 % of its initial value
+SLOPE_BAND = 0.1  # the critical band of the phase diagram (|S| ≤ 0.1) and the slope tolerance
+READINGS = ("persistent", "fixed")
+ACCURACY_BAND = 0.01  # the spread of the paper's own Table 1 (0.8761 to 0.8861 over all 18 entries)
+MAJORITY = 0.5  # "answers (4, 3) inferentially / symmetrically": more than half of the (4, 3) sequences
+
+
+
+
+def reading(layer: dict, which: str = "persistent") -> tuple[int, int]:
+    """(directions, lines) of an analyzed layer under the persistent count or the fixed reading."""
+    m = layer["measure"]
+    r = m.get(which) if which in READINGS else None
+    if not r:
+        return 0, 0
+    return int(r["directions"]), int(r["lines"])
+
+
+# Each criterion is a `*_reason` function: None when the measurement meets it, else the clause
+# that failed, in words ("not condensed", "3 lines, paper 2"); `judge_*` is its yes/no.
+
+
+def count_reason(layer: dict, directions: int | None = None, lines: int | None = None,
+                 which: str = "persistent") -> str | None:
+    """The layer condensed and its counts equal the paper's (None: not compared)."""
+    if not layer["condensed"]:
+        return "not condensed"
+    d, l = reading(layer, which)
+    wrong = ([f"{_n(d, 'direction')}, paper {directions}"] if directions is not None and d != directions else []) + (
+        [f"{_n(l, 'line')}, paper {lines}"] if lines is not None and l != lines else [])
+    return ", ".join(wrong) or None
+
+
+def _n(k: int, noun: str) -> str:
+    return f"{k} {noun}" + ("" if k == 1 else "s")
+
+
+def judge_count(layer: dict, directions: int | None = None, lines: int | None = None,
+                which: str = "persistent") -> bool:
+    return count_reason(layer, directions, lines, which) is None
+
+
+def degree_reason(poly_degree: int | None, p: int | None, loss_ratio: float | None) -> str | None:
+    """The network learned (loss ≤ LEARNED_RATIO × initial) and its output's lowest fitting degree
+    is exactly p; for p undefined (ReLU) the output is not linear (no degree-1 fit)."""
+    if loss_ratio is None or not loss_ratio <= LEARNED_RATIO:
+        return f"did not learn (loss ratio {loss_ratio if loss_ratio is None else round(loss_ratio, 3)} > {LEARNED_RATIO})"
+    if p is None:
+        return "the output is linear (a degree-1 fit)" if poly_degree == 1 else None
+    if poly_degree != p:
+        return ("no polynomial of degree ≤ 4 fits" if poly_degree is None else f"lowest fitting degree {poly_degree}") \
+            + f", paper {p}"
+    return None
+
+
+def judge_degree(poly_degree: int | None, p: int | None, loss_ratio: float | None) -> bool:
+    return degree_reason(poly_degree, p, loss_ratio) is None
+
+
+def field_reason(layer: dict, p: int, which: str = "persistent", step0: bool = False) -> str | None:
+    """The field (from the errors at the analyzed step, the paper's Fig. 6; `step0`: at step 0) has
+    p stable lines, the layer condensed on p lines, and each stable line lies within the theory's
+    `match_deg` of a measured line."""
+    th = layer.get("theory")
+    if th is None:
+        return "not evaluated: " + (layer.get("theory_note") or "no theory for this layer")
+    if step0:
+        th = {**th["at_step0"], "match_deg": th["match_deg"]}
+    if len(th["predicted_lines"]) != p:
+        return f"{_n(len(th['predicted_lines']), 'stable line')} in the field, paper {p}"
+    if not layer["condensed"]:
+        return "not condensed"
+    _, lines = reading(layer, which)
+    if lines != p:
+        return f"{_n(lines, 'measured line')}, paper {p}"
+    far = [f"line {i + 1} is {a:.1f}° from the nearest measured line" for i, (a, m) in
+           enumerate(zip(th["angle_deg"], th["matched_lines"])) if m is None]
+    return ", ".join(far) + f" (at most {th['match_deg']:g}°)" if far else None
+
+
+def judge_field(layer: dict, p: int, which: str = "persistent", step0: bool = False) -> bool:
+    return field_reason(layer, p, which, step0) is None
+
+
+def growth_reason(counts: list[int], condensed: list[bool], marks: list[int]) -> str | None:
+    """Condensed at every mark, the count never falls, and it ends higher than it started."""
+    if len(counts) < 2:
+        return "not evaluated: fewer than two marks"
+    loose = [str(t) for t, c in zip(marks, condensed) if not c]
+    if loose:
+        return "not condensed at step " + ", ".join(loose)
+    for t, a, b in zip(marks[1:], counts, counts[1:]):
+        if b < a:
+            return f"the count fell from {a} to {b} at step {t}"
+    return None if counts[-1] > counts[0] else f"{counts[-1]} directions at the end, as at step {marks[0]}: no growth"
+
+
+def judge_growth(counts: list[int], condensed: list[bool], marks: list[int] | None = None) -> bool:
+    return growth_reason(counts, condensed, marks or list(range(len(counts)))) is None
+
+
+def regime_of(slope: float) -> str:
+    return "condensed" if slope > SLOPE_BAND else "linear" if slope < -SLOPE_BAND else "critical"
+
+
+def slope_reason(slope: float, published: float, converged: bool) -> str | None:
+    """Converged at every width, within SLOPE_BAND of the published slope, in its regime."""
+    if not converged:
+        return "not evaluated: a width did not converge"
+    if not np.isfinite(slope):
+        return "not evaluated: the slope is not finite"
+    if regime_of(slope) != regime_of(published):
+        return f"regime {regime_of(slope)}, paper {regime_of(published)}"
+    if abs(slope - published) > SLOPE_BAND:
+        return f"slope {slope:+.3f} is {abs(slope - published):.3f} from the published {published:+.3f} (band {SLOPE_BAND})"
+    return None
+
+
+def judge_slope(slope: float, published: float, converged: bool) -> bool:
+    return slope_reason(slope, published, converged) is None
+
+
+def run_entry(setting: str, seed, reason: str | None) -> dict:
+    """One run of a reproduction: its setting, seed, whether it agrees and, if not, why."""
+    return {"setting": setting, "seed": seed, "agree": reason is None, "reason": reason}
+
+
+def _with_legend(text: str) -> str:
+    """`text` with the legend of the '*' mark where one appears, and only there."""
+    return text + " (* not condensed)" if "*" in text and "* not condensed" not in text else text
+
+
+def accuracy_reason(acc: float, common_mean: float) -> str | None:
+    """A condensed initialization's test accuracy within ACCURACY_BAND of the common ones' mean."""
+    if not np.isfinite(acc):
+        return "not evaluated: the test accuracy is not finite"
+    if abs(acc - common_mean) > ACCURACY_BAND:
+        return f"test accuracy {acc:.4f} is {abs(acc - common_mean):.4f} from the common mean {common_mean:.4f} " \
+               f"(band {ACCURACY_BAND})"
+    return None
+
+
+def judge_accuracy(acc: float, common_mean: float) -> bool:
+    return accuracy_reason(acc, common_mean) is None
+
+
+def answers_reason(inferential: float, symmetric: float, expect: str) -> str | None:
+    """The (4, 3) answers are mostly of the expected kind: its share above MAJORITY and above the other's."""
+    mine, other = (inferential, symmetric) if expect == "inferential" else (symmetric, inferential)
+    if mine > MAJORITY and mine > other:
+        return None
+    kind = "symmetric" if expect == "inferential" else "inferential"
+    return (f"{mine:.2f} of (4, 3) answered {expect}ally (needs more than {MAJORITY} and more than the {other:.2f} "
+            f"{kind})")
+
+
+def judge_answers(inferential: float, symmetric: float, expect: str) -> bool:
+    return answers_reason(inferential, symmetric, expect) is None
