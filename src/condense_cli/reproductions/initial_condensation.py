@@ -78,7 +78,7 @@ register(Figure("ic-fig2", "Condensation of two-layer networks, six activations"
          "paper gives both, else lines)",
          "5-50-1, sin5d (80 points), every weight and bias from N(0, 0.005²), Adam full batch, lr 1e-3 "
          "(tanh, x·tanh, x²·tanh, ReLU), 8e-4 (sigmoid), 2.5e-4 (softplus), 100 epochs: Fig. 2 caption",
-         _ic_fig2, quick="leaves out the ablation at the authors' initialization (a second set of runs)"))
+         _ic_fig2, quick="skips the ablation at the authors' initialization (its own runs)"))
 
 
 def _ic_fig4a(quick: bool, seeds: int) -> Reproduction:
@@ -117,7 +117,7 @@ register(Figure("ic-fig4a", "Low-frequency target, x²·tanh", "initial-condensa
          "per seed: condensed, 3 directions and 2 lines",
          "as Fig. 2 with target Σ 3.5 sin(2x_k + 1): Fig. 4 caption; the paper drops neurons with |w| < 0.04 "
          "(absolute), condense drops those below 0.1 of the largest norm",
-         _ic_fig4a, quick="leaves out the ablation at the authors' initialization (a second set of runs)"))
+         _ic_fig4a, quick="skips the ablation at the authors' initialization (its own runs)"))
 
 
 ONE_D = {"tanh": 1, "xtanh": 2, "x2tanh": 3, "relu": None}
