@@ -96,14 +96,18 @@ def test_help_is_fast_and_loads_no_jax():
 
 
 def test_every_reproduction_figure_spec_names_a_plot():
-    """Reproductions name their figures by the plotting function (the core never imports
-    matplotlib); every name they use must exist in `plots`."""
-    import re
+    """Reproductions describe their figures by `Plot` specs (the core never imports matplotlib);
+    every `PlotKind` must be a drawing primitive of `plots`, and `plots.draw` draws a spec."""
+    import numpy as np
 
     import condense_cli.plots as plots
+    from condense_cli.reproductions.base import Plot, PlotKind
 
-    source = "\n".join(p.read_text() for p in (PACKAGE / "reproductions").glob("*.py"))
-    named = set(re.findall(r'\(\s*f?"[^"]+",\s*"([a-z_]+)",\s*\{', source))
-    assert {"heatmap_grid", "output_fit", "direction_field", "training_series", "feature_map", "loss_comparison",
-            "rd_vs_width"} <= named
-    assert named <= set(plots.FIGURES) and all(callable(getattr(plots, n)) for n in plots.FIGURES)
+    assert {k.value for k in PlotKind} <= set(plots.FIGURES)
+    assert all(callable(getattr(plots, n)) for n in plots.FIGURES)
+    fig = plots.draw(Plot("x", PlotKind.LOSS_COMPARISON, {"curves": {"a": np.ones(3)}, "title": "t"}))
+    assert fig.axes
+    import pytest
+
+    with pytest.raises(TypeError):
+        Plot("x", "heatmap_grid", {})  # a string is not a kind

@@ -65,8 +65,8 @@ def reproduce_cmd(
         t0 = time.perf_counter()
         rep = reproduce(fid, quick=quick, seeds=seeds, data_dir=data_dir)
         files = []
-        for name, fn, kwargs in rep.figures:
-            save_figure(getattr(plots, fn)(**kwargs), out_dir / f"{name}.png", "png", files)
+        for plot in rep.figures:
+            save_figure(plots.draw(plot), out_dir / f"{plot.file}.png", "png", files)
         entry = rep.to_json()
         details = entry.pop("details")
         results.append({**entry, "seconds": round(time.perf_counter() - t0, 2), "figures": files, "details": details})

@@ -5,6 +5,14 @@ from __future__ import annotations
 from .assemble import analysis_figures, phase_figures
 from .figures import (cosine_heatmap, loss_curve, training_series, feature_map, count_vs_tolerance, direction_field, output_fit, phase_diagram, rd_vs_width, rd_vs_width_rows, heatmap_grid, loss_comparison, accuracy_curves)
 
-FIGURES = ("cosine_heatmap", "loss_curve", "training_series", "feature_map", "count_vs_tolerance", "direction_field", "output_fit", "phase_diagram", "rd_vs_width", "rd_vs_width_rows", "heatmap_grid", "loss_comparison", "accuracy_curves",)  # what a reproduction's figure spec may name
+FIGURES = ("cosine_heatmap", "loss_curve", "training_series", "feature_map", "count_vs_tolerance", "direction_field", "output_fit", "phase_diagram", "rd_vs_width", "rd_vs_width_rows", "heatmap_grid", "loss_comparison", "accuracy_curves",)  # the drawing primitives
 
-__all__ = ["analysis_figures", "phase_figures", "FIGURES", "cosine_heatmap", "loss_curve", "training_series", "feature_map", "count_vs_tolerance", "direction_field", "output_fit", "phase_diagram", "rd_vs_width", "rd_vs_width_rows", "heatmap_grid", "loss_comparison"]
+
+def draw(plot):
+    """The Figure of a reproduction's `Plot` spec (its `PlotKind` names one of `FIGURES`)."""
+    name = plot.kind.value
+    if name not in FIGURES:
+        raise ValueError(f"no drawing primitive {name!r}")
+    return globals()[name](**plot.args)
+
+__all__ = ["analysis_figures", "phase_figures", "draw", "FIGURES", "accuracy_curves", "cosine_heatmap", "loss_curve", "training_series", "feature_map", "count_vs_tolerance", "direction_field", "output_fit", "phase_diagram", "rd_vs_width", "rd_vs_width_rows", "heatmap_grid", "loss_comparison"]

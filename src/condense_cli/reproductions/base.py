@@ -1,11 +1,12 @@
 """What every reproduction shares: `Reproduction` (what a run measured, beside the paper), `Figure`
 (a figure's claim, criterion, settings and run), `FIGURES` and `register` (each paper module
 declares its figures beside their functions), and the helpers the paper modules use to analyze
-and describe their runs. Figure specs are `(file name, plot function name in plots, keyword
-arguments)`: this package never imports matplotlib and never writes files."""
+and describe their runs. Figures are described by `Plot` specs (file, `PlotKind`, arguments):
+this package never imports matplotlib and never writes files."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Callable
 
 import numpy as np
@@ -24,7 +25,7 @@ class Reproduction:
     agree: int
     total: int
     details: dict = field(default_factory=dict)
-    figures: list = field(default_factory=list)  # (file name, plots function, kwargs)
+    figures: list = field(default_factory=list)  # Plot specs the command draws
     measured_fixed: str = ""  # the same under the fixed 0.95 reading
     agree_fixed: int | None = None
     ablations: list = field(default_factory=list)  # {"setting", "source", "measured", "agree", "total"}
@@ -53,6 +54,32 @@ class Figure:
     run: Callable[..., Reproduction]  # run(quick, seeds), plus data_dir= when `data`
     data: bool = False  # reads real data: takes --data-dir
     quick: str | None = None  # what --quick makes cheaper; None: no cheaper version (already the paper's short run)
+
+
+class PlotKind(Enum):
+    """The drawing primitives of `condense_cli.plots` a reproduction may ask for (value: its name there)."""
+
+    HEATMAP_GRID = "heatmap_grid"
+    LOSS_COMPARISON = "loss_comparison"
+    RD_VS_WIDTH = "rd_vs_width"
+    OUTPUT_FIT = "output_fit"
+    DIRECTION_FIELD = "direction_field"
+    TRAINING_SERIES = "training_series"
+    FEATURE_MAP = "feature_map"
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One figure of a reproduction: `file` (name without extension), the primitive `kind`, and the
+    keyword arguments it is drawn with (`plots.draw(plot)` draws it; this package never does)."""
+
+    file: str
+    kind: PlotKind
+    args: dict = field(repr=False)
+
+    def __post_init__(self):
+        if not isinstance(self.kind, PlotKind):
+            raise TypeError(f"Plot kind must be a PlotKind, got {self.kind!r}")
 
 
 FIGURES: dict[str, Figure] = {}  # in the order the paper modules register them

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..measure.analyze import AnalysisOptions, analyze
 from ..training import TrainConfig, train
-from .base import Figure, Reproduction, _fmt_counts, _fmt_reading, _heatmap_panel, _per_seed, register
+from .base import Figure, Plot, PlotKind, Reproduction, _fmt_counts, _fmt_reading, _heatmap_panel, _per_seed, register
 from .criteria import (ACCURACY_BAND, LEARNED_RATIO, MATCH_DEG, READINGS, accuracy_reason, count_reason, degree_reason,
                        field_reason, judge_accuracy, judge_count, judge_degree, judge_field, reading, run_entry)
 
@@ -66,7 +66,7 @@ def _ic_fig2(quick: bool, seeds: int) -> Reproduction:
                           "measured": text_a["persistent"], "agree": agree_a["persistent"], "total": total})
     return Reproduction("ic-fig2", "", "", text["persistent"] + " (directions/lines per seed at epoch 100)",
                         agree["persistent"], total, {"rows": rows},
-                        [("ic-fig2", "heatmap_grid", {"panels": panels})],
+                        [Plot("ic-fig2", PlotKind.HEATMAP_GRID, {"panels": panels})],
                         measured_fixed=text["fixed"], agree_fixed=agree["fixed"], ablations=ablations,
                         runs=[e for r in rows for e in r["runs"]])
 
@@ -107,7 +107,7 @@ def _ic_fig4a(quick: bool, seeds: int) -> Reproduction:
                           "measured": text_a["persistent"], "agree": agree_a["persistent"], "total": seeds})
     return Reproduction("ic-fig4a", "", "", f"directions/lines per seed {text['persistent']}",
                         agree["persistent"], seeds, {"layers": [reading(l) for l in layers]},
-                        [("ic-fig4a", "heatmap_grid", {"panels": [panel]})],
+                        [Plot("ic-fig4a", PlotKind.HEATMAP_GRID, {"panels": [panel]})],
                         measured_fixed=text["fixed"], agree_fixed=agree["fixed"], ablations=ablations,
                         runs=[run_entry("x²·tanh, low frequency", s, count_reason(l, 3, 2)) for s, l in enumerate(layers)])
 
@@ -141,7 +141,7 @@ def _ic_fig5(quick: bool, seeds: int) -> Reproduction:
             ratios.append(float(run.loss[s, -1] / run.loss[s, 0]))
             degrees0.append(one_d_extras(run, s, 0, 0.05, [])["report"]["poly_degree"])
             if s == 0:
-                specs.append((f"ic-fig5-{act}", "output_fit", {
+                specs.append(Plot(f"ic-fig5-{act}", PlotKind.OUTPUT_FIT, {
                     "xs": extra["xs"], "f": extra["f"], "fits": extra["fits"], "x": run.x[:, 0], "y": run.y[:, 0],
                     "expected": p or 1, "title": f"{act}: lowest fitting degree {extra['report']['poly_degree']}"}))
         entries += [run_entry(act, s, degree_reason(d, p, r)) for s, (d, r) in enumerate(zip(degrees, ratios))]
@@ -214,7 +214,7 @@ def _ic_fig6(quick: bool, seeds: int) -> Reproduction:
     specs = []
     for r in rows:
         one = figs[r["activation"]]
-        specs.append((f"ic-fig6-{r['activation']}", "direction_field", {
+        specs.append(Plot(f"ic-fig6-{r['activation']}", PlotKind.DIRECTION_FIELD, {
             "grid": one["grid"], "field": one["field"], "w": one["w"], "b": one["b"], "lines": one["lines"],
             "unstable": one["unstable"],
             "title": f"{r['activation']}: {len(one['lines'])} stable, {len(one['unstable'])} unstable line(s); "
@@ -318,7 +318,7 @@ def _ic_table1(quick: bool, seeds: int, data_dir: str | None = None) -> Reproduc
         {"inits": rows, "common_mean": [round(float(v), 4) for v in common_mean], "band": ACCURACY_BAND,
          "accuracy_agree": int(agree_acc), "verdict_agree": int(agree_cond),
          "data": "cifar10 from " + data_dir if data_dir else "digits (scikit-learn, 1,437 training images)"},
-        [("ic-table1", "heatmap_grid", {"panels": panels})], ablations=ablations, runs=entries)
+        [Plot("ic-table1", PlotKind.HEATMAP_GRID, {"panels": panels})], ablations=ablations, runs=entries)
 
 
 register(Figure("ic-table1", "Common and condensed initializations on real data", "initial-condensation Table 1",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Figure, Reproduction, register
+from .base import Figure, Plot, PlotKind, Reproduction, register
 from .criteria import SLOPE_BAND, regime_of, run_entry, slope_reason
 
 
@@ -24,7 +24,7 @@ def _luo(quick: bool, seeds: int) -> Reproduction:
                for g, v, want, c in zip(LUO, got, LUO.values(), conv)]
     ok = sum(e["agree"] for e in entries)
     mean_rd = np.exp(np.nanmean(np.log(np.where(res.rd[:, 0] > 0, res.rd[:, 0], np.nan)), axis=-1))
-    spec = ("luo-slopes", "rd_vs_width", {"widths": widths, "rd_by_gamma": mean_rd, "gammas": cfg.gammas,
+    spec = Plot("luo-slopes", PlotKind.RD_VS_WIDTH, {"widths": widths, "rd_by_gamma": mean_rd, "gammas": cfg.gammas,
                                           "slopes_by_gamma": res.slope[:, 0], "gamma_prime": 0.0})
     measured = "; ".join(f"γ = {g}: {s:+.3f} ({regime_of(s)}{'' if c else ', not converged'})"
                          for g, s, c in zip(LUO, got, conv)) + f" (widths {', '.join(map(str, widths))})"

@@ -7,7 +7,7 @@ import numpy as np
 from ..measure.analyze import AnalysisOptions, analyze, first_below
 from ..measure.condensation import features_1d
 from ..training import TrainConfig, train
-from .base import Figure, Reproduction, _fmt_counts, _fmt_reading, _heatmap_panel, _per_seed, register
+from .base import Figure, Plot, PlotKind, Reproduction, _fmt_counts, _fmt_reading, _heatmap_panel, _per_seed, register
 from .criteria import READINGS, count_reason, growth_reason, judge_count, reading, run_entry
 
 
@@ -46,7 +46,7 @@ def _ov_fig1(quick: bool, seeds: int) -> Reproduction:
     counts, cond, text, arr, entries = judged(run, marks)
     for e in entries:
         e["setting"] = "overview Sec. 3 setting"
-    spec = ("ov-fig1", "training_series", {
+    spec = Plot("ov-fig1", PlotKind.TRAINING_SERIES, {
         "steps": arr["series_step"], "directions": arr["series_directions"][0], "lines": arr["series_lines"][0],
         "rd": arr["series_rd"][0], "layers": [1], "bounds": [None], "step": int(arr["series_step"][-1]),
         "condensed": arr["series_condensed"][0]})
@@ -105,7 +105,7 @@ def _ov_fig2(quick: bool, seeds: int) -> Reproduction:
         rows.append(row)
         theta, A = features_1d(run.hidden[0][0, -1])
         d, l = reading(layers[0])
-        specs.append((f"ov-fig2-gamma{gamma}", "feature_map", {
+        specs.append(Plot(f"ov-fig2-gamma{gamma}", PlotKind.FEATURE_MAP, {
             "theta": theta, "A": A, "A_weighted": A * np.abs(run.out[0, -1, 0, :-1]),
             "title": f"tanh, γ = {gamma}, step {steps}: {d} directions, {l} line(s)"}))
 
@@ -151,7 +151,7 @@ def _ov_fig6(quick: bool, seeds: int) -> Reproduction:
 
     measured = text("persistent")
     return Reproduction("ov-fig6", "", "", measured + " (directions/lines per seed)",
-                        agree["persistent"], 4 * seeds, {"rows": rows}, [("ov-fig6", "heatmap_grid", {"panels": panels})],
+                        agree["persistent"], 4 * seeds, {"rows": rows}, [Plot("ov-fig6", PlotKind.HEATMAP_GRID, {"panels": panels})],
                         measured_fixed=text("fixed"), agree_fixed=agree["fixed"],
                         runs=[e for r in rows for e in r["runs"]])
 
@@ -210,7 +210,7 @@ def _ov_fig89(quick: bool, seeds: int) -> Reproduction:
 
     panels = [_heatmap_panel(run.hidden[0][0, -1], name) for name, run in
               (("normal init", normal), ("normal init + dropout 0.5", dropout), ("small init", small))]
-    loss_spec = ("ov-fig9-loss", "loss_comparison", {
+    loss_spec = Plot("ov-fig9-loss", PlotKind.LOSS_COMPARISON, {
         "curves": {"dropout 0.5, normal init": dropout.loss[0], "small init (γ = 4)": small.loss[0],
                    "normal init": normal.loss[0]}, "title": "training loss (seed 0)"})
     measured = text("persistent")
@@ -218,7 +218,7 @@ def _ov_fig89(quick: bool, seeds: int) -> Reproduction:
                         fig8_ok("persistent") + ok9,
                         2 * seeds, {"condensed": {k: [l["condensed"] for l in v] for k, v in layers.items()},
                                     "steps_to_5pct": {"dropout": fast_drop, "small_init": fast_small}},
-                        [("ov-fig8", "heatmap_grid", {"panels": panels}), loss_spec],
+                        [Plot("ov-fig8", PlotKind.HEATMAP_GRID, {"panels": panels}), loss_spec],
                         measured_fixed=text("fixed"), agree_fixed=fig8_ok("fixed") + ok9, runs=entries)
 
 

@@ -2,7 +2,7 @@
 fit composite functions by reasoning or memorizing"): the anchor-task transformer by γ."""
 from __future__ import annotations
 
-from .base import Figure, Reproduction, _fmt_counts, register
+from .base import Figure, Plot, PlotKind, Reproduction, _fmt_counts, register
 from .criteria import MAJORITY, answers_reason, run_entry
 
 
@@ -40,7 +40,7 @@ def _zlw24(quick: bool, seeds: int) -> Reproduction:
                      for g, r in rows.items())
     return Reproduction("zlw24", "", "", text, sum(e["agree"] for e in entries), 4 * seeds,
                         {"gammas": {str(g): r for g, r in rows.items()}},
-                        [("zlw24", "heatmap_grid", {"panels": panels})], runs=entries)
+                        [Plot("zlw24", PlotKind.HEATMAP_GRID, {"panels": panels})], runs=entries)
 
 
 register(Figure("zlw24", "Transformers: reasoning or memorizing by initialization", "Zhang et al., NeurIPS 2024 "
