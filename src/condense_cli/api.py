@@ -11,7 +11,6 @@ the project's (`BadInput`, `RunFailure`), their messages naming the Python param
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import re
@@ -27,36 +26,31 @@ def _python_names(message: str) -> str:
     return _FLAG.sub(lambda m: m.group(1).replace("-", "_"), message)
 
 
-@contextlib.contextmanager
-def _as_python():
-    try:
-        yield
-    except CondenseError as e:
-        text = str(e)
-        named = _python_names(text)
-        if named == text:
-            raise
-        raise type(e)(named) from e
-
-
 def _pythonic(fn):
+    """`fn` raising the project's errors with Python parameter names in their messages."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with _as_python():
+        try:
             return fn(*args, **kwargs)
+        except CondenseError as e:
+            named = _python_names(str(e))
+            if named == str(e):
+                raise
+            raise type(e)(named) from e
 
     return wrapper
 
 
-def _settings(cls, settings: dict, verb: str):
-    """`cls(**settings)` refusing a name `cls` does not have, in one line."""
+def _config(cls, given, settings: dict, verb: str):
+    """`given` (an instance of the config class `cls`, or None: its defaults) with `settings`
+    replaced; a name `cls` does not have is refused in one line."""
     from .errors import BadInput
 
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in settings if k not in names]
     if unknown:
         raise BadInput(f"{verb}() got an unknown setting {unknown[0]!r}; {cls.__name__} has: {', '.join(names)}")
-    return cls(**settings)
+    return cls(**settings) if given is None else dataclasses.replace(given, **settings)
 
 
 def _with_folder(path) -> Path:
@@ -72,10 +66,7 @@ def train(config=None, *, progress=None, dataset=None, initial_params=None, **se
     from .training import TrainConfig
     from .training.loop import train as _train
 
-    if config is None:
-        config = _settings(TrainConfig, settings, "train")
-    elif settings:
-        config = dataclasses.replace(config, **settings)
+    config = _config(TrainConfig, config, settings, "train")
     return _train(config, progress=progress, dataset=dataset, initial_params=initial_params)
 
 
@@ -90,10 +81,7 @@ def analyze(run, options=None, *, act: str | None = None, alpha: float | None = 
     from .measure.options import AnalysisOptions
     from .run import TrainResult, load_run
 
-    if options is None:
-        options = _settings(AnalysisOptions, settings, "analyze")
-    elif settings:
-        options = dataclasses.replace(options, **settings)
+    options = _config(AnalysisOptions, options, settings, "analyze")
     file = None
     if not isinstance(run, TrainResult):
         file = str(run)
@@ -112,10 +100,7 @@ def phase_diagram(config=None, *, data: str = "phase4", n: int | None = None, da
     from .data import resolve
     from .phase import PhaseConfig, run_sweep, sweep
 
-    if config is None:
-        config = _settings(PhaseConfig, settings, "phase_diagram")
-    elif settings:
-        config = dataclasses.replace(config, **settings)
+    config = _config(PhaseConfig, config, settings, "phase_diagram")
     config.validate()
     dataset = resolve(data, n, data_seed)
     if out_dir is None:
@@ -124,46 +109,47 @@ def phase_diagram(config=None, *, data: str = "phase4", n: int | None = None, da
 
 
 @_pythonic
-def reduce(run, *, at: str = "end", seed_index: int = 0, tol: float | None = None, min_norm: float = 0.1,
-           finetune_steps: int = 0, lr: float | None = None, out=None, force: bool = False, progress=None):
+def reduce(run, *, out=None, force: bool = False, progress=None, **options):
     """Merge each condensed cluster of one network of `run` (a `TrainResult` or a run file's path)
-    into one neuron, as `condense reduce`. Returns a `Reduction`; with `out` the reduced run is also
-    written there (its folder created; an existing file only with `force`; never the input)."""
-    from . import io
+    into one neuron, as `condense reduce`; `options` are `reduction.reduce_run`'s (`at`,
+    `seed_index`, `tol`, `min_norm`, `finetune_steps`, `lr`) with its defaults, the CLI's. Returns a
+    `Reduction`; with `out` the reduced run is also written there (its folder created; an existing
+    file only with `force`; never the input)."""
+    import inspect
+
     from .errors import BadInput
-    from .reduction import Reduction, reduce_run
+    from .reduction import check_output, reduce_run
     from .run import TrainResult, load_run, save_run
 
-    source = ""
-    if not isinstance(run, TrainResult):
-        source = str(run)
-        if out is not None and io.same_file(Path(out), Path(run)):
-            raise BadInput(f"out {out} is the input run file; reduce never overwrites its input")
-        run = load_run(run)
+    known = [n for n in inspect.signature(reduce_run).parameters if n not in ("run", "progress", "source")]
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise BadInput(f"reduce() got an unknown setting {unknown[0]!r}; it takes: {', '.join(known)}")
+    source = None if isinstance(run, TrainResult) else Path(run)
     if out is not None:
-        io.check_new(Path(out), force)
-    result, summary = reduce_run(run, at=at, seed_index=seed_index, tol=tol, min_norm=min_norm,
-                                 finetune_steps=finetune_steps, lr=lr, progress=progress, source=source)
-    written = None
-    if out is not None:
-        written = str(save_run(_with_folder(out), result))
-    return Reduction.from_summary(summary, result, written)
+        check_output(Path(out), source, force)
+    if source is not None:
+        run = load_run(source)
+    reduction = reduce_run(run, progress=progress, source="" if source is None else str(source), **options)
+    if out is None:
+        return reduction
+    return dataclasses.replace(reduction, out=str(save_run(_with_folder(out), reduction.run)))
 
 
+@_pythonic
 def save_run(path, result) -> Path:
     """Write a `TrainResult` as a run file (atomically; the folder is created)."""
     from .run import save_run as _save
 
-    with _as_python():
-        return _save(_with_folder(path), result)
+    return _save(_with_folder(path), result)
 
 
+@_pythonic
 def load_run(path):
     """Read and check a run file; a `TrainResult`."""
     from .run import load_run as _load
 
-    with _as_python():
-        return _load(path)
+    return _load(path)
 
 
 @_pythonic

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -149,6 +150,11 @@ def save_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Pat
             raise ValueError(f"array {k} has dtype object; run files hold numeric arrays only")
     payload["meta"] = np.array(json.dumps(meta, default=json_default))
     return atomic_write(path, "wb", lambda f: np.savez(f, **payload))
+
+
+def finite_or_none(v) -> float | None:
+    """A number for JSON: a finite value as a float, NaN, ±inf or None as None (JSON has no NaN)."""
+    return float(v) if v is not None and math.isfinite(v) else None
 
 
 def json_default(o):

@@ -42,11 +42,6 @@ class Reduction:
     run: object = field(repr=False, compare=False)
     out: str | None = None
 
-    @classmethod
-    def from_summary(cls, summary: dict, run, out: str | None = None) -> "Reduction":
-        return cls(**{k: summary[k] for k in ("width_before", "width_after", "loss_before", "loss_after",
-                                              "loss_finetuned", "step", "why", "layers")}, run=run, out=out)
-
     def to_json(self) -> dict:
         out = {"width_before": self.width_before, "width_after": self.width_after, "loss_before": self.loss_before,
                "loss_after": self.loss_after, "loss_finetuned": self.loss_finetuned, "step": self.step,
@@ -144,12 +139,21 @@ def check_reduce_options(tol: float | None, min_norm: float, finetune_steps: int
         raise BadInput("--tol must be a cosine in [0, 1] and --min-norm in [0, 1)")
 
 
+def check_output(target, source, force: bool) -> None:
+    """BadInput when `target` is the run file `source` (None: an in-memory run) — reduce never
+    overwrites its input — or already exists without `force`."""
+    from . import io
+
+    if source is not None and io.same_file(target, source):
+        raise BadInput(f"--out {target} is the input run file; reduce never overwrites its input")
+    io.check_new(target, force)
+
+
 def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = None, min_norm: float = 0.1,
                finetune_steps: int = 0, lr: float | None = None, progress=None, source: str = ""):
     """Reduce one network of a run (a `TrainResult`) at a recorded step; optionally fine-tune it.
 
-    Returns (the reduced run as a `TrainResult`, a summary dict with width_before, width_after,
-    loss_before, loss_after, loss_finetuned, step, why, layers). Raises BadInput for a bad
+    Returns a `Reduction` (the reduced run as a `TrainResult` in `.run`; not written). Raises BadInput for a bad
     seed index, step or option, RunFailure when the weights are not finite or nothing is condensed."""
     check_reduce_options(tol, min_norm, finetune_steps)
     import dataclasses
@@ -209,8 +213,7 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
     result.meta["reduced_from"] = {"file": source, "step": step, "why": why, "seed_index": seed_index,
                                    "tol": tol, "min_norm": min_norm, "layers": layers}
     one = len(layers) == 1
-    summary = {"width_before": layers[0]["width_before"] if one else [l["width_before"] for l in layers],
-               "width_after": layers[0]["width_after"] if one else [l["width_after"] for l in layers],
-               "loss_before": loss_before, "loss_after": loss_after, "loss_finetuned": loss_finetuned,
-               "step": step, "why": why, "layers": layers}
-    return result, summary
+    return Reduction(width_before=layers[0]["width_before"] if one else [l["width_before"] for l in layers],
+                     width_after=layers[0]["width_after"] if one else [l["width_after"] for l in layers],
+                     loss_before=loss_before, loss_after=loss_after, loss_finetuned=loss_finetuned, step=step,
+                     why=why, layers=layers, run=result)

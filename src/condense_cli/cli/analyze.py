@@ -87,7 +87,7 @@ def analyze_cmd(
                 save_figure(fig, folder / f"{stem}_{name}.{fmt}", fmt, outputs)
         io.save_npz(npz_path, result.arrays, {"schema": "condense.analysis/1", "run": str(run_file), **report})
         outputs.append(str(npz_path))
-    report = dataclasses.replace(result, outputs=tuple(outputs)).to_json()
+    report["outputs"] = outputs  # as `Analysis.to_json()` places them, last
     if not quiet:
         _print_analysis(report)
     if as_json:

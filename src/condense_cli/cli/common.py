@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import math
 import os
 import sys
 from enum import Enum
@@ -114,10 +113,6 @@ def emit_json(obj: dict) -> None:
 
     sys.stdout.write(json.dumps(obj, default=json_default) + "\n")
     sys.stdout.flush()
-
-
-def finite_or_none(v: float):
-    return float(v) if math.isfinite(v) else None
 
 
 def parse_int_list(text: str, what: str) -> tuple[int, ...]:

@@ -1,12 +1,12 @@
 """`condense reduce`: merge each condensed cluster into one neuron, optionally fine-tune."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ..errors import BadInput
 from .common import app, emit_json, err, reported, styled
 
 
@@ -28,13 +28,11 @@ def reduce_cmd(
     """Merge each condensed cluster into one neuron; report width and loss before and after."""
     from .. import io
     from .. import run as run_files
-    from ..reduction import check_reduce_options, reduce_run
+    from ..reduction import check_output, check_reduce_options, reduce_run
 
     check_reduce_options(tol, min_norm, finetune_steps)  # before the run file is read
     target = out if out is not None else run_file.with_name(run_file.name.removesuffix(".npz") + "_reduced.npz")
-    if io.same_file(target, run_file):
-        raise BadInput(f"--out {target} is the input run file; reduce never overwrites its input")
-    io.check_new(target, force)
+    check_output(target, run_file, force)
     run = run_files.load_run(run_file)
     from ..runtime import enable_compilation_cache
 
@@ -43,15 +41,12 @@ def reduce_cmd(
     from .progress import progress_bar
 
     with progress_bar("fine-tuning the reduced network", disable=quiet or finetune_steps == 0, console=err) as advance:
-        result, summary = reduce_run(run, at=at, seed_index=seed_index, tol=tol, min_norm=min_norm,
-                                     finetune_steps=finetune_steps, lr=lr, progress=advance, source=str(run_file))
-    run_files.save_run(target, result)
-    from ..reduction import Reduction
-
-    summary = Reduction.from_summary(summary, result, str(target)).to_json()
-    layers, why, loss_before, loss_after, loss_finetuned = (summary["layers"], summary["why"], summary["loss_before"],
-                                                            summary["loss_after"], summary["loss_finetuned"])
-    step = summary["step"]
+        reduction = reduce_run(run, at=at, seed_index=seed_index, tol=tol, min_norm=min_norm,
+                               finetune_steps=finetune_steps, lr=lr, progress=advance, source=str(run_file))
+    run_files.save_run(target, reduction.run)
+    reduction = dataclasses.replace(reduction, out=str(target))
+    layers, why, step = reduction.layers, reduction.why, reduction.step
+    loss_before, loss_after, loss_finetuned = reduction.loss_before, reduction.loss_after, reduction.loss_finetuned
     if not quiet:
         err.print(styled(("condense reduce", "bold"), f" {run_file} at step {step} ({why}):"), soft_wrap=True)
         for l in layers:
@@ -61,6 +56,6 @@ def reduce_cmd(
                   + (f" → {loss_finetuned:.6g} after {finetune_steps} fine-tuning steps" if loss_finetuned is not None else ""))
         err.print(f"  written: {target}")
     if as_json:
-        emit_json(summary)
+        emit_json(reduction.to_json())
 
 

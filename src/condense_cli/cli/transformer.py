@@ -63,8 +63,9 @@ def analyze_transformer_cmd(run_file: Path, folder: Path, stem: str, min_norm: f
     from ..transformer.analysis import analyze_transformer, snapshot_index
     from ..transformer.runfile import load_transformer_run
 
-    if tol is not None and not 0 <= tol <= 1:
-        raise BadInput(f"--tol must be a cosine in [0, 1], got {tol}")
+    from ..measure.options import AnalysisOptions
+
+    AnalysisOptions(min_norm=min_norm, tol=tol).validate(0)  # the dense runs' checks and messages
     run = load_transformer_run(run_file)
     names = [n.strip() for n in layer.split(",") if n.strip()] if layer else None
     report = {**analyze_transformer(run, snapshot_index(run, at), min_norm, tol=tol, names=names),

@@ -7,11 +7,11 @@ picks the analyzed step.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
 from ..errors import BadInput
+from ..io import finite_or_none
 from ..run import first_layer_conv
 from . import theory
 from .condensation import LayerCondensation, channel_output_clusters, conv_output_cosine, relative_distance
@@ -59,12 +59,18 @@ def choose_step(loss: np.ndarray, steps: np.ndarray, options: AnalysisOptions,
         want = int(at)
     except ValueError:
         raise BadInput(f"--at must be initial, end, most-condensed or a step number, got {options.at!r}") from None
+    return recorded_index(steps, want), f"step {want} (--at)"
+
+
+def recorded_index(steps: np.ndarray, want: int) -> int:
+    """The index of step `want` among the recorded steps (K,); BadInput naming the nearest ones."""
+    steps = np.asarray(steps)
     hits = np.flatnonzero(steps == want)
     if not len(hits):
         near = steps[np.argsort(np.abs(steps - want))[:2]]
         raise BadInput(f"step {want} was not recorded; nearest recorded steps: "
                        f"{', '.join(map(str, sorted(near)))} (recorded {steps[0]}..{steps[-1]})")
-    return int(hits[0]), f"step {want} (--at)"
+    return int(hits[0])
 
 
 def stage_end(loss: np.ndarray, steps: np.ndarray, ratio: float, loss_step: np.ndarray | None = None) -> int:
@@ -204,7 +210,7 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
                 neurons=lc.neurons, kept=lc.kept, left_out=lc.left_out, nonfinite=lc.nonfinite,
                 clustered=lc.clustered, directions=lc.directions, lines=lc.lines, condensed=lc.condensed,
                 coverage=round(lc.coverage, 6), measure=lc.measure, clusters=lc.clusters,
-                line_clusters=lc.line_clusters, rd=_num(float(series_rd[s, j, k])), within_bound=lc.within_bound(p),
+                line_clusters=lc.line_clusters, rd=finite_or_none(float(series_rd[s, j, k])), within_bound=lc.within_bound(p),
                 held={k_: v for k_, v in held[j].items() if k_ != "most_condensed_index"},
                 theory=th["report"], theory_note=th.get("note"), outputs=outputs,
                 note=_layer_note(lc, p), bound_note=_bound_note(lc, p, optimizer)))
@@ -218,7 +224,7 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
                 one_d = plot_data["one_d"]["report"]
         series = Series(step=steps, directions=series_dirs[s], lines=series_lines[s], condensed=series_cond[s],
                         persistence=series_pers[s], rd=series_rd[s])
-        per_seed.append(SeedAnalysis(seed=seed_ids[s], step=step, why=why, loss=loss_k, loss_ratio=_num(ratio),
+        per_seed.append(SeedAnalysis(seed=seed_ids[s], step=step, why=why, loss=loss_k, loss_ratio=finite_or_none(ratio),
                                      stage=stage, layers=tuple(layer_results), series=series, one_d=one_d))
 
     arrays = {"series_step": steps, "series_directions": series_dirs, "series_lines": series_lines,
@@ -256,6 +262,3 @@ def _bound_note(lc: LayerCondensation, p, optimizer) -> str | None:
            if str(optimizer).lower() == "adam" else " The bound is derived for gradient flow (small steps).")
     return f"{lc.directions} directions > 2p = {2 * p}: exceeds the bound.{why}"
 
-
-def _num(v):
-    return float(v) if v is not None and math.isfinite(v) else None

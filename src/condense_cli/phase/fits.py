@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..io import finite_or_none
 from .config import PhaseConfig
 
 REGIMES = ("linear", "critical", "condensed")
@@ -132,7 +133,7 @@ class PhaseResult:
         unconverged = ~self.converged.all(axis=(2, 3))
         return {
             "widths": list(cfg.widths), "gammas": list(cfg.gammas), "gamma_primes": list(cfg.gamma_primes),
-            "slope": [[float(v) if np.isfinite(v) else None for v in row] for row in self.slope.tolist()],
+            "slope": [[finite_or_none(v) for v in row] for row in self.slope.tolist()],
             "regime": self.regime.tolist(), "agreement": self.agreement,
             "agreement_points": self.agreement_points, "finished": self.finished.tolist(),
             "unconverged": int(unconverged.sum()), "diverged": int(self.diverged.any(axis=(2, 3)).sum()),

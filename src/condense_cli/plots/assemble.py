@@ -19,26 +19,25 @@ def analysis_figures(result, run) -> list[tuple[str, Figure]]:
     and count-against-tolerance of each layer, the loss, the series and, for 1-d input, features,
     field and output (first seed)."""
     figures = []
-    report = result.to_json()
+    first = result.first
 
     def save(fig, name):
         figures.append((name, fig))
 
     figs = result.plot_data
     step = figs["step"]
-    seed0 = result.first.seed
-    for fl, entry in zip(figs["layers"], report["layers"]):
+    for fl, entry in zip(figs["layers"], first.layers):
         lc, order = fl["lc"], fl["order"]
         D = cosine_matrix(lc.unit[order]) if len(order) else np.zeros((1, 1))
         shown = f"{len(order)} of {lc.kept} kept" if len(order) < lc.kept else f"{lc.kept} kept"
-        bound = entry["bound"]
-        m = entry["measure"]
+        bound = entry.bound
+        m = entry.measure
         how = (f"{m['persistent']['rule']}, cos {m['persistent']['range'][0]:.2f}-{m['persistent']['range'][1]:.2f}"
                if m.get("method") == "persistent" and m.get("persistent") and m["persistent"]["range"] else
                f"at cos {m['tol_used']:.2f}" if m.get("tol_used") is not None else "")
-        title = (f"layer {fl['layer']}, {entry['activation']} (p={entry['multiplicity'] or 'undef.'}), "
-                 f"step {step}: {'condensed' if entry['condensed'] else 'NOT condensed'}\n"
-                 f"{_count(entry['directions'], 'direction')}, {_count(entry['lines'], 'line')} ({how})"
+        title = (f"layer {fl['layer']}, {entry.activation} (p={entry.multiplicity or 'undef.'}), "
+                 f"step {step}: {'condensed' if entry.condensed else 'NOT condensed'}\n"
+                 f"{_count(entry.directions, 'direction')}, {_count(entry.lines, 'line')} ({how})"
                  + (f", bound 2p = {bound}" if bound is not None else "") + f"\n{shown} of {lc.neurons} neurons")
         save(cosine_heatmap(D, title, lc.labels[order] if len(order) else None), f"cosine_l{fl['layer']}")
         if lc.curve is not None and m.get("persistent") and m["persistent"]["range"]:
@@ -46,22 +45,23 @@ def analysis_figures(result, run) -> list[tuple[str, Figure]]:
             save(count_vs_tolerance(lc.curve["tol"], lc.curve["directions"], lc.curve["lines"], pr["range"],
                                     m["fixed"]["tol"],
                                     f"layer {fl['layer']}, step {step}: {_count(pr['directions'], 'direction')}, "
-                                    f"{_count(pr['lines'], 'line')} ({'condensed' if entry['condensed'] else 'not condensed'})",
+                                    f"{_count(pr['lines'], 'line')} ({'condensed' if entry.condensed else 'not condensed'})",
                                     candidates=lc.curve["candidates"], needed=m.get("separation_needed"),
                                     chosen=lc.curve["chosen"]),
                  f"tolerance_l{fl['layer']}")
-    save(loss_curve(np.asarray(run.loss[0]), step, 0.7, f"seed {seed0}: loss ratio at step {step} "
-                          f"= {report['loss_ratio'] if report['loss_ratio'] is None else round(report['loss_ratio'], 3)}",
+    ratio = first.loss_ratio
+    save(loss_curve(np.asarray(run.loss[0]), step, 0.7, f"seed {first.seed}: loss ratio at step {step} "
+                          f"= {ratio if ratio is None else round(ratio, 3)}",
                     run.loss_step, None if run.batch_loss is None else np.asarray(run.batch_loss[0])),
          "loss")
     arr = result.arrays
     save(training_series(arr["series_step"], arr["series_directions"][0], arr["series_lines"][0],
                                arr["series_rd"][0], arr["layers"].tolist(),
-                               [e["bound"] for e in report["layers"]], step,
+                               [e.bound for e in first.layers], step,
                                condensed=arr["series_condensed"][0]), "series")
     one = figs["one_d"]
     if one is not None:
-        act = report["layers"][0]["activation"] if report["layers"] else ""
+        act = first.layers[0].activation if first.layers else ""
         save(feature_map(one["theta"], one["A"], one["A_weighted"], f"layer 1 features at step {step} ({act})"),
              "features")
         save(direction_field(one["grid"], one["field"], one["w"], one["b"], one["lines"],

@@ -32,11 +32,9 @@ def snapshot_index(r: TransformerResult, at: str) -> int:
         want = int(at)
     except ValueError:
         raise BadInput(f"--at must be end or a recorded step number for a transformer run, got {at!r}") from None
-    hits = np.flatnonzero(np.asarray(r.step) == want)
-    if not len(hits):
-        raise BadInput(f"step {want} was not recorded; recorded steps: {', '.join(map(str, r.step[:8]))}"
-                       + (f", … {r.step[-1]}" if len(r.step) > 8 else ""))
-    return int(hits[0])
+    from ..measure.analyze import recorded_index
+
+    return recorded_index(r.step, want)
 
 
 def analyze_transformer(r: TransformerResult, k: int = -1, min_norm: float = 0.1, tol: float | None = None,
