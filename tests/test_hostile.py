@@ -64,7 +64,7 @@ def test_only_regular_files_are_read(tmp_path):
     os.mkfifo(tmp_path / "f.npz")
     for name, what in (("z.npz", "not a regular file"), ("f.npz", "not a regular file")):
         assert what in one_line_exit(runner.invoke(app, ["analyze", str(tmp_path / name)]))
-    assert "directory" in one_line_exit(runner.invoke(app, ["analyze", str(tmp_path)]))
+    assert "holds no checkpoint" in one_line_exit(runner.invoke(app, ["analyze", str(tmp_path)]))  # a folder: of checkpoints
     os.mkfifo(tmp_path / "d.csv")
     line = one_line_exit(runner.invoke(app, ["train", "--data", str(tmp_path / "d.csv"), "--out",
                                              str(tmp_path / "o.npz"), "-q"]))

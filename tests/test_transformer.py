@@ -6,6 +6,7 @@ import pytest
 
 from condense_cli.data.anchors import SEQ, SHIFT, TRAINED, AnchorData, make_anchors
 from condense_cli.errors import BadInput
+from condense_cli.transformer.training import TransformerConfig, train_transformer
 
 
 def _key_and_pos(x, pairs):
@@ -224,3 +225,74 @@ def test_the_learning_rate_schedule_is_the_reference_loops():
     for t in (0, 10, 49, 50, 300, 999):
         ref = (0.04 + 0.96 * t / w) if t < w else 0.04 + 0.96 * 0.5 * (1 + math.cos(math.pi * (t - w) / (1000 - w)))
         assert float(lr(t)) == pytest.approx(1e-3 * ref, rel=1e-5), t
+
+
+# ----------------------------------------------------------------------------- the shared host loop
+
+
+TINY = dict(n=300, d_model=8, depth=1, steps=12, batch_size=16, record_every=3, seeds=2)
+
+
+def test_an_interrupted_transformer_run_keeps_its_finished_chunks():
+    calls = []
+
+    def progress(done, total):
+        calls.append(done)
+        if len(calls) == 3:  # after the snapshots at steps 0, 3 and 6
+            raise KeyboardInterrupt
+
+    r = train_transformer(TransformerConfig(**TINY), progress=progress)
+    assert r.step.tolist() == [0, 3, 6]
+    assert r.meta["status"] == "stopped" and r.meta["reason"] == "interrupted" and r.meta["steps_done"] == 6
+    assert r.batch_loss.shape == (2, 6) and np.isfinite(r.batch_loss).all()
+    assert all(m.shape[:2] == (2, 3) for m in r.matrices.values()) and r.train_acc.shape == (2, 3)
+    full = train_transformer(TransformerConfig(**TINY))  # the kept steps are the uninterrupted run's
+    np.testing.assert_array_equal(r.batch_loss, full.batch_loss[:, :6])
+    for k in r.matrices:
+        np.testing.assert_array_equal(r.matrices[k], full.matrices[k][:, :3])
+    assert full.meta["status"] == "finished" and full.meta["failed_seeds"] == [] and full.meta["steps_done"] == 12
+
+
+def test_the_shared_ending_of_a_run():
+    from condense_cli.errors import RunFailure
+    from condense_cli.training.host import FAILED_SEED, Ending, evenly_recorded
+
+    with pytest.raises(RunFailure, match="nothing to keep"):
+        Ending().interrupted(0)
+    e = Ending()
+    assert not e.seeds_failed([-1, 4]) and e.status == "finished"
+    assert e.failed_seeds([7, 8]) == [{"seed": 8, "step": 4, "reason": FAILED_SEED}]
+    assert e.seeds_failed([2, 4]) and e.status == "stopped" and e.reason == "loss became non-finite at step 4"
+    assert evenly_recorded(10, 4).tolist() == [0, 4, 8, 10] and evenly_recorded(8, 4).tolist() == [0, 4, 8]
+
+
+def _poisoned(monkeypatch, which):
+    """Make the models built for seeds `which` carry a NaN weight from the start."""
+    from condense_cli.transformer import model as model_mod
+
+    built = []
+    original = model_mod.AnchorTransformer
+
+    class Poisoned(original):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            if len(built) in which:
+                self.out.kernel[...] = self.out.kernel[...].at[0, 0].set(np.nan)
+            built.append(self)
+
+    monkeypatch.setattr(model_mod, "AnchorTransformer", Poisoned)
+
+
+def test_a_non_finite_loss_stops_one_seed_and_not_the_others(monkeypatch):
+    _poisoned(monkeypatch, {1})
+    r = train_transformer(TransformerConfig(**TINY))
+    assert r.meta["status"] == "finished" and r.step.tolist() == [0, 3, 6, 9, 12]
+    assert [(f["seed"], f["step"]) for f in r.meta["failed_seeds"]] == [(1, 0)]
+    assert np.isfinite(r.batch_loss[0]).all() and np.isnan(r.batch_loss[1]).all()
+
+
+def test_when_every_seed_failed_the_run_stops_and_keeps_what_it_has(monkeypatch):
+    _poisoned(monkeypatch, {0, 1})
+    r = train_transformer(TransformerConfig(**TINY))
+    assert r.meta["status"] == "stopped" and r.meta["reason"] == "loss became non-finite at step 0"
+    assert r.step.tolist() == [0, 3]  # the chunk in which both failed is the last

@@ -9,7 +9,8 @@ The Python API is the CLI's verbs as functions with the CLI's defaults, returnin
     result.layers[0].directions, result.to_json()      # to_json() is `condense analyze --json`
     sweep = phase_diagram(widths=(100, 200), gammas=(0.5, 1.5), gamma_primes=(0.0, 1.0))
 
-Also `reduce`, `split_neuron`, `reproduce`, `reproductions`, `activations`, `multiplicity`,
+`analyze_checkpoint("model.safetensors")` measures a checkpoint made elsewhere (a
+`CheckpointAnalysis`, one `TensorAnalysis` per layer of neurons). Also `reduce`, `split_neuron`, `reproduce`, `reproductions`, `activations`, `multiplicity`,
 `load_dataset`, `load_run`, their configs and result types, and `transformer` (`transformer.train`,
 `transformer.Config`, `transformer.analyze`). Figures of an in-memory result are in
 `condense_cli.plots` (matplotlib; never imported here). Errors are `BadInput` (bad input) and
@@ -22,6 +23,7 @@ _LAZY = {
     # verbs
     "train": ("api", "train"),
     "analyze": ("api", "analyze"),
+    "analyze_checkpoint": ("api", "analyze_checkpoint"),
     "phase_diagram": ("api", "phase_diagram"),
     "reduce": ("api", "reduce"),
     "split_neuron": ("reduction", "split_neuron"),
@@ -41,6 +43,9 @@ _LAZY = {
     "Analysis": ("measure.results", "Analysis"),
     "SeedAnalysis": ("measure.results", "SeedAnalysis"),
     "LayerAnalysis": ("measure.results", "LayerAnalysis"),
+    "CheckpointAnalysis": ("checkpoints.analysis", "CheckpointAnalysis"),
+    "TensorAnalysis": ("checkpoints.analysis", "TensorAnalysis"),
+    "CheckpointSeries": ("checkpoints.analysis", "CheckpointSeries"),
     "PhaseResult": ("phase.fits", "PhaseResult"),
     "Reduction": ("reduction", "Reduction"),
     "Reproduction": ("reproductions.base", "Reproduction"),

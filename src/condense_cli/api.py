@@ -1,5 +1,5 @@
 """The Python API: the verbs of the CLI as functions with the CLI's defaults, returning typed
-results (`TrainResult`, `Analysis`, `PhaseResult`, `Reduction`, `Reproduction`). The CLI and these
+results (`TrainResult`, `Analysis`, `CheckpointAnalysis`, `PhaseResult`, `Reduction`, `Reproduction`). The CLI and these
 functions share their configs and option classes, so the defaults are defined once. Errors are
 the project's (`BadInput`, `RunFailure`), their messages naming the Python parameter
 (`min_norm`, not `--min-norm`). A function that writes creates its folder.
@@ -88,6 +88,24 @@ def analyze(run, options=None, *, act: str | None = None, alpha: float | None = 
         run = load_run(run)
     run = resolve_run(run, act=act, alpha=alpha, residual=residual)
     return dataclasses.replace(_analyze(run, options, progress=progress), file=file)
+
+
+@_pythonic
+def analyze_checkpoint(source, options=None, *, layout: str = "auto", layers=(), kinds=(), progress=None,
+                       heatmaps: bool = False, **settings):
+    """The condensation of a checkpoint made elsewhere: `source` a safetensors file, its
+    `.index.json`, an NPZ of named arrays, a folder of them or a list of files (a series over
+    training). `layout` 'auto', 'torch', 'flax' or 'gpt2'; `layers` tensor-name globs; `kinds`
+    'attention', 'mlp', 'conv'; `options` an `AnalysisOptions` or its fields as keywords (`tol`,
+    `min_norm`, …). Returns a `CheckpointAnalysis`; `.to_json()` is `condense analyze --json` on it
+    without `outputs`."""
+    from .checkpoints.analysis import analyze_checkpoint as _analyze
+    from .measure.options import AnalysisOptions
+
+    options = _config(AnalysisOptions, options, settings, "analyze_checkpoint")
+    if isinstance(layers, str) or isinstance(kinds, str):
+        layers, kinds = ((layers,) if isinstance(layers, str) else layers), ((kinds,) if isinstance(kinds, str) else kinds)
+    return _analyze(source, layout, tuple(layers), tuple(kinds), options, progress=progress, heatmaps=heatmaps)
 
 
 @_pythonic

@@ -110,23 +110,12 @@ def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_no
 
 def split_neuron(params: dict, layer: int, j: int, ratio: float = 0.5) -> dict:
     """A copy of `params` with neuron j of hidden layer `layer` (1-based) split in two: the same
-    input weight, outgoing weights ratio·v and (1 − ratio)·v (the copy is appended last)."""
-    l = layer - 1
-    if not 0 <= l < len(params["hidden"]):
-        raise BadInput(f"layer {layer} does not exist")
-    hidden = [np.array(w) for w in params["hidden"]]
-    out = np.array(params["out"])
-    new = {"hidden": hidden, "out": out}
-    W = hidden[l]
-    if not 0 <= j < W.shape[0]:
-        raise BadInput(f"neuron {j} does not exist in layer {layer}")
-    hidden[l] = np.concatenate([W, W[j:j + 1]], axis=0)
-    nxt = _outgoing(new, l)
-    v = nxt[:, j].copy()
-    body, bias = nxt[:, :-1].copy(), nxt[:, -1:]
-    body[:, j] = ratio * v
-    _set_outgoing(new, l, np.concatenate([body, (1 - ratio) * v[:, None], bias], axis=1))
-    return new
+    input weight, outgoing weights ratio·v and (1 − ratio)·v (the copy is appended last): the
+    embedding principle's split with α = 1 − ratio (`mechanisms.embedding`)."""
+    from .mechanisms.embedding import Embedding, embed_params
+
+    dtype = np.result_type(*[np.asarray(w).dtype for w in [*params["hidden"], params["out"]]])
+    return embed_params(params, Embedding("split", layer, j, 1.0 - ratio), dtype=dtype)
 
 
 def check_reduce_options(tol: float | None, min_norm: float, finetune_steps: int) -> None:

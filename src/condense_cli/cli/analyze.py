@@ -10,17 +10,19 @@ from rich.table import Table
 from rich.text import Text
 
 from ..measure.options import AnalysisOptions as DEFAULTS  # the Python API's defaults, defined once
-from .common import (Format, all_or_nothing, app, emit_json, err, fmt_num, output_folder, parse_int_list, reported,
+from .common import (Format, KindChoice, LayoutChoice, all_or_nothing, app, emit_json, err, fmt_num, output_folder, parse_int_list, reported,
                      save_figure, styled)
 
 
 @app.command("analyze")
 @reported
 def analyze_cmd(
-    run_file: Annotated[Path, typer.Argument(help="A run file written by `condense train`.")],
+    run_file: Annotated[list[Path], typer.Argument(help="A run file written by `condense train`; or a checkpoint made elsewhere (model.safetensors, its .index.json, an NPZ of named arrays), a folder of them or several files (a series over training).", show_default=False, metavar="FILE")],
     at: Annotated[str, typer.Option(help="Which moment: 'initial' (last recorded step before the loss fell to 70% of its initial value), 'end', 'most-condensed' (the step of the initial stage where the first analyzed layer was most condensed), or a recorded step number.")] = DEFAULTS.at,
     at_loss_ratio: Annotated[Optional[float], typer.Option(help="Instead: the last recorded step before the loss fell to r × its initial value.")] = None,
-    layer: Annotated[Optional[str], typer.Option(help="Hidden layer(s) to analyze, e.g. '1' or '1,3' (default: all).")] = None,
+    layer: Annotated[Optional[list[str]], typer.Option(help="Hidden layer(s) to analyze, e.g. '1' or '1,3' (default: all); of a checkpoint, tensor names or globs ('h.*.mlp.c_fc.weight'), repeatable.", show_default=False)] = None,
+    layout: Annotated[LayoutChoice, typer.Option(help="Checkpoints: how weights are stored: torch (out, in), flax (in, out), gpt2 (Conv1D c_attn/c_proj/c_fc as (in, out)), or auto (from the names; the report says what it chose).")] = LayoutChoice("auto"),
+    kind: Annotated[Optional[list[KindChoice]], typer.Option(help="Checkpoints: measure only tensors of this role (repeatable).", show_default=False)] = None,
     min_norm: Annotated[float, typer.Option(help="Leave out neurons whose input-weight norm is below this fraction of the largest.")] = DEFAULTS.min_norm,
     tol: Annotated[Optional[float], typer.Option(help="Report the count at this one fixed cosine tolerance instead of the persistent count (the one that holds over the widest range of tolerances).")] = None,
     fixed_tol: Annotated[float, typer.Option(help="The fixed cosine tolerance of the second, stated reading beside the persistent count.")] = DEFAULTS.fixed_tol,
@@ -40,16 +42,36 @@ def analyze_cmd(
     """Measure condensation in a run: orientations against the bound 2p, the theory, figures."""
     from .. import io
     from .. import run as run_files
-    from ..measure.analyze import AnalysisOptions, analyze, resolve_run
+    from ..measure.analyze import analyze, resolve_run
+    from ..measure.options import AnalysisOptions
 
     fmt = fmt.value
+    from ..checkpoints.analysis import is_checkpoint
+    from ..errors import BadInput
     from ..transformer.runfile import is_transformer_run
 
+    if len(run_file) > 1 or is_checkpoint(run_file[0]):
+        given = [flag for flag, on in (("--at", at != DEFAULTS.at), ("--at-loss-ratio", at_loss_ratio is not None),
+                                       ("--act", act is not None), ("--alpha", alpha is not None),
+                                       ("--residual", residual is not None), ("--fit-tol", fit_tol != DEFAULTS.fit_tol))
+                 if on]
+        if given:
+            raise BadInput(f"{given[0]} does not apply to a checkpoint (a checkpoint is one trained network; it takes "
+                           "--layer GLOB, --layout, --kind, --tol, --min-norm and the clustering options)")
+        from .checkpoint import analyze_checkpoint_cmd
+
+        options = AnalysisOptions(min_norm=min_norm, tol=tol, fixed_tol=fixed_tol, min_share=min_share,
+                                  min_coverage=min_coverage, max_neurons=max_neurons)
+        return analyze_checkpoint_cmd(run_file, options, layout.value, tuple(layer or ()),
+                                      tuple(k.value for k in kind or ()), out_dir, fmt, no_figures, as_json, quiet)
+    if layout.value != "auto" or kind:
+        raise BadInput(f"{'--layout' if layout.value != 'auto' else '--kind'} applies to checkpoints made elsewhere, "
+                       "not to a condense run file")
+    run_file = run_file[0]
+    layer = ",".join(layer) if layer else None
     folder = out_dir if out_dir is not None else (run_file.parent if str(run_file.parent) else Path("."))
     stem = run_file.name[:-4] if run_file.name.endswith(".npz") else run_file.name
     if is_transformer_run(run_file):  # the anchor-task transformer: its own recorded matrices
-        from ..errors import BadInput
-
         dense_only = [flag for flag, given in (("--at-loss-ratio", at_loss_ratio is not None), ("--act", act is not None),
                                                ("--alpha", alpha is not None), ("--residual", residual is not None))
                       if given]

@@ -31,6 +31,8 @@ Loss = _choice("Loss", choices.LOSSES)
 Split = _choice("Split", choices.SPLITS)
 Format = _choice("Format", choices.FORMATS)
 TestSet = _choice("TestSet", choices.TEST_SETS)
+LayoutChoice = _choice("LayoutChoice", choices.LAYOUTS)
+KindChoice = _choice("KindChoice", choices.KINDS)
 CHOICES = {"arch": Arch, "optimizer": Optimizer, "loss": Loss, "split": Split, "format": Format, "test_set": TestSet}
 
 app = typer.Typer(
@@ -165,6 +167,16 @@ def save_figure(fig, path: Path, fmt: str, written: list[str]) -> None:
 
     atomic_write(path, "wb", lambda f: fig.savefig(f, dpi=130, format=fmt))
     written.append(str(path))
+
+
+def report_ending(meta: dict, target: Path, out: Path) -> None:
+    """After a run file was written to `target`: a warning per failed seed, and for a run that
+    stopped (interrupted, every seed failed) one line and exit code 1 (`out` was left untouched)."""
+    for f in meta.get("failed_seeds", []):
+        err.print(styled(("warning:", "yellow"), f" seed {f['seed']} failed at step {f['step']} ({f['reason']}); "
+                         "the other seeds went on"), soft_wrap=True)
+    if meta["status"] != "finished":
+        fail(f"{meta['reason']}; kept steps 0..{meta['steps_done']} in {target} ({out} untouched)", 1)
 
 
 def fmt_num(v) -> str:

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .common import Arch, Loss, Optimizer, TestSet, app, emit_json, err, fail, fmt_num, parse_int_list, reported, styled
+from .common import (Arch, Loss, Optimizer, TestSet, app, emit_json, err, fmt_num, parse_int_list, report_ending,
+                     reported)
 
 
 @app.command("train")
@@ -110,13 +111,7 @@ def train_cmd(
     skipped = (result.meta.get("data") or {}).get("skipped_header")
     if skipped is not None:
         err.print(f"note: the first row of {data}, {skipped!r}, holds no number and was read as a header", soft_wrap=True)
-    for f in result.meta.get("failed_seeds", []):
-        err.print(styled(("warning:", "yellow"), f" seed {f['seed']} failed at step {f['step']} ({f['reason']}); "
-                         "the other seeds went on"), soft_wrap=True)
-    meta = result.meta
-    if meta["status"] != "finished":
-        done = meta["steps_done"]
-        fail(f"{meta['reason']}; kept steps 0..{done} in {target} ({out} untouched)", 1)
+    report_ending(result.meta, target, out)
 
 
 def _parse_stds(text: str | None):

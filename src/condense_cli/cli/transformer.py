@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BadInput
-from .common import emit_json, err, fmt_num, save_figure
+from .common import emit_json, err, fmt_num, report_ending, save_figure
 
 
 def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d_model: int, heads: int, d_ff,
@@ -40,8 +40,9 @@ def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d
     enable_compilation_cache()
     with progress_bar(f"training transformer d_model {d_model}, depth {depth}", disable=quiet, console=err) as advance:
         result = train_transformer(config, progress=advance)
-    save_transformer_run(out, result)
-    summary = {"out": str(out), "steps": config.steps, "seeds": result.meta["seeds"],
+    target = out if result.meta["status"] == "finished" else io.partial_path(out)  # never replaces --out
+    save_transformer_run(target, result)
+    summary = {"out": str(target), "steps": config.steps, "seeds": result.meta["seeds"],
                "loss_final": [float(v) for v in result.batch_loss[:, -1]],
                **{k: [float(v) for v in getattr(result, k)[:, -1]]
                   for k in ("train_acc", "id_acc", "ood_inferential", "ood_symmetric")}}
@@ -52,6 +53,7 @@ def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d
                   f"{', '.join(fmt_num(v) for v in summary['ood_symmetric'])}", soft_wrap=True)
     if as_json:
         emit_json(summary)
+    report_ending(result.meta, target, out)
 
 
 def analyze_transformer_cmd(run_file: Path, folder: Path, stem: str, min_norm: float, fmt: str, no_figures: bool,

@@ -3,6 +3,7 @@
 Measures (W: (m, k) input weights of one layer, bias last; rows are neurons):
 - `relative_distance(w0, wt)`: RD = |θ(t) − θ(0)| / |θ(0)| over everything but the leading axis.
 - `cosine_matrix(W)`: D(u, v) = uᵀv / (|u||v|), (m, m).
+- `stable_rank(W)`: Σ(σ_i/σ_1)² of a matrix.
 - `layer_condensation(W, ...)`: kept / left-out neurons, then `clustering.condensation` on the
   kept ones (a stated sample of `max_neurons` when there are more; the others join the cluster
   whose mean direction is nearest): the persistent and fixed counts of directions and lines, the
@@ -26,6 +27,12 @@ def relative_distance(w0: np.ndarray, wt: np.ndarray) -> np.ndarray:
     den = np.sqrt(np.sum(w0 ** 2, axis=axes))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(num > 0, np.inf, 0.0))
+
+
+def stable_rank(W: np.ndarray) -> float:
+    """Σ_i (σ_i / σ_1)² of a matrix (0 for a zero matrix): 1 for rank one, n for an n × n identity."""
+    s = np.linalg.svd(np.asarray(W, np.float64), compute_uv=False)
+    return float(np.sum((s / s[0]) ** 2)) if len(s) and s[0] > 0 else 0.0
 
 
 def unit_rows(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

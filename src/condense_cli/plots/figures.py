@@ -304,6 +304,29 @@ def heatmap_grid(panels: list[dict]) -> Figure:
     return fig
 
 
+def checkpoint_series(steps, names, directions, condensed) -> Figure:
+    """A series of checkpoints: the persistent count of every layer (rows) at every checkpoint
+    (columns), condensed layers outlined; below, the share of condensed layers against the step."""
+    steps, directions, condensed = np.asarray(steps), np.asarray(directions), np.asarray(condensed, bool)
+    L = len(names)
+    fig = Figure(figsize=(max(5.0, 0.5 * len(steps) + 3), 2.2 + 0.22 * L + 2.2), layout="constrained")
+    top, bottom = fig.subplots(2, 1, height_ratios=[max(1.0, 0.22 * L), 1.6])
+    im = top.imshow(directions.T, aspect="auto", cmap="viridis", interpolation="nearest")
+    rows, cols = np.nonzero(condensed.T)
+    top.scatter(cols, rows, marker="s", s=18, facecolors="none", edgecolors="white", linewidths=0.8,
+                label="condensed")
+    top.set_yticks(range(L), names if L <= 40 else [n if i % max(1, L // 40) == 0 else "" for i, n in enumerate(names)],
+                   fontsize=6)
+    top.set_xticks(range(len(steps)), [str(int(s)) for s in steps], fontsize=7)
+    top.set_title("persistent count of directions per layer (outlined: condensed)", fontsize=9)
+    fig.colorbar(im, ax=top, label="directions")
+    bottom.plot(steps, condensed.mean(axis=1), marker="o")
+    bottom.set_ylim(-0.05, 1.05)
+    bottom.set_xlabel("step")
+    bottom.set_ylabel("share condensed")
+    return fig
+
+
 def loss_comparison(curves: dict, title: str) -> Figure:
     """Training-loss curves (log scale) by name."""
     fig = Figure(figsize=(6, 3.8), layout="constrained")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -33,6 +33,7 @@ from ..errors import BadInput, RunFailure
 from ..nn import activations
 from ..run import SCHEMA, TrainResult
 from .config import DEFAULT_INIT_STD, TrainConfig
+from .host import Ending
 from .programs import _recorded, data_block, programs
 from .schedule import chunk_inputs, loss_steps, pass_steps, plan_chunks
 
@@ -106,11 +107,9 @@ class _Outcome:
     state: dict
     evals: int = 0  # steps evaluated
     recorded: int = 0  # snapshots taken
-    status: str = "finished"
-    reason: str | None = None
     nan_step: int | None = None
     stop_steps: np.ndarray | None = None
-    fail_steps: np.ndarray | None = None  # several seeds: the step at which each seed failed (−1: it did not)
+    ending: Ending = field(default_factory=Ending)  # status, reason, each seed's failure step (several seeds)
 
 
 def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], initial_params) -> TrainResult:
@@ -245,25 +244,22 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
             if progress is not None:
                 progress(o.evals - 1, T)
             if S > 1:  # a failed seed is frozen inside the program; the run stops only when all have failed
-                o.fail_steps = np.asarray(o.state["fail_step"])
                 bad = np.zeros(valid, bool)
-                if (o.fail_steps >= 0).all():
-                    bad[min(max(int(o.fail_steps.max()) - t0, 0), valid - 1)] = True
+                if o.ending.seeds_failed(o.state["fail_step"]):
+                    bad[min(max(int(o.ending.fail_steps.max()) - t0, 0), valid - 1)] = True
             else:
                 bad = ~np.isfinite(chunk_step_loss).all(axis=0) | (chunk_takes & ~np.isfinite(chunk_loss).all(axis=0))
             if bad.any():
                 o.nan_step = int(t0 + np.argmax(bad))
-                o.status, o.reason = "stopped", f"loss became non-finite at step {o.nan_step}"
+                o.ending.status, o.ending.reason = "stopped", f"loss became non-finite at step {o.nan_step}"
                 break
             if ratio is not None and np.asarray(o.state["stopped"]).all():
                 o.stop_steps = np.asarray(o.state["stop_step"])  # asked for: the run is finished
-                o.reason = (f"stopped early as asked: the loss reached {ratio} of its "
+                o.ending.reason = (f"stopped early as asked: the loss reached {ratio} of its "
                             f"initial value (step {int(o.stop_steps.max())})")
                 break
     except KeyboardInterrupt:
-        o.status, o.reason = "stopped", "interrupted"
-        if o.evals == 0:
-            raise RunFailure("interrupted before the first chunk of training finished; nothing to keep") from None
+        o.ending.interrupted(o.evals)  # keeps the finished chunks (RunFailure when there are none)
     return o
 
 
@@ -331,12 +327,10 @@ def _meta(config: TrainConfig, spec, ds: Dataset, stds, initial_params, last: in
         "dtype": "float64" if config.x64 else "float32",
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
-        "status": o.status,
-        "reason": o.reason,
+        "status": o.ending.status,
+        "reason": o.ending.reason,
         "stop_step": None if o.stop_steps is None else [int(s) for s in o.stop_steps],
-        "failed_seeds": [] if o.fail_steps is None else [
-            {"seed": seed, "step": int(st), "reason": "loss or updated weights not finite; weights frozen from then on"}
-            for seed, st in zip(_seeds(config), o.fail_steps) if st >= 0],
+        "failed_seeds": o.ending.failed_seeds(_seeds(config)),
         "seconds": seconds,
     }
 

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from .config import TrainConfig
+from .host import evenly_recorded
 
 
 def record_steps(config: TrainConfig) -> np.ndarray:
@@ -27,8 +28,7 @@ def record_steps(config: TrainConfig) -> np.ndarray:
         else:
             steps = np.round(np.linspace(0, T, max(K, 2))).astype(np.int64)
     else:
-        k = config.record_every or max(1, T // 100)
-        steps = np.arange(0, T + 1, k, dtype=np.int64)
+        steps = evenly_recorded(T, config.record_every or max(1, T // 100))
     return np.unique(np.concatenate([[0], steps, [T]]))
 
 

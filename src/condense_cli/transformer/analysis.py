@@ -5,17 +5,11 @@ accuracies at that snapshot. `analyze_transformer(result, k=-1, min_norm=0.1, to
 -> dict` (JSON-able); `snapshot_index(result, at)` reads `--at` for a transformer run."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import BadInput
-from ..measure.condensation import cosine_matrix, layer_condensation
+from ..measure.condensation import cosine_matrix, layer_condensation, stable_rank
 from .training import TransformerResult
 
-
-def stable_rank(W: np.ndarray) -> float:
-    """Σ_i (σ_i / σ_1)² of a matrix (0 for a zero matrix)."""
-    s = np.linalg.svd(np.asarray(W, np.float64), compute_uv=False)
-    return float(np.sum((s / s[0]) ** 2)) if len(s) and s[0] > 0 else 0.0
+__all__ = ["analyze_transformer", "snapshot_index", "stable_rank"]
 
 
 def snapshot_index(r: TransformerResult, at: str) -> int:

@@ -7,7 +7,10 @@ share of the steps, then cosine-decayed back to 4 % (the PyTorch reference loop'
 cross-entropy on the last token; minibatches from a
 permutation redrawn each epoch. The S seeds' parameters are stacked and the pure step (the
 network `nnx.merge`d from its graph and the parameters) is `vmap`ped over them; `lax.scan` runs the
-steps between two recorded steps inside one `jit`. At every recorded step: the recorded matrices
+steps between two recorded steps inside one `jit`; the host side (`training.host`) is the dense
+engine's: Ctrl-C keeps every recorded snapshot, and a seed whose minibatch loss turns non-finite
+is put back to its last snapshot and frozen there while the others go on (the run stops when all
+have failed). At every recorded step: the recorded matrices
 (`model.recorded_matrices`), training and ID accuracy, and on (4, 3) the shares of inferential
 (key − 10) and symmetric (key − 6) answers.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
@@ -23,6 +27,7 @@ import numpy as np
 
 from ..data.anchors import AnchorData, make_anchors
 from ..errors import BadInput
+from ..training.host import Ending
 from .model import TransformerSpec
 
 EVAL_BLOCK = 2048  # sequences per block of an accuracy pass
@@ -82,14 +87,17 @@ class TransformerConfig:
             raise BadInput(f"--record-every must be at least 1, got {self.record_every}")
 
     def record_steps(self) -> np.ndarray:
-        k = self.record_every or max(1, self.steps // 20)
-        return np.unique(np.concatenate([np.arange(0, self.steps + 1, k), [self.steps]])).astype(np.int64)
+        from ..training.host import evenly_recorded
+
+        return evenly_recorded(self.steps, self.record_every or max(1, self.steps // 20))
 
 
 @dataclass
 class TransformerResult:
     """step (K,); matrices {name: (S, K, rows, d_in)}; train_acc, id_acc, ood_inferential,
-    ood_symmetric (S, K); batch_loss (S, T) the loss of every step's minibatch; data; meta."""
+    ood_symmetric (S, K); batch_loss (S, T') the loss of every step's minibatch (T' = T, or the
+    last recorded step of an interrupted or failed run: NaN for a seed's steps after it failed);
+    data; meta (status, reason, failed_seeds as a dense run's)."""
 
     step: np.ndarray
     matrices: dict
@@ -169,6 +177,10 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
         return p, o, order, loss
 
     @jax.jit
+    def restore(failed, new, old):  # the failed seeds' parameters (or optimizer state) put back
+        return jax.tree.map(lambda a, b: jnp.where(failed.reshape((-1,) + (1,) * (a.ndim - 1)), b, a), new, old)
+
+    @jax.jit
     def answers(p, xs):  # (S, len(xs)) argmax answers, in blocks
         return jax.vmap(lambda q: jnp.argmax(net(q)(xs), -1))(p)
 
@@ -183,23 +195,46 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
     batch_loss = np.empty((S, config.steps), np.float32)
     check = data.x_train[: min(n, 10 * EVAL_BLOCK)]  # training accuracy on (at most) 20,480 sequences
     check_y = data.y_train[: len(check)]
-    t = 0
-    for k, target in enumerate(rec):
-        if target > t:
-            params, opt_state, orders, loss = run(params, opt_state, orders, jnp.int32(t), int(target - t))
-            batch_loss[:, t:target] = np.asarray(loss).T
-            t = int(target)
-        for name, m in jax.vmap(lambda q: recorded_matrices(net(q)))(params).items():
-            mats[name][:, k] = np.asarray(m)
-        acc["train_acc"][:, k] = (predict(params, check) == check_y).mean(1)
-        acc["id_acc"][:, k] = (predict(params, data.x_id) == data.y_id).mean(1)
-        ood = predict(params, data.x_ood)
-        acc["ood_inferential"][:, k] = (ood == data.key_ood - 10).mean(1)
-        acc["ood_symmetric"][:, k] = (ood == data.key_ood - 6).mean(1)
-        if progress is not None:
-            progress(t, config.steps)
+    fail = np.full(S, -1, np.int64)  # the step at which each seed's loss became non-finite (−1: never)
+    ending = Ending(failure="minibatch loss not finite; weights kept at the last snapshot before it, frozen from then on")
+    started = time.perf_counter()
+    t, done = 0, 0  # steps trained; snapshots recorded
+    try:
+        for k, target in enumerate(rec):
+            if target > t:
+                before = (params, opt_state)
+                params, opt_state, orders, loss = run(params, opt_state, orders, jnp.int32(t), int(target - t))
+                loss = np.array(loss).T  # (S, steps of the chunk), a copy to mark failed seeds in
+                bad = ~np.isfinite(loss)
+                newly = (fail < 0) & bad.any(axis=1)
+                fail[newly] = t + np.argmax(bad[newly], axis=1)
+                if (fail >= 0).any():  # a failed seed stays at its last snapshot; the others go on
+                    failed = fail >= 0
+                    params = restore(jnp.asarray(failed), params, before[0])
+                    opt_state = restore(jnp.asarray(failed), opt_state, before[1])
+                    loss[failed[:, None] & (np.arange(t, target)[None] >= np.where(failed, fail, target)[:, None])] = np.nan
+                batch_loss[:, t:target] = loss
+                t = int(target)
+            for name, m in jax.vmap(lambda q: recorded_matrices(net(q)))(params).items():
+                mats[name][:, k] = np.asarray(m)
+            acc["train_acc"][:, k] = (predict(params, check) == check_y).mean(1)
+            acc["id_acc"][:, k] = (predict(params, data.x_id) == data.y_id).mean(1)
+            ood = predict(params, data.x_ood)
+            acc["ood_inferential"][:, k] = (ood == data.key_ood - 10).mean(1)
+            acc["ood_symmetric"][:, k] = (ood == data.key_ood - 6).mean(1)
+            done = k + 1
+            if progress is not None:
+                progress(t, config.steps)
+            if ending.seeds_failed(fail):
+                break  # every seed failed: nothing left to train
+    except KeyboardInterrupt:
+        ending.interrupted(done)  # keeps every recorded snapshot (RunFailure when there is none)
+    last = int(rec[done - 1])
+    seeds = [config.seed + s for s in range(S)]
     meta = {"config": dataclasses.asdict(config), "arch": "transformer", "data": data.spec,
             "init": f"every weight matrix from N(0, (d_in^-gamma)^2): std d_in^-{config.gamma}, d_in = d_model "
                     "for the embeddings; output bias 0; LayerNorm scale 1, bias 0",
-            "seeds": [config.seed + s for s in range(S)]}
-    return TransformerResult(step=rec, matrices=mats, batch_loss=batch_loss, data=data, meta=meta, **acc)
+            "seeds": seeds, "steps_done": last, **ending.meta(seeds, time.perf_counter() - started)}
+    return TransformerResult(step=rec[:done], matrices={k: v[:, :done] for k, v in mats.items()},
+                             batch_loss=batch_loss[:, :last], data=data, meta=meta,
+                             **{k: v[:, :done] for k, v in acc.items()})

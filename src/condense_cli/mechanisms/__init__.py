@@ -1,0 +1,5 @@
+"""The mechanisms the papers give for condensation, measured on a network: the embedding
+principle (`embedding`: one-step splitting and null embeddings), the loss landscape around a
+network in float64 (`landscape`: exact Hessian, inertia, a polish to a critical point) and the
+model rank (`rank`: the Jacobian's rank, and that of the narrow network the clusters imply).
+`embed.embed_run` puts them together for `condense embed`."""

@@ -1,0 +1,124 @@
+"""The model rank of a fully connected network (Zhang, Zhang, Zhang, Bai, arXiv 2307.08921,
+App. A; JMLR 2025, Def. 4-6): R(θ) = dim span{∂f/∂θ_i}, computed as the rank of the Jacobian
+∇_θ f(X; θ) over enough inputs X, and the rank of the narrow network the condensed clusters
+imply (one neuron per measured cluster, built by `reduction.reduce_network`, not by formula).
+
+The Jacobian is (n·d_out, M), formed row by row with vector-Jacobian products when n·d_out < M and
+column by column with Jacobian-vector products otherwise, in float64; never an M × M matrix. Its
+rank counts singular values above `tol`·σ_max (relative; default 1e-8). For an analytic network
+that has not condensed, the count depends on the tolerance (the singular values decay without a
+gap), so the tolerance and the singular values on either side of the cut are always reported.
+
+`jacobian_singular_values(params, spec, x) -> (min(n·d_out, M),)`; `model_rank(params, spec, x,
+tol, narrow=True) -> ModelRank`; `rank_points(x, n, seed)`: n inputs drawn uniformly from the
+box the data span.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from ..errors import BadInput
+from .landscape import flatten
+
+RANK_TOL = 1e-8
+MAX_ENTRIES = 50_000_000  # Jacobian entries (400 MB in float64): past this, fewer points are asked for
+
+
+@dataclass(frozen=True)
+class ModelRank:
+    """rank of the Jacobian at `points` inputs, relative tolerance `tol`, the smallest singular
+    value kept and the largest dropped (None: none dropped), the parameter count M, and the rank
+    of the narrow network of one neuron per cluster (`narrow_rank`, its widths `narrow_widths`;
+    None where not built)."""
+
+    rank: int
+    tol: float
+    points: int
+    parameters: int
+    sigma_kept: float | None
+    sigma_dropped: float | None
+    narrow_rank: int | None = None
+    narrow_widths: tuple[int, ...] | None = None
+    singular_values: np.ndarray = field(default=None, repr=False, compare=False)
+
+    def to_json(self) -> dict:
+        return {"rank": self.rank, "tol": self.tol, "points": self.points, "parameters": self.parameters,
+                "sigma_kept": self.sigma_kept, "sigma_dropped": self.sigma_dropped, "narrow_rank": self.narrow_rank,
+                "narrow_widths": None if self.narrow_widths is None else list(self.narrow_widths)}
+
+
+def rank_points(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """n inputs drawn uniformly from the box [min x, max x] per coordinate (a fixed seed)."""
+    if n < 1:
+        raise BadInput(f"--rank-points must be positive, got {n}")
+    x = np.asarray(x, np.float64)
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    return np.random.default_rng(seed).uniform(lo, hi, (n, x.shape[1]))
+
+
+@lru_cache(maxsize=32)
+def _jacobian_fn(spec, shapes: tuple, reverse: bool):
+    """The compiled (theta, out_bias, x) -> ∇_θ f(x; θ) (n·d_out, M) for one architecture."""
+    import jax
+
+    from ..nn.models import forward
+    from .landscape import unflatten
+
+    def f(theta, out_bias, x):
+        return forward(unflatten(theta, out_bias, shapes), x, spec).reshape(-1)
+
+    return jax.jit(jax.jacrev(f) if reverse else jax.jacfwd(f))
+
+
+def jacobian_singular_values(params: dict, spec, x) -> tuple[np.ndarray, int]:
+    """(singular values of ∇_θ f(x; θ), sorted descending; M) in float64."""
+    import jax.numpy as jnp
+
+    from ..runtime import x64
+
+    with x64(True):
+        theta, unflat = flatten(params, spec)
+        M, rows = theta.size, len(x) * spec.d_out
+        if rows * M > MAX_ENTRIES:
+            raise BadInput(f"the Jacobian at {len(x)} points would hold {rows * M:,} entries (M = {M:,} parameters); "
+                           f"ask for fewer points (--rank-points, at most {MAX_ENTRIES // max(M * spec.d_out, 1):,})")
+        out_bias = unflat.keywords["out_bias"]
+        J = _jacobian_fn(spec, unflat.keywords["shapes"], rows < M)(
+            jnp.asarray(theta), None if out_bias is None else jnp.asarray(out_bias), jnp.asarray(x, jnp.float64))
+        s = np.linalg.svd(np.asarray(J, np.float64), compute_uv=False)
+    return s, M
+
+
+def rank_of(s: np.ndarray, tol: float = RANK_TOL) -> tuple[int, float | None, float | None]:
+    """(rank, smallest kept σ, largest dropped σ) of singular values s at relative tolerance tol."""
+    if not len(s) or s[0] <= 0:
+        return 0, None, float(s[0]) if len(s) else None
+    keep = s > tol * s[0]
+    r = int(keep.sum())
+    return r, float(s[r - 1]), (float(s[r]) if r < len(s) else None)
+
+
+def model_rank(params: dict, spec, x, tol: float = RANK_TOL, narrow: bool = True, min_norm: float = 0.1,
+               cluster_tol: float | None = None) -> ModelRank:
+    """The empirical model rank at inputs x (n, d) and, with `narrow`, the rank of the network of
+    one neuron per measured direction cluster at the same inputs (see the module docstring)."""
+    if not (0 < tol < 1):
+        raise BadInput(f"the rank tolerance must be in (0, 1), got {tol}")
+    s, M = jacobian_singular_values(params, spec, x)
+    r, kept, dropped = rank_of(s, tol)
+    nr = widths = None
+    if narrow and not spec.residual:
+        from ..reduction import reduce_network
+
+        try:
+            small, small_spec, _ = reduce_network(params, spec, tol=cluster_tol, min_norm=min_norm)
+        except BadInput:
+            small = None
+        if small is not None:
+            nr = rank_of(jacobian_singular_values(small, small_spec, x)[0], tol)[0]
+            widths = tuple(small_spec.widths)
+    return ModelRank(rank=r, tol=tol, points=len(x), parameters=M, sigma_kept=kept, sigma_dropped=dropped,
+                     narrow_rank=nr, narrow_widths=widths, singular_values=s)
