@@ -22,7 +22,7 @@ def test_list_has_every_required_figure():
     assert REQUIRED <= ids == set(FIGURES)
     # each says what --quick changes, or that it has no cheaper version (the paper's run is already short)
     assert all("quick" in f for f in figures)
-    assert {f["id"] for f in figures if f["quick"] is None} == {"ic-fig5", "ov-fig6"}
+    assert {f["id"] for f in figures if f["quick"] is None} == {"ic-fig5", "ov-fig6", "ep-inertia"}
     table = runner.invoke(app, ["reproduce", "--list"], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "no cheaper version" in table.stdout
 

@@ -10,7 +10,8 @@ The Python API is the CLI's verbs as functions with the CLI's defaults, returnin
     sweep = phase_diagram(widths=(100, 200), gammas=(0.5, 1.5), gamma_primes=(0.0, 1.0))
 
 `analyze_checkpoint("model.safetensors")` measures a checkpoint made elsewhere (a
-`CheckpointAnalysis`, one `TensorAnalysis` per layer of neurons). Also `reduce`, `split_neuron`, `reproduce`, `reproductions`, `activations`, `multiplicity`,
+`CheckpointAnalysis`, one `TensorAnalysis` per layer of neurons); `embed`, `hessian_inertia` and
+`model_rank` test the embedding principle and the model rank on a trained network. Also `reduce`, `split_neuron`, `reproduce`, `reproductions`, `activations`, `multiplicity`,
 `load_dataset`, `load_run`, their configs and result types, and `transformer` (`transformer.train`,
 `transformer.Config`, `transformer.analyze`). Figures of an in-memory result are in
 `condense_cli.plots` (matplotlib; never imported here). Errors are `BadInput` (bad input) and
@@ -24,6 +25,9 @@ _LAZY = {
     "train": ("api", "train"),
     "analyze": ("api", "analyze"),
     "analyze_checkpoint": ("api", "analyze_checkpoint"),
+    "embed": ("api", "embed"),
+    "hessian_inertia": ("api", "hessian_inertia"),
+    "model_rank": ("api", "model_rank"),
     "phase_diagram": ("api", "phase_diagram"),
     "reduce": ("api", "reduce"),
     "split_neuron": ("reduction", "split_neuron"),
@@ -46,6 +50,9 @@ _LAZY = {
     "CheckpointAnalysis": ("checkpoints.analysis", "CheckpointAnalysis"),
     "TensorAnalysis": ("checkpoints.analysis", "TensorAnalysis"),
     "CheckpointSeries": ("checkpoints.analysis", "CheckpointSeries"),
+    "EmbedResult": ("mechanisms.embed", "EmbedResult"),
+    "Inertia": ("mechanisms.landscape", "Inertia"),
+    "ModelRank": ("mechanisms.rank", "ModelRank"),
     "PhaseResult": ("phase.fits", "PhaseResult"),
     "Reduction": ("reduction", "Reduction"),
     "Reproduction": ("reproductions.base", "Reproduction"),

@@ -108,6 +108,57 @@ def analyze_checkpoint(source, options=None, *, layout: str = "auto", layers=(),
     return _analyze(source, layout, tuple(layers), tuple(kinds), options, progress=progress, heatmaps=heatmaps)
 
 
+def _run_of(run):
+    from .run import TrainResult, load_run
+
+    return run if isinstance(run, TrainResult) else load_run(run)
+
+
+@_pythonic
+def embed(run, splits=(), nulls=(), *, at: str = "end", seed_index: int = 0, polish: bool = False,
+          bar: float = 1e-10, zero_tol: float = 1e-11):
+    """The embedding principle on one network of a run (a `TrainResult` or a run file's path):
+    `splits` as 'LAYER:NEURON[:ALPHA]' strings or `Embedding`s, `nulls` as 'LAYER[:BIAS]', applied
+    in that order after an optional polish to a critical point. Returns an `EmbedResult` (loss,
+    gradient, output change and Hessian inertia before and after each; `.run` the embedded
+    network); nothing is written."""
+    from .mechanisms.embed import embed_run
+    from .mechanisms.embedding import Embedding, parse_null, parse_split
+
+    embeddings = [e if isinstance(e, Embedding) else parse_split(e) for e in splits]
+    embeddings += [e if isinstance(e, Embedding) else parse_null(e) for e in nulls]
+    return embed_run(_run_of(run), embeddings, at=at, seed_index=seed_index, polish=polish, bar=bar, zero_tol=zero_tol)
+
+
+@_pythonic
+def hessian_inertia(run, *, at: str = "end", seed_index: int = 0, zero_tol: float = 1e-11):
+    """The exact float64 Hessian of the full-batch loss of one network of a run and its inertia:
+    an `Inertia` (positive, zero, negative at `zero_tol`, and the eigenvalues either side of the cut)."""
+    return embed(run, at=at, seed_index=seed_index, zero_tol=zero_tol).before.inertia
+
+
+@_pythonic
+def model_rank(run, *, at: str = "end", seed_index: int = 0, points: int | None = None, tol: float = 1e-8):
+    """The empirical model rank of one network of a run: the rank of ∇_θ f at the training inputs
+    (or at `points` inputs drawn from their range) at relative tolerance `tol`, and the rank of the
+    narrow network of one neuron per measured cluster. Returns a `ModelRank`."""
+    import numpy as np
+
+    from .measure.options import AnalysisOptions
+    from .measure.steps import choose_step
+    from .mechanisms.rank import model_rank as _rank, rank_points
+    from .run import network
+
+    run = _run_of(run)
+    k, _ = choose_step(np.asarray(run.loss[seed_index], np.float64), np.asarray(run.step), AnalysisOptions(at=at),
+                       loss_step=run.loss_step)
+    _, spec = network(run, seed_index, k)
+    params = {"hidden": [np.asarray(w[seed_index, k], np.float64) for w in run.hidden],
+              "out": np.asarray(run.out[seed_index, k], np.float64)}
+    x = run.x if points is None else rank_points(run.x, points)
+    return _rank(params, spec, np.asarray(x, np.float64), tol=tol)
+
+
 @_pythonic
 def phase_diagram(config=None, *, data: str = "phase4", n: int | None = None, data_seed: int = 0,
                   out_dir=None, fresh: bool = False, progress=None, **settings):

@@ -41,11 +41,18 @@ class Reduction:
     layers: list
     run: object = field(repr=False, compare=False)
     out: str | None = None
+    max_output_change: float | None = None  # max |f_reduced − f| on the training inputs, before fine-tuning
+
+    @property
+    def loss_change(self) -> float:
+        """loss_after / loss_before − 1 (the relative change of the loss by the reduction alone)."""
+        return self.loss_after / self.loss_before - 1 if self.loss_before > 0 else float("nan")
 
     def to_json(self) -> dict:
         out = {"width_before": self.width_before, "width_after": self.width_after, "loss_before": self.loss_before,
-               "loss_after": self.loss_after, "loss_finetuned": self.loss_finetuned, "step": self.step,
-               "why": self.why, "layers": self.layers}
+               "loss_after": self.loss_after, "loss_change": self.loss_change,
+               "max_output_change": self.max_output_change, "loss_finetuned": self.loss_finetuned,
+               "step": self.step, "why": self.why, "layers": self.layers}
         if self.out is not None:
             out["out"] = self.out
         return out
@@ -65,7 +72,7 @@ def _set_outgoing(params: dict, layer: int, value: np.ndarray) -> None:
 
 
 def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_norm: float = 0.1,
-                   min_share: float = 0.05):
+                   min_share: float = 0.05, refit_on: np.ndarray | None = None):
     """(reduced params, reduced NetSpec, per-layer report). `params` hold NumPy arrays
     (hidden[l] (m_l, fan_in+1), out (d_out, m_L+1)) of one network. `tol` None merges the
     clusters of the persistent reading, a cosine those of the fixed reading at that tolerance;
@@ -78,6 +85,9 @@ def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_no
     params = {"hidden": [np.array(w, np.float64) for w in params["hidden"]],
               "out": np.array(params["out"], np.float64)}
     report = []
+    if refit_on is not None:  # what each layer's outgoing matrix computes in the original network
+        hs = [_outputs(params, refit_on, spec, l) for l in range(len(params["hidden"]))]
+        target = [h @ _outgoing(params, l)[:, :-1].T + _outgoing(params, l)[:, -1] for l, h in enumerate(hs)]
     for l in range(len(params["hidden"])):
         W = params["hidden"][l]
         lc = layer_condensation(W, tol=tol, min_norm=min_norm, min_share=min_share, curve=False)
@@ -94,6 +104,10 @@ def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_no
         new_W = np.array(rows).reshape(len(rows), W.shape[1])
         new_next = np.concatenate([np.array(cols).reshape(len(cols), nxt.shape[0]).T, nxt[:, -1:]], axis=1)
         params["hidden"][l] = new_W
+        if refit_on is not None and len(rows):
+            last = l + 1 == len(params["hidden"])
+            new_next = _refit(_outputs(params, refit_on, spec, l), target[l], new_next,
+                              fixed_bias=last and not spec.output_bias)
         _set_outgoing(params, l, new_next)
         report.append({"layer": l + 1, "width_before": int(W.shape[0]), "width_after": int(len(rows)),
                        "dropped_negligible": int(lc.left_out + lc.nonfinite),
@@ -106,6 +120,28 @@ def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_no
     new_spec = NetSpec(d=spec.d, widths=widths, d_out=spec.d_out, acts=spec.acts, alpha=spec.alpha,
                        residual=False, output_bias=spec.output_bias)
     return params, new_spec, report
+
+
+def _outputs(params: dict, x: np.ndarray, spec: NetSpec, l: int) -> np.ndarray:
+    """Hidden layer l's (0-based) outputs (n, m_l) on inputs x (n, d) of a fully connected network."""
+    import jax.numpy as jnp
+
+    from .nn import activations
+
+    h = np.asarray(x, np.float64)
+    for w, act in list(zip(params["hidden"], spec.acts))[:l + 1]:
+        h = np.asarray(activations.get(act).fn(jnp.asarray(h @ w[:, :-1].T + w[:, -1])), np.float64)
+    return h
+
+
+def _refit(h: np.ndarray, target: np.ndarray, current: np.ndarray, fixed_bias: bool) -> np.ndarray:
+    """The outgoing matrix (rows, m + 1) that best maps the layer outputs h (n, m) onto `target`
+    (n, rows) in least squares (its bias column kept as it is when `fixed_bias`)."""
+    if fixed_bias:
+        body = np.linalg.lstsq(h, target - current[:, -1], rcond=None)[0].T
+        return np.concatenate([body, current[:, -1:]], axis=1)
+    H = np.concatenate([h, np.ones((len(h), 1))], axis=1)
+    return np.linalg.lstsq(H, target, rcond=None)[0].T
 
 
 def split_neuron(params: dict, layer: int, j: int, ratio: float = 0.5) -> dict:
@@ -139,7 +175,8 @@ def check_output(target, source, force: bool) -> None:
 
 
 def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = None, min_norm: float = 0.1,
-               finetune_steps: int = 0, lr: float | None = None, progress=None, source: str = ""):
+               finetune_steps: int = 0, lr: float | None = None, progress=None, source: str = "",
+               refit: bool = True):
     """Reduce one network of a run (a `TrainResult`) at a recorded step; optionally fine-tune it.
 
     Returns a `Reduction` (the reduced run as a `TrainResult` in `.run`; not written). Raises BadInput for a bad
@@ -149,7 +186,8 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
 
     import jax.numpy as jnp
 
-    from .measure.analyze import AnalysisOptions, choose_step
+    from .measure.options import AnalysisOptions
+    from .measure.steps import choose_step
     from .data import Dataset
     from .errors import RunFailure
     from .nn.models import LOSSES
@@ -169,7 +207,8 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
               "out": np.asarray(run.out[seed_index, k], np.float64)}
     if not all(np.isfinite(w).all() for w in [*params["hidden"], params["out"]]):
         raise RunFailure(f"the weights at step {step} are not finite; nothing to reduce")
-    reduced, new_spec, layers = reduce_network(params, spec, tol=tol, min_norm=min_norm)
+    reduced, new_spec, layers = reduce_network(params, spec, tol=tol, min_norm=min_norm,
+                                               refit_on=np.asarray(run.x, np.float64) if refit else None)
     if not any(l["condensed"] for l in layers):
         verdicts = "; ".join(f"layer {l['layer']}: {l['verdict']}" for l in layers)
         raise RunFailure(f"not condensed at step {step} ({verdicts}); nothing written")
@@ -180,6 +219,9 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
                         "out": jnp.asarray(p["out"], jnp.float32)}
     loss_before = float(loss_fn(as_jax(params), x, y, spec))
     loss_after = float(loss_fn(as_jax(reduced), x, y, new_spec))
+    from .nn.models import forward
+
+    change = float(jnp.max(jnp.abs(forward(as_jax(reduced), x, new_spec) - forward(as_jax(params), x, spec))))
     if finetune_steps > 0:
         base = dataclasses.asdict(TrainConfig.from_dict(meta.get("config") or {}))
         base.update(widths=new_spec.widths, act=tuple(new_spec.acts), steps=finetune_steps, seeds=1, residual=False,
@@ -200,9 +242,9 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
                   "seeds": [0], "stop_step": None})
         loss_finetuned = None
     result.meta["reduced_from"] = {"file": source, "step": step, "why": why, "seed_index": seed_index,
-                                   "tol": tol, "min_norm": min_norm, "layers": layers}
+                                   "tol": tol, "min_norm": min_norm, "refit": refit, "layers": layers}
     one = len(layers) == 1
     return Reduction(width_before=layers[0]["width_before"] if one else [l["width_before"] for l in layers],
                      width_after=layers[0]["width_after"] if one else [l["width_after"] for l in layers],
                      loss_before=loss_before, loss_after=loss_after, loss_finetuned=loss_finetuned, step=step,
-                     why=why, layers=layers, run=result)
+                     why=why, layers=layers, run=result, max_output_change=change)

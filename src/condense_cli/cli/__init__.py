@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from . import activations, analyze, phase, reduce, reproduce, train  # noqa: F401  (each registers its command)
+from . import activations, analyze, embed, phase, reduce, reproduce, train  # noqa: F401  (each registers its command)
 from .common import app, error_line
 
 __all__ = ["app", "main"]

@@ -30,6 +30,9 @@ def analyze_cmd(
     min_coverage: Annotated[float, typer.Option(help="A layer is condensed only if its counted clusters hold at least this share of the kept neurons.")] = DEFAULTS.min_coverage,
     max_neurons: Annotated[int, typer.Option(help="Cluster at most this many kept neurons (a fixed random sample when there are more; the others join the nearest cluster).")] = DEFAULTS.max_neurons,
     fit_tol: Annotated[float, typer.Option(help="1-d input: a polynomial fits the output when its relative RMS residual is at most this.")] = DEFAULTS.fit_tol,
+    model_rank: Annotated[bool, typer.Option("--model-rank/--no-model-rank", help="The model rank: the rank of the Jacobian ∇θ f over the inputs, at the step and over training, and of the narrow network of one neuron per cluster.")] = DEFAULTS.model_rank,
+    rank_points: Annotated[Optional[int], typer.Option(help="The model rank at this many inputs drawn uniformly from the data's range (default: the training inputs).")] = None,
+    rank_tol: Annotated[float, typer.Option(help="Singular values of the Jacobian at most this times the largest count as zero.")] = DEFAULTS.rank_tol,
     act: Annotated[Optional[str], typer.Option(help="Activation (name or formula of x, or one per layer) for a run file whose meta does not name it; must agree with the file's own where it does.")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="Output scale 1/α for a run file whose meta lacks it.")] = None,
     residual: Annotated[Optional[bool], typer.Option("--residual/--no-residual", help="Residual hidden layers, for a run file whose meta lacks it.", show_default=False, metavar="")] = None,
@@ -87,7 +90,8 @@ def analyze_cmd(
     options = AnalysisOptions(at=at, at_loss_ratio=at_loss_ratio,
                               layers=parse_int_list(layer, "--layer") if layer else None,
                               min_norm=min_norm, tol=tol, fixed_tol=fixed_tol, min_share=min_share,
-                              min_coverage=min_coverage, max_neurons=max_neurons, fit_tol=fit_tol)
+                              min_coverage=min_coverage, max_neurons=max_neurons, fit_tol=fit_tol,
+                              model_rank=model_rank, rank_points=rank_points, rank_tol=rank_tol)
     run = resolve_run(run_files.load_run(run_file), act=act, alpha=alpha, residual=residual)
     options.validate(len(run.hidden))
     if out_dir is not None:
@@ -187,6 +191,19 @@ def _print_analysis(report: dict) -> None:
             err.print(Text(f"  layer {l}: {e['bound_note']}", style="red"), soft_wrap=True)
         if e["note"] and e["note"] != "not condensed: no count against 2p is claimed":
             err.print(f"  layer {l}: {e['note']}")
+    r = report.get("model_rank")
+    if r is not None:
+        if r.get("rank") is None:
+            err.print(f"  model rank: not computed ({r.get('note') or 'the weights are not finite'})", soft_wrap=True)
+        else:
+            gap = (f"σ kept ≥ {r['sigma_kept']:.2g}" + (f", next {r['sigma_dropped']:.2g}" if r["sigma_dropped"] is not None
+                                                          else ", none dropped"))
+            narrow = ("" if r["narrow_rank"] is None else
+                      f"; the narrow network of one neuron per cluster (widths {','.join(map(str, r['narrow_widths']))}) "
+                      f"has rank {r['narrow_rank']}")
+            err.print(f"  model rank {r['rank']} of {r['parameters']} parameters at {r['points']} inputs (relative "
+                      f"tolerance {r['tol']:g}; {gap}){narrow}" + (f"; {r['note']}" if r.get("note") else ""),
+                      soft_wrap=True)
     if "one_d" in report:
         o = report["one_d"]
         err.print(f"  1-d output: lowest polynomial degree fitting within {o['fit_tol']}: {o['poly_degree']} "

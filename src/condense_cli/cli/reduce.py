@@ -20,6 +20,7 @@ def reduce_cmd(
     min_norm: Annotated[float, typer.Option(help="Drop neurons whose input weight is below this fraction of the largest.")] = 0.1,
     finetune_steps: Annotated[int, typer.Option(help="Then train the reduced network this many steps (its run's optimizer and lr).")] = 0,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate for fine-tuning (default: the run's).")] = None,
+    no_refit: Annotated[bool, typer.Option("--no-refit", help="Keep the merged outgoing weights Σ (|w_j|/r) a_j as they are (by default they are refit by least squares to the original network's next-layer input on the training inputs).", metavar="")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Reduced run file (default: <run>_reduced.npz beside the run).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists (never the input run file).", metavar="")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.", metavar="")] = False,
@@ -42,7 +43,8 @@ def reduce_cmd(
 
     with progress_bar("fine-tuning the reduced network", disable=quiet or finetune_steps == 0, console=err) as advance:
         reduction = reduce_run(run, at=at, seed_index=seed_index, tol=tol, min_norm=min_norm,
-                               finetune_steps=finetune_steps, lr=lr, progress=advance, source=str(run_file))
+                               finetune_steps=finetune_steps, lr=lr, progress=advance, source=str(run_file),
+                               refit=not no_refit)
     run_files.save_run(target, reduction.run)
     reduction = dataclasses.replace(reduction, out=str(target))
     layers, why, step = reduction.layers, reduction.why, reduction.step
@@ -51,8 +53,9 @@ def reduce_cmd(
         err.print(styled(("condense reduce", "bold"), f" {run_file} at step {step} ({why}):"), soft_wrap=True)
         for l in layers:
             err.print(f"  layer {l['layer']}: {l['width_before']} → {l['width_after']} neurons "
-                      f"({l['dropped_negligible']} negligible dropped, largest cluster {l['largest_cluster']})")
-        err.print(f"  loss {loss_before:.6g} → {loss_after:.6g}"
+                      f"({l['dropped_negligible']} negligible left out, largest cluster {l['largest_cluster']})")
+        err.print(f"  loss {loss_before:.6g} → {loss_after:.6g} ({reduction.loss_change:+.2%}; output changed by at most "
+                  f"{reduction.max_output_change:.3g} on the training inputs)"
                   + (f" → {loss_finetuned:.6g} after {finetune_steps} fine-tuning steps" if loss_finetuned is not None else ""))
         err.print(f"  written: {target}")
     if as_json:

@@ -1,8 +1,9 @@
 """The analysis of a whole run: for every seed and chosen layer, the chosen step, the layer
 measure (`condensation`), the theory (`theory`), the series over training and when the count
-held within 2p, and the 1-d extras. `analyze(run, options)` returns an `Analysis` (`results`);
-`resolve_run` completes a run file's meta (`--act`, `--alpha`, `--residual`); `choose_step`
-picks the analyzed step.
+held within 2p, the 1-d extras, and per network the model rank (`mechanisms.rank`) at the step
+and over training. `analyze(run, options)` returns an `Analysis` (`results`);
+`resolve_run` completes a run file's meta (`--act`, `--alpha`, `--residual`); the analyzed
+step is picked by `steps.choose_step`.
 """
 from __future__ import annotations
 
@@ -17,66 +18,10 @@ from . import theory
 from .condensation import LayerCondensation, channel_output_clusters, conv_output_cosine, relative_distance
 from .options import AnalysisOptions
 from .results import Analysis, LayerAnalysis, SeedAnalysis, Series
+from .steps import choose_step, first_below, recorded_index, stage_end
 
-
-def first_below(loss: np.ndarray, ratio: float, loss_step: np.ndarray | None = None) -> int | None:
-    """The first step whose loss is at most ratio × loss[0], or None. `loss_step` (J,): the steps
-    of the loss entries (None: entry t is step t)."""
-    hit = np.flatnonzero(loss <= ratio * loss[0])
-    if not len(hit):
-        return None
-    return int(hit[0]) if loss_step is None else int(loss_step[hit[0]])
-
-
-def choose_step(loss: np.ndarray, steps: np.ndarray, options: AnalysisOptions,
-                most_condensed: int | None = None, loss_step: np.ndarray | None = None) -> tuple[int, str]:
-    """(index into `steps`, why) for one seed's loss (J,) at `loss_step` (J,; None: every step)
-    and the recorded steps (K,). `most_condensed` is the index `--at most-condensed` takes (None:
-    no snapshot condensed)."""
-    at = str(options.at).strip().lower()
-    if options.at_loss_ratio is not None:
-        r = options.at_loss_ratio
-        t = first_below(loss, r, loss_step)
-        if t is None:
-            return len(steps) - 1, f"last recorded step (the loss never fell to {r} of its initial value)"
-        return stage_end(loss, steps, r, loss_step) - 1, f"last recorded step before the loss fell to {r} of its initial value (step {t})"
-    if at == "end":
-        return len(steps) - 1, "last recorded step (--at end)"
-    if at == "initial":
-        r = options.stage_ratio
-        t = first_below(loss, r, loss_step)
-        if t is None:
-            return len(steps) - 1, f"last recorded step; the loss never fell to {r:.0%} of its initial value"
-        return stage_end(loss, steps, r, loss_step) - 1, (f"last recorded step of the initial stage (the loss fell to {r:.0%} "
-                                               f"of its initial value at step {t})")
-    if at == "most-condensed":
-        if most_condensed is None:
-            k, why = choose_step(loss, steps, AnalysisOptions(stage_ratio=options.stage_ratio), loss_step=loss_step)
-            return k, "no recorded step of the initial stage is condensed; " + why
-        return most_condensed, ("the step of the initial stage where the layer was most condensed "
-                                "(widest persistent range)")
-    try:
-        want = int(at)
-    except ValueError:
-        raise BadInput(f"--at must be initial, end, most-condensed or a step number, got {options.at!r}") from None
-    return recorded_index(steps, want), f"step {want} (--at)"
-
-
-def recorded_index(steps: np.ndarray, want: int) -> int:
-    """The index of step `want` among the recorded steps (K,); BadInput naming the nearest ones."""
-    steps = np.asarray(steps)
-    hits = np.flatnonzero(steps == want)
-    if not len(hits):
-        near = steps[np.argsort(np.abs(steps - want))[:2]]
-        raise BadInput(f"step {want} was not recorded; nearest recorded steps: "
-                       f"{', '.join(map(str, sorted(near)))} (recorded {steps[0]}..{steps[-1]})")
-    return int(hits[0])
-
-
-def stage_end(loss: np.ndarray, steps: np.ndarray, ratio: float, loss_step: np.ndarray | None = None) -> int:
-    """Number of recorded steps inside the initial stage (before the loss fell to ratio × initial)."""
-    t = first_below(loss, ratio, loss_step)
-    return len(steps) if t is None else max(int(np.searchsorted(steps, t, side="left")), 1)
+__all__ = ["analyze", "resolve_run", "held_within_bound", "choose_step", "first_below", "recorded_index", "stage_end",
+           "AnalysisOptions"]
 
 
 def held_within_bound(steps, directions, condensed, persistence, p, stage_k: int) -> dict:
@@ -181,6 +126,12 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
     if progress is not None:
         progress(total, total)
 
+    rank_spec = rank_x = rank_note = None
+    if options.model_rank:
+        from ..mechanisms.rank import model_rank, rank_setup, series_ranks, snapshot_params
+
+        rank_spec, rank_x, rank_note = rank_setup(run, options.rank_points)
+    series_rank = np.full((S, K), -1, np.int64)
     optimizer = (meta.get("config") or {}).get("optimizer", meta.get("optimizer"))
     seed_ids = meta.get("seeds") or list(range(S))
     per_seed, plot_data = [], None
@@ -222,14 +173,27 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
                          "one_d": theory.one_d_extras(run, s, k, options.fit_tol, fig_layers)}
             if plot_data["one_d"] is not None:
                 one_d = plot_data["one_d"]["report"]
+        rank = None
+        if options.model_rank:
+            rank = {"rank": None, "note": rank_note}
+            if rank_spec is not None:
+                if s == 0:  # over training for the first seed (the one the figures show), at the step for each
+                    series_rank[s] = series_ranks(run, s, rank_spec, rank_x, options.rank_tol, always=k)
+                p_k = snapshot_params(run, s, k)
+                if all(np.isfinite(w).all() for w in [*p_k["hidden"], p_k["out"]]):
+                    rank = {**model_rank(p_k, rank_spec, rank_x, options.rank_tol, narrow=True,
+                                         min_norm=options.min_norm, cluster_tol=options.tol).to_json(),
+                            "note": rank_note}
         series = Series(step=steps, directions=series_dirs[s], lines=series_lines[s], condensed=series_cond[s],
-                        persistence=series_pers[s], rd=series_rd[s])
+                        persistence=series_pers[s], rd=series_rd[s],
+                        model_rank=series_rank[s] if options.model_rank else None)
         per_seed.append(SeedAnalysis(seed=seed_ids[s], step=step, why=why, loss=loss_k, loss_ratio=finite_or_none(ratio),
-                                     stage=stage, layers=tuple(layer_results), series=series, one_d=one_d))
+                                     stage=stage, layers=tuple(layer_results), series=series, one_d=one_d,
+                                     model_rank=rank))
 
     arrays = {"series_step": steps, "series_directions": series_dirs, "series_lines": series_lines,
               "series_condensed": series_cond, "series_persistence": series_pers,
-              "series_rd": series_rd, "layers": np.asarray(layers),
+              "series_rd": series_rd, "layers": np.asarray(layers), "series_model_rank": series_rank,
               "series_loss": np.array([[run.loss_at(s, t) for t in steps] for s in range(S)])}
     for fl in plot_data["layers"]:
         lc = fl["lc"]

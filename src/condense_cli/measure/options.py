@@ -26,6 +26,9 @@ class AnalysisOptions:
     stage_ratio: float = 0.7
     max_neurons: int = 2000
     series_max_neurons: int = 1000
+    model_rank: bool = True  # the Jacobian's rank at the step and over training (fully connected networks)
+    rank_points: int | None = None  # None: the training inputs; N: N inputs drawn from their range
+    rank_tol: float = 1e-8  # relative: singular values ≤ rank_tol · σ_max count as zero
 
     def validate(self, n_layers: int) -> None:
         if not (0 <= self.min_norm < 1):
@@ -41,6 +44,10 @@ class AnalysisOptions:
             raise BadInput(f"--fit-tol must be positive, got {self.fit_tol}")
         if self.max_neurons < 3 or self.series_max_neurons < 3:
             raise BadInput("--max-neurons must be at least 3")
+        if self.rank_points is not None and self.rank_points < 1:
+            raise BadInput(f"--rank-points must be positive, got {self.rank_points}")
+        if not (0 < self.rank_tol < 1):
+            raise BadInput(f"--rank-tol must be in (0, 1), got {self.rank_tol}")
         r = self.at_loss_ratio
         if r is not None and not (0 < r < 1):
             raise BadInput(f"--at-loss-ratio must be in (0, 1), got {r}")
@@ -55,7 +62,8 @@ class AnalysisOptions:
                 "count": "fixed" if self.tol is not None else "persistent", "min_norm": self.min_norm,
                 "min_share": self.min_share, "min_coverage": self.min_coverage, "max_neurons": self.max_neurons,
                 "series_max_neurons": self.series_max_neurons, "fit_tol": self.fit_tol,
-                "stage_ratio": self.stage_ratio}
+                "stage_ratio": self.stage_ratio, "model_rank": self.model_rank, "rank_points": self.rank_points,
+                "rank_tol": self.rank_tol}
 
     def measure(self, W, series: bool = False):
         """`layer_condensation` of W (m, fan_in + 1) with these options (cheaper for the series)."""

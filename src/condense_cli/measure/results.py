@@ -58,10 +58,14 @@ class Series:
     condensed: np.ndarray
     persistence: np.ndarray
     rd: np.ndarray
+    model_rank: np.ndarray | None = None  # (K,) the Jacobian's rank per snapshot (−1: not computed); None: off
 
     def to_json(self) -> dict:
-        return {"step": self.step.tolist(), "directions": self.directions.tolist(), "lines": self.lines.tolist(),
-                "condensed": self.condensed.tolist(), "persistence": np.round(self.persistence, 6).tolist()}
+        out = {"step": self.step.tolist(), "directions": self.directions.tolist(), "lines": self.lines.tolist(),
+               "condensed": self.condensed.tolist(), "persistence": np.round(self.persistence, 6).tolist()}
+        if self.model_rank is not None:
+            out["model_rank"] = [None if r < 0 else int(r) for r in self.model_rank]
+        return out
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class SeedAnalysis:
     layers: tuple[LayerAnalysis, ...]
     series: Series = field(repr=False, compare=False)
     one_d: dict | None = None
+    model_rank: dict | None = None  # {rank, tol, points, narrow_rank, ...} at the step (None: not computed)
 
     def layer(self, l: int) -> LayerAnalysis:
         """The analyzed hidden layer l (1-based, as in the run)."""
@@ -91,6 +96,8 @@ class SeedAnalysis:
                "loss_ratio": self.loss_ratio, "stage": self.stage, "layers": [e.to_json() for e in self.layers]}
         if self.one_d is not None:
             out["one_d"] = self.one_d
+        if self.model_rank is not None:
+            out["model_rank"] = self.model_rank
         return out
 
 
@@ -138,6 +145,8 @@ class Analysis:
         }
         if first.one_d is not None:
             out["one_d"] = first.one_d
+        if first.model_rank is not None:
+            out["model_rank"] = first.model_rank
         if len(self.seeds) > 1:
             out["seeds"] = [s.to_json() for s in self.seeds]
             out["summary"] = self.summary()

@@ -25,6 +25,7 @@ from .landscape import flatten
 
 RANK_TOL = 1e-8
 MAX_ENTRIES = 50_000_000  # Jacobian entries (400 MB in float64): past this, fewer points are asked for
+MAX_ROWS = 256  # Jacobian rows (points × outputs) in `analyze`: its SVD at every snapshot stays a fraction of a second
 
 
 @dataclass(frozen=True)
@@ -122,3 +123,47 @@ def model_rank(params: dict, spec, x, tol: float = RANK_TOL, narrow: bool = True
             widths = tuple(small_spec.widths)
     return ModelRank(rank=r, tol=tol, points=len(x), parameters=M, sigma_kept=kept, sigma_dropped=dropped,
                      narrow_rank=nr, narrow_widths=widths, singular_values=s)
+
+
+SERIES_RANKS = 50  # snapshots of a run's series whose rank `analyze` computes (evenly spread, the analyzed one added)
+
+
+def snapshot_params(run, s: int, k: int) -> dict:
+    """Seed s's network at snapshot k of a run, float64 NumPy."""
+    return {"hidden": [np.asarray(w[s, k], np.float64) for w in run.hidden], "out": np.asarray(run.out[s, k], np.float64)}
+
+
+def rank_setup(run, points: int | None):
+    """(spec, inputs (n, d) float64, note) for the model rank of a run's networks; spec None (with
+    the note saying why) where it is not computed. The inputs are the training inputs, or `points`
+    drawn from their range, cut to what the Jacobian's size allows (the note says so)."""
+    from ..run import network
+
+    if run.meta.get("trunk") or run.meta.get("arch") in ("cnn", "resnet18") or any(
+            (l or {}).get("kind") == "conv" for l in run.meta.get("layers") or []):
+        return None, None, "the model rank is computed for fully connected networks only"
+    _, spec = network(run, 0, 0)
+    x = np.asarray(run.x if points is None else rank_points(run.x, points), np.float64)
+    M = sum(r * c for r, c in spec.shapes) - (0 if spec.output_bias else spec.d_out)
+    most = max(1, min(MAX_ENTRIES // max(M * spec.d_out, 1), MAX_ROWS // spec.d_out))
+    note = None
+    if len(x) > most:
+        note = (f"at the first {most} of the {len(x)} inputs (the Jacobian kept to {MAX_ROWS} rows of points × outputs "
+                f"and {MAX_ENTRIES:,} entries; --rank-points N draws N from the data's range)")
+        x = x[:most]
+    return spec, x, note
+
+
+def series_ranks(run, s: int, spec, x, tol: float, always: int | None = None, most: int = SERIES_RANKS) -> np.ndarray:
+    """(K,) the Jacobian's rank at up to `most` snapshots of seed s (evenly spread, and snapshot
+    `always`); −1 where not computed or the weights are not finite."""
+    K = len(run.step)
+    ks = set(np.unique(np.linspace(0, K - 1, min(K, most)).round().astype(int)).tolist())
+    if always is not None:
+        ks.add(int(always) % K)
+    out = np.full(K, -1, np.int64)
+    for k in sorted(ks):
+        p = snapshot_params(run, s, k)
+        if all(np.isfinite(w).all() for w in [*p["hidden"], p["out"]]):
+            out[k] = rank_of(jacobian_singular_values(p, spec, x)[0], tol)[0]
+    return out

@@ -58,7 +58,8 @@ def analysis_figures(result, run) -> list[tuple[str, Figure]]:
     save(training_series(arr["series_step"], arr["series_directions"][0], arr["series_lines"][0],
                                arr["series_rd"][0], arr["layers"].tolist(),
                                [e.bound for e in first.layers], step,
-                               condensed=arr["series_condensed"][0]), "series")
+                               condensed=arr["series_condensed"][0],
+                               model_rank=arr["series_model_rank"][0] if "series_model_rank" in arr else None), "series")
     one = figs["one_d"]
     if one is not None:
         act = first.layers[0].activation if first.layers else ""

@@ -47,11 +47,15 @@ def loss_curve(loss: np.ndarray, step: int, stage_ratio: float, title: str, loss
     return fig
 
 
-def training_series(steps, directions, lines, rd, layers, bounds, step, loss=None, condensed=None) -> Figure:
+def training_series(steps, directions, lines, rd, layers, bounds, step, loss=None, condensed=None,
+                    model_rank=None) -> Figure:
     """Persistent directions and lines (with the bound 2p) and RD over the recorded steps;
-    `condensed` (layers, K) marks the snapshots judged condensed (filled) or not (hollow)."""
-    fig = Figure(figsize=(7, 5.2), layout="constrained")
-    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    `condensed` (layers, K) marks the snapshots judged condensed (filled) or not (hollow);
+    `model_rank` (K,; −1 where not computed) adds a panel of the network's model rank."""
+    ranked = model_rank is not None and (np.asarray(model_rank) >= 0).any()
+    fig = Figure(figsize=(7, 7.0 if ranked else 5.2), layout="constrained")
+    axes = fig.subplots(3 if ranked else 2, 1, sharex=True)
+    ax1, ax2 = axes[0], axes[1]
     steps = np.asarray(steps)
     for j, l in enumerate(layers):
         c = f"C{j}"
@@ -65,7 +69,12 @@ def training_series(steps, directions, lines, rd, layers, bounds, step, loss=Non
         if bounds[j] is not None:
             ax1.axhline(bounds[j], color=c, ls="--", lw=0.8, alpha=0.7, label=f"layer {l}: bound 2p = {bounds[j]}")
         ax2.plot(steps, rd[j], color=c, label=f"layer {l}")
-    for ax in (ax1, ax2):
+    if ranked:
+        r = np.asarray(model_rank)
+        ok = r >= 0
+        axes[2].plot(np.asarray(steps)[ok], r[ok], marker=".", color="k")
+        axes[2].set_ylabel("model rank (Jacobian)")
+    for ax in axes:
         ax.axvline(step, color="C3", lw=0.8, alpha=0.7)
     ax1.set_ylabel("condensed orientations")
     ax1.legend(fontsize=7, ncol=2)
@@ -73,10 +82,10 @@ def training_series(steps, directions, lines, rd, layers, bounds, step, loss=Non
     ax2.set_ylabel("RD = |θ(t)−θ(0)| / |θ(0)|")
     if np.asarray(rd).shape[1] > 1 and np.all(np.asarray(rd)[:, 1:] > 0):
         ax2.set_yscale("log")
-    ax2.set_xlabel("step")
+    axes[-1].set_xlabel("step")
     ax2.legend(fontsize=7)
     if len(steps) > 1 and np.all(steps[1:] > 0) and steps[-1] > 100 * max(steps[1], 1):
-        ax2.set_xscale("symlog", linthresh=max(steps[1], 1))
+        axes[-1].set_xscale("symlog", linthresh=max(steps[1], 1))
     return fig
 
 
@@ -324,6 +333,31 @@ def checkpoint_series(steps, names, directions, condensed) -> Figure:
     bottom.set_ylim(-0.05, 1.05)
     bottom.set_xlabel("step")
     bottom.set_ylabel("share condensed")
+    return fig
+
+
+def hessian_spectra(labels, spectra, tol: float, title: str) -> Figure:
+    """Hessian eigenvalues of several networks side by side (one column each, symmetric-log
+    scale), the band |λ| ≤ tol counted as zero shaded, with each column's (+, 0, −) counts."""
+    fig = Figure(figsize=(1.6 + 1.5 * len(labels), 4.2), layout="constrained")
+    ax = fig.subplots()
+    for i, lam in enumerate(spectra):
+        lam = np.asarray(lam)
+        zero = np.abs(lam) <= tol
+        ax.scatter(np.full(len(lam), i) + np.linspace(-0.15, 0.15, len(lam)), lam, s=10,
+                   c=np.where(zero, "tab:gray", np.where(lam > 0, "tab:blue", "tab:red")))
+        ax.annotate(f"{int((lam > tol).sum())}, {int(zero.sum())}, {int((lam < -tol).sum())}", (i, 0.98),
+                    xycoords=("data", "axes fraction"), ha="center", va="top", fontsize=8,
+                    bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"})
+    ax.axhspan(-tol, tol, color="0.85", zorder=0, label=f"|λ| ≤ {tol:g}: zero")
+    ax.set_yscale("symlog", linthresh=max(tol, 1e-300))
+    from matplotlib.ticker import SymmetricalLogLocator
+
+    ax.yaxis.set_major_locator(SymmetricalLogLocator(linthresh=max(tol, 1e-300), base=1000))  # every third decade
+    ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
+    ax.set_ylabel("Hessian eigenvalue")
+    ax.set_title(title + "\n(counts: positive, zero, negative)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
     return fig
 
 

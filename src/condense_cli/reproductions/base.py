@@ -66,6 +66,7 @@ class PlotKind(Enum):
     DIRECTION_FIELD = "direction_field"
     TRAINING_SERIES = "training_series"
     FEATURE_MAP = "feature_map"
+    HESSIAN_SPECTRA = "hessian_spectra"
 
 
 @dataclass(frozen=True)

@@ -171,3 +171,30 @@ def answers_reason(inferential: float, symmetric: float, expect: str) -> str | N
 
 def judge_answers(inferential: float, symmetric: float, expect: str) -> bool:
     return answers_reason(inferential, symmetric, expect) is None
+
+
+CRITICAL_BAR = 1e-10  # gradient L1 norm of a critical point (the paper reached 7.15e-15 on its 1-d data)
+
+
+def inertia_reason(grad_l1: float, counts: list[tuple[int, int, int]], bar: float = CRITICAL_BAR) -> str | None:
+    """Embedding principle Fig. 3 on one network: it is a critical point (gradient L1 ≤ bar); over
+    the splits m → m+1 → m+2 no count of (positive, zero, negative) eigenvalues decreases (JML 2022,
+    Thm 6.2, any critical point); where the narrowest network is a strict local minimum (no zero or
+    negative eigenvalue: the paper's case), each split adds exactly one zero eigenvalue and the
+    negatives go 0 → 1 → 2 (the paper's Fig. 3)."""
+    if not np.isfinite(grad_l1) or grad_l1 > bar:
+        return f"not a critical point (gradient L1 {grad_l1:.2g} > {bar:g})"
+    for (a, b) in zip(counts, counts[1:]):
+        if any(v1 < v0 for v0, v1 in zip(a, b)):
+            return f"a count decreased: {a} → {b}"
+    if counts[0][1] == 0 and counts[0][2] == 0:
+        steps = list(range(len(counts)))
+        if [c[1] for c in counts] != steps:
+            return f"zero eigenvalues {' → '.join(str(c[1]) for c in counts)}, paper 0 → 1 → 2"
+        if [c[2] for c in counts] != steps:
+            return f"negative eigenvalues {' → '.join(str(c[2]) for c in counts)}, paper 0 → 1 → 2"
+    return None
+
+
+def judge_inertia(grad_l1: float, counts: list[tuple[int, int, int]], bar: float = CRITICAL_BAR) -> bool:
+    return inertia_reason(grad_l1, counts, bar) is None

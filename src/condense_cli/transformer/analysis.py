@@ -26,7 +26,7 @@ def snapshot_index(r: TransformerResult, at: str) -> int:
         want = int(at)
     except ValueError:
         raise BadInput(f"--at must be end or a recorded step number for a transformer run, got {at!r}") from None
-    from ..measure.analyze import recorded_index
+    from ..measure.steps import recorded_index
 
     return recorded_index(r.step, want)
 
