@@ -155,6 +155,30 @@ def condense_cmd() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "condense_cli"]
 
 
+def import_seconds(modules: str) -> float:
+    """Wall clock of a Python process that only imports `modules` (what a command loads before it works)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {modules}"], check=True)
+    return time.perf_counter() - start
+
+
+def breakdown(run_file: Path, wall: float, imports: float) -> str:
+    """Where a whole `condense train` process spent its time: the imports (a process that only
+    imports), the run's own `timings` (data, setup, compile, training chunks or steps, snapshots,
+    finishing), and the rest (writing the run file, exiting)."""
+    import json
+
+    import numpy as np
+
+    with np.load(run_file) as f:
+        meta = json.loads(str(f["meta"]))
+    t = meta.get("timings", {})
+    inside = sum(t.values())
+    parts = [f"import {imports:.2f}"] + [f"{k} {v:.2f}" for k, v in t.items()]
+    parts.append(f"write and exit {max(0.0, wall - imports - inside):.2f}")
+    return ", ".join(parts) + " s"
+
+
 def one_epoch(folder: Path, cache: Path) -> float:
     """Wall clock of `condense train` on W4a for the issue's epoch (375 steps of 128: 48,000 images),
     weights every 100 steps, as a whole process (start, data, compiling, training, run file)."""
@@ -198,11 +222,22 @@ def main() -> None:
                   f"the wall time outside them; training steps alone (no snapshot, no full-batch pass) {bare:.1f} "
                   f"steps/s, {gflops:.0f} GFLOP/s ({gflops / ceiling:.0%} of the matrix product's)")
         if not a.skip_epoch:
+            imports = import_seconds("condense_cli.cli, condense_cli.training.loop, jax, optax")
             with tempfile.TemporaryDirectory() as cache:
                 cold = one_epoch(folder, Path(cache))
+                cold_parts = breakdown(folder / "epoch.npz", cold, imports)
                 warm = one_epoch(folder, Path(cache))
+                warm_parts = breakdown(folder / "epoch.npz", warm, imports)
+            ref = ""
+            if a.torch_python:
+                start = time.perf_counter()
+                reference_run(a.torch_python, "w4a", 375, folder)
+                t_ref = time.perf_counter() - start
+                ref = f"; the reference's whole process (375 steps) {t_ref:.2f} s: {t_ref / cold:.2f}x / {t_ref / warm:.2f}x"
             print(f"one-epoch W4a (375 steps, weights every 100 steps) as a whole process: {cold:.2f} s with a cold "
-                  f"compilation cache, {warm:.2f} s warm (target: under 10 s)")
+                  f"compilation cache, {warm:.2f} s warm (target: under 10 s){ref}")
+            print(f"  cold: {cold_parts}")
+            print(f"  warm: {warm_parts}")
 
 
 if __name__ == "__main__":

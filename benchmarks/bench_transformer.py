@@ -64,9 +64,15 @@ def main() -> None:
     print(f"W3 steady state, 4 seeds at once: condense {condense_steady(4):.1f} seed-steps/s")
     cmd = [sys.executable, "-c", "from condense_cli.cli import main; main()", "train", "--arch", "transformer",
            "--data", "anchors", "--n", "60000", "--depth", "2", "--steps", "3000", "--record-every", "3000", "-q"]
+    from bench_images import breakdown, import_seconds  # this folder's own helpers
+
+    imports = import_seconds("condense_cli.cli, condense_cli.transformer.training, jax, optax, flax.nnx")
     with tempfile.TemporaryDirectory() as tmp:
         cold = whole([*cmd, "--force", "--out", f"{tmp}/t.npz"], cache=f"{tmp}/cache")
+        cold_parts = breakdown(Path(tmp) / "t.npz", cold, imports)
         warm = whole([*cmd, "--force", "--out", f"{tmp}/t.npz"], cache=f"{tmp}/cache")
+        warm_parts = breakdown(Path(tmp) / "t.npz", warm, imports)
+    print(f"  cold: {cold_parts}\n  warm: {warm_parts}")
     line = f"W3 3,000 steps as a whole `condense train` process: {cold:.1f} s cold cache, {warm:.1f} s warm"
     if a.torch_python:
         t_ref = whole([a.torch_python, str(REFERENCE), "--steps", "3000"])

@@ -361,6 +361,27 @@ def hessian_spectra(labels, spectra, tol: float, title: str) -> Figure:
     return fig
 
 
+def recovery_curves(sizes, errors: dict, bar: float, paper_n: int, title: str) -> Figure:
+    """Test error against the sample size n: every trial (dots) and the median (line) per
+    setting, `errors` {label: (len(sizes), trials)}; the recovery bar and the paper's transition."""
+    fig = Figure(figsize=(6.2, 4.0), layout="constrained")
+    ax = fig.subplots()
+    sizes = np.asarray(sizes)
+    for j, (label, e) in enumerate(errors.items()):
+        e = np.asarray(e, float)
+        off = (j - (len(errors) - 1) / 2) * 0.12
+        ax.scatter(np.repeat(sizes + off, e.shape[1]), e.ravel(), s=8, alpha=0.5, color=f"C{j}")
+        ax.plot(sizes, np.nanmedian(e, axis=1), color=f"C{j}", marker="o", label=f"{label} (median)")
+    ax.axhline(bar, color="k", ls=":", lw=1, label=f"recovered: test MSE ≤ {bar:g}")
+    ax.axvline(paper_n, color="C3", ls="--", lw=1, label=f"paper's transition n = {paper_n}")
+    ax.set_yscale("log")
+    ax.set_xlabel("training samples n")
+    ax.set_ylabel("test MSE")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
 def loss_comparison(curves: dict, title: str) -> Figure:
     """Training-loss curves (log scale) by name."""
     fig = Figure(figsize=(6, 3.8), layout="constrained")

@@ -1,10 +1,10 @@
 """Reproductions of published figures, one module per paper (`initial_condensation`, `overview`,
-`luo`, `zhang2024`, `embedding_principle`), each figure declared beside its function with its claim, criterion, settings
+`luo`, `zhang2024`, `embedding_principle`, `optimistic_estimate`), each figure declared beside its function with its claim, criterion, settings
 and citation; the criteria in `criteria`; what they share in `base`; the report in `report`.
 `reproduce(figure_id, quick, seeds)` runs one and returns a `Reproduction`."""
 from __future__ import annotations
 
-from . import initial_condensation, overview, zhang2024, luo, embedding_principle  # noqa: F401  (each registers its figures, in this order)
+from . import initial_condensation, overview, zhang2024, luo, embedding_principle, optimistic_estimate  # noqa: F401  (each registers its figures, in this order)
 from .base import FIGURES, Figure, Reproduction
 from .criteria import READINGS, judge_count, judge_degree, judge_field, judge_growth, judge_slope, reading, regime_of
 from .criteria import _with_legend

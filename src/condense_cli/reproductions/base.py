@@ -67,6 +67,7 @@ class PlotKind(Enum):
     TRAINING_SERIES = "training_series"
     FEATURE_MAP = "feature_map"
     HESSIAN_SPECTRA = "hessian_spectra"
+    RECOVERY_CURVES = "recovery_curves"
 
 
 @dataclass(frozen=True)

@@ -88,9 +88,13 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     """
     from ..runtime import x64
 
+    start = time.perf_counter()
     ds, spec, stds = prepare(config, dataset)
+    data_seconds = time.perf_counter() - start
     with x64(config.x64):  # float64 only inside this run: JAX's global flag is left as it was
-        return _train(config, progress, ds, spec, stds, initial_params)
+        result = _train(config, progress, ds, spec, stds, initial_params)
+    result.meta["timings"] = {"data": round(data_seconds, 4), **result.meta["timings"]}
+    return result
 
 
 @dataclass
@@ -134,7 +138,9 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
 
         state, plain = jax.device_put(state, shard), buffer
         buffer = lambda: jax.device_put(plain(), shard)  # noqa: E731
-    outcome = _run_chunks(config, ds, state, buffer, run_chunk, rec, taken, L, Kc, dtype, progress)
+    timings = {"setup": time.perf_counter() - started}  # the programs built, the initial draws (compiled, run)
+    outcome = _run_chunks(config, ds, state, buffer, run_chunk, rec, taken, L, Kc, dtype, progress, timings)
+    finishing = time.perf_counter()
     last, steps_kept, hidden, out = _keep_finite(outcome, rec)
     loss_step = taken[taken <= last]
     extra, trunk = {}, None
@@ -147,6 +153,11 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
                      test_acc=_test_accuracy(outcome.test_right[:, steps_kept], spec, hidden, out, ds, dtype, trunk))
     meta = _meta(config, spec, ds, stds, initial_params, last, outcome, time.perf_counter() - started)
     meta["seed_devices"] = 1 if shard is None else int(shard.mesh.devices.size)  # devices the seeds were split over
+    # where the time went (seconds): reading the data, setting up (the initial draws), compiling the training
+    # program (its first call), the compiled chunks (training steps, snapshots and full-batch passes, copied
+    # out as they finish), the host's finishing work (test accuracies, the result)
+    timings["finish"] = time.perf_counter() - finishing
+    meta["timings"] = {k: round(v, 4) for k, v in timings.items()}
     x_dtype = np.float32 if ds.x.dtype == np.float32 else np.float64  # images from pixel files stay float32
     return TrainResult(x=np.asarray(ds.x, x_dtype), y=np.asarray(ds.y, np.float64),
                        loss=outcome.loss[:, loss_step], step=steps_kept.astype(np.int64), hidden=hidden, out=out,
@@ -189,7 +200,7 @@ def _start_state(state: dict, spec, initial_params: dict | None, dtype, S: int) 
 
 
 def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk, rec: np.ndarray, taken: np.ndarray,
-                L: int, Kc: int, dtype, progress) -> _Outcome:
+                L: int, Kc: int, dtype, progress, timings: dict | None = None) -> _Outcome:
     """Run the compiled chunks, copying losses and snapshots to the host as each finishes; stop
     at a non-finite loss, when every seed reached the asked loss ratio, or on Ctrl-C. `taken`:
     the steps whose full-batch loss is computed."""
@@ -222,7 +233,11 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
             return run_chunk(state, spare.pop(), x, y, hyper, jnp.int32(c * L), jnp.asarray(ev_steps[c]),
                              jnp.asarray(ev_slots[c]), jnp.asarray(ev_takes[c]), test)
 
-        pending = launch(0, state)
+        compiling = time.perf_counter()
+        pending = launch(0, state)  # the first call compiles (or loads from the cache), then runs asynchronously
+        running = time.perf_counter()
+        if timings is not None:
+            timings["compile"] = running - compiling
         for c in range(n_chunks):
             o.state, (chunk_loss, chunk_step_loss, chunk_right, chunk_test), chunk_snap = pending
             if c + 1 < n_chunks:
@@ -260,6 +275,8 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
                 break
     except KeyboardInterrupt:
         o.ending.interrupted(o.evals)  # keeps the finished chunks (RunFailure when there are none)
+    if timings is not None and "compile" in timings:
+        timings["chunks"] = time.perf_counter() - running
     return o
 
 

@@ -133,11 +133,21 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
     config.validate()
     if config.batch_size > config.n:
         raise BadInput(f"--batch-size {config.batch_size} exceeds the {config.n} training sequences")
+    clock = time.perf_counter()
+    timings = {}  # seconds: data, setup (models, optimizer), compile (the training program's first call), steps, snapshots
+
+    def lap(name):
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
+
     data = data if data is not None else make_anchors(config.n, config.data_seed, config.vocab)
+    lap("data")
     spec = config.spec()
     S = config.seeds
-    models = [AnchorTransformer(spec, nnx.Rngs(config.seed + s)) for s in range(S)]
-    graph = nnx.graphdef(models[0])
+    models = [AnchorTransformer(spec, nnx.Rngs(config.seed + s)) for s in range(S)]  # drawn eagerly: the run
+    graph = nnx.graphdef(models[0])  # files' numbers (drawn inside `jit`, two matrices differ in their last bits)
     params = jax.tree.map(lambda *a: jnp.stack(a), *[nnx.state(m, nnx.Param) for m in models])
     rest = nnx.state(models[0], nnx.Not(nnx.Param))  # nothing but parameters in this network
     opt = optax.chain(optax.clip_by_global_norm(config.clip),
@@ -196,6 +206,7 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
     check = data.x_train[: min(n, 10 * EVAL_BLOCK)]  # training accuracy on (at most) 20,480 sequences
     check_y = data.y_train[: len(check)]
     fail = np.full(S, -1, np.int64)  # the step at which each seed's loss became non-finite (−1: never)
+    lap("setup")
     ending = Ending(failure="minibatch loss not finite; weights kept at the last snapshot before it, frozen from then on")
     started = time.perf_counter()
     t, done = 0, 0  # steps trained; snapshots recorded
@@ -203,7 +214,10 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
         for k, target in enumerate(rec):
             if target > t:
                 before = (params, opt_state)
+                first = "compile" not in timings
                 params, opt_state, orders, loss = run(params, opt_state, orders, jnp.int32(t), int(target - t))
+                if first:
+                    lap("compile")  # (or loaded from the cache; the chunk itself then runs asynchronously)
                 loss = np.array(loss).T  # (S, steps of the chunk), a copy to mark failed seeds in
                 bad = ~np.isfinite(loss)
                 newly = (fail < 0) & bad.any(axis=1)
@@ -215,6 +229,7 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
                     loss[failed[:, None] & (np.arange(t, target)[None] >= np.where(failed, fail, target)[:, None])] = np.nan
                 batch_loss[:, t:target] = loss
                 t = int(target)
+                lap("steps")
             for name, m in jax.vmap(lambda q: recorded_matrices(net(q)))(params).items():
                 mats[name][:, k] = np.asarray(m)
             acc["train_acc"][:, k] = (predict(params, check) == check_y).mean(1)
@@ -223,6 +238,7 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
             acc["ood_inferential"][:, k] = (ood == data.key_ood - 10).mean(1)
             acc["ood_symmetric"][:, k] = (ood == data.key_ood - 6).mean(1)
             done = k + 1
+            lap("snapshots")
             if progress is not None:
                 progress(t, config.steps)
             if ending.seeds_failed(fail):
@@ -234,7 +250,8 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
     meta = {"config": dataclasses.asdict(config), "arch": "transformer", "data": data.spec,
             "init": f"every weight matrix from N(0, (d_in^-gamma)^2): std d_in^-{config.gamma}, d_in = d_model "
                     "for the embeddings; output bias 0; LayerNorm scale 1, bias 0",
-            "seeds": seeds, "steps_done": last, **ending.meta(seeds, time.perf_counter() - started)}
+            "seeds": seeds, "steps_done": last, **ending.meta(seeds, time.perf_counter() - started),
+            "timings": {k: round(v, 4) for k, v in timings.items()}}
     return TransformerResult(step=rec[:done], matrices={k: v[:, :done] for k, v in mats.items()},
                              batch_loss=batch_loss[:, :last], data=data, meta=meta,
                              **{k: v[:, :done] for k, v in acc.items()})
