@@ -235,3 +235,16 @@ def test_reduce_refits_the_outgoing_weights_and_reports_the_change(tmp_path):
     assert refit.width_after == plain.width_after == 2
     assert 0 <= refit.loss_change < plain.loss_change and refit.max_output_change < plain.max_output_change
     assert refit.to_json()["loss_change"] == pytest.approx(refit.loss_after / refit.loss_before - 1)
+
+
+def test_the_recovery_transition_and_its_criterion():
+    from condense_cli.reproductions.optimistic_estimate import RECOVERED, oe_reason, transition
+
+    sizes = list(range(1, 10))
+    recovered = np.zeros((9, 4), bool)
+    recovered[2:] = True  # from n = 3 on, every trial
+    assert transition(recovered, sizes) == 3 and oe_reason(3) is None
+    recovered[6, :3] = False  # a dip at n = 7 (one trial in four): the transition moves past it
+    assert transition(recovered, sizes) == 8 and "n = 8" in oe_reason(8)
+    untrained = np.full((9, 4), 0.5) <= RECOVERED  # the untrained network's test MSE (output ≈ 0) is about 0.5
+    assert transition(untrained, sizes) is None and "no sample size" in oe_reason(None)
