@@ -120,3 +120,19 @@ def test_activations_and_multiplicity():
     assert condense_cli.multiplicity("x**3*tanh(x)") == 4
     ds = condense_cli.load_dataset("sin1d", n=10)
     assert ds.x.shape == (10, 1) and np.isfinite(ds.y).all()
+
+
+def test_the_training_summary_is_typed_and_equals_train_json(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from condense_cli.cli import app
+
+    out = tmp_path / "r.npz"
+    res = CliRunner().invoke(app, ["train", "--steps", "30", "--seeds", "2", "--out", str(out), "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    shown = json.loads(res.stdout)
+    s = condense_cli.summarize(condense_cli.load_run(out), out)
+    assert isinstance(s, condense_cli.TrainSummary) and len(s.seeds) == 2 and s.seeds[1].seed == 1
+    assert {**s.to_json(), "seconds": None} == {**shown, "seconds": None}  # the run's seconds are re-read from the file

@@ -248,3 +248,17 @@ def test_the_recovery_transition_and_its_criterion():
     assert transition(recovered, sizes) == 8 and "n = 8" in oe_reason(8)
     untrained = np.full((9, 4), 0.5) <= RECOVERED  # the untrained network's test MSE (output ≈ 0) is about 0.5
     assert transition(untrained, sizes) is None and "no sample size" in oe_reason(None)
+
+
+def test_the_plateau_criterion_of_overview_fig_7():
+    from condense_cli.reproductions.criteria import plateau_levels, plateaus_reason
+
+    centres = np.linspace(-6, 0, 61)
+    freq = np.full(61, 0.001)
+    freq[[20, 40]] = [0.3, 0.2]  # two plateaus: 1e-4 and 1e-2
+    assert plateau_levels(freq, centres) == pytest.approx([-4.0, -2.0])
+    levels = {10: [-2.0], 100: [-2.0, -4.0], 1000: [-4.05, -2.1]}
+    assert plateaus_reason(levels, {10: -2.0, 100: -3.0, 1000: -4.0}) is None
+    assert "is at no narrower width" in plateaus_reason({**levels, 1000: [-5.0]}, {10: -2.0, 100: -3.0, 1000: -4.0})
+    # untrained networks: every width at its initial loss, no fall of the median
+    assert "does not fall" in plateaus_reason({10: [-0.7], 100: [-0.7]}, {10: -0.7, 100: -0.7})

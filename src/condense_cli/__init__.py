@@ -38,12 +38,14 @@ _LAZY = {
     "load_dataset": ("api", "load_dataset"),
     "save_run": ("api", "save_run"),
     "load_run": ("api", "load_run"),
+    "summarize": ("training.summary", "summarize"),
     # configs
     "TrainConfig": ("training.config", "TrainConfig"),
     "AnalysisOptions": ("measure.options", "AnalysisOptions"),
     "PhaseConfig": ("phase.config", "PhaseConfig"),
     # results
     "TrainResult": ("run", "TrainResult"),
+    "TrainSummary": ("training.summary", "TrainSummary"),
     "Analysis": ("measure.results", "Analysis"),
     "SeedAnalysis": ("measure.results", "SeedAnalysis"),
     "LayerAnalysis": ("measure.results", "LayerAnalysis"),

@@ -382,6 +382,26 @@ def recovery_curves(sizes, errors: dict, bar: float, paper_n: int, title: str) -
     return fig
 
 
+def loss_distribution(edges, freq, widths, levels: dict, title: str) -> Figure:
+    """The share of (trial, step) pairs in each loss bin: rows widths, columns log10-loss bins,
+    colour log10 of the share; the plateaus of each row marked."""
+    edges, freq = np.asarray(edges), np.asarray(freq, float)
+    fig = Figure(figsize=(7.5, 1.2 + 0.8 * len(widths)), layout="constrained")
+    ax = fig.subplots()
+    with np.errstate(divide="ignore"):
+        shown = np.where(freq > 0, np.log10(np.where(freq > 0, freq, 1)), np.nan)
+    im = ax.imshow(shown, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest",
+                   extent=(edges[0], edges[-1], -0.5, len(widths) - 0.5))
+    for i, m in enumerate(widths):
+        for v in levels.get(m, []):
+            ax.plot([v], [i], marker="v", color="red", markersize=7)
+    ax.set_yticks(range(len(widths)), [f"m = {m}" for m in widths])
+    ax.set_xlabel("log10 loss (red: plateaus)")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, label="log10 share of (trial, step)")
+    return fig
+
+
 def loss_comparison(curves: dict, title: str) -> Figure:
     """Training-loss curves (log scale) by name."""
     fig = Figure(figsize=(6, 3.8), layout="constrained")

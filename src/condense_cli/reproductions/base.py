@@ -68,6 +68,7 @@ class PlotKind(Enum):
     FEATURE_MAP = "feature_map"
     HESSIAN_SPECTRA = "hessian_spectra"
     RECOVERY_CURVES = "recovery_curves"
+    LOSS_DISTRIBUTION = "loss_distribution"
 
 
 @dataclass(frozen=True)

@@ -198,3 +198,31 @@ def inertia_reason(grad_l1: float, counts: list[tuple[int, int, int]], bar: floa
 
 def judge_inertia(grad_l1: float, counts: list[tuple[int, int, int]], bar: float = CRITICAL_BAR) -> bool:
     return inertia_reason(grad_l1, counts, bar) is None
+
+
+PLATEAU_TOL = 0.15  # decades of loss: two plateaus at most this far apart are the same level
+PLATEAU_SHARE = 0.02  # a plateau holds at least this share of a width's (trial, step) pairs
+
+
+def plateau_levels(freq: np.ndarray, centres: np.ndarray, share: float = PLATEAU_SHARE) -> list[float]:
+    """The log10 losses of a histogram's local maxima holding at least `share` of its mass."""
+    f = np.asarray(freq, float)
+    padded = np.concatenate([[-1.0], f, [-1.0]])
+    return [float(centres[i]) for i in range(len(f)) if f[i] >= share and f[i] >= padded[i] and f[i] >= padded[i + 2]]
+
+
+def plateaus_reason(levels: dict, median_log_loss: dict, tol: float = PLATEAU_TOL) -> str | None:
+    """Overview Fig. 7 across widths (keys ascending): every plateau of the widest network lies
+    within `tol` decades of a plateau of a narrower one (the same loss levels recur; width adds no
+    new plateau), and the median log10 loss over training falls by more than `tol` from each width
+    to the next (wider networks spend their time at lower losses)."""
+    widths = sorted(levels)
+    narrower = [v for w in widths[:-1] for v in levels[w]]
+    new = [v for v in levels[widths[-1]] if not any(abs(v - u) <= tol for u in narrower)]
+    if new:
+        return f"plateau at loss {10 ** new[0]:.2g} of width {widths[-1]} is at no narrower width"
+    med = [median_log_loss[w] for w in widths]
+    if not all(b < a - tol for a, b in zip(med, med[1:])):
+        return (f"the median loss does not fall by more than {tol:g} decades per width: "
+                + ", ".join(f"{10 ** v:.2g}" for v in med))
+    return None
