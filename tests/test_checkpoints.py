@@ -272,3 +272,73 @@ def test_plan_never_guesses_silently():
     assert "orientation" in dict(p.skipped)["w1"] or "not a torch weight" in dict(p.skipped)["w1"]
     W = np.arange(16 * 8 * 4, dtype=np.float32).reshape(16, 8, 2, 2)
     assert up.matrix(W, None).shape == (8, 64)  # one neuron per output channel
+
+
+def test_several_files_are_a_series_and_run_files_are_one_at_a_time(tmp_path):
+    for step in (5, 50):
+        save_file({"fc.weight": c(planted(40, 4, 2, seed=step))}, str(tmp_path / f"s{step}.safetensors"))
+    res = runner.invoke(app, ["analyze", str(tmp_path / "s50.safetensors"), str(tmp_path / "s5.safetensors"), "--json",
+                              "-q", "--no-figures", "--out-dir", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["series"]["step"] == [5, 50]
+    np.savez(tmp_path / "run.npz", meta=np.array("{}"), x=np.zeros((2, 1)))
+    _refused([tmp_path / "run.npz", tmp_path / "s5.safetensors"], "one condense run file at a time")
+
+
+def test_a_bf16_checkpoint_reads_in_a_fresh_process(tmp_path):
+    """The checkpoint path imports no JAX, so NumPy must learn bfloat16 from ml_dtypes itself."""
+    import subprocess
+    import sys
+
+    import ml_dtypes
+
+    save_file({"fc.weight": c(planted(60, 5, 3).astype(ml_dtypes.bfloat16))}, str(tmp_path / "bf.safetensors"))
+    out = subprocess.run([sys.executable, "-m", "condense_cli", "analyze", str(tmp_path / "bf.safetensors"), "--json",
+                          "-q", "--no-figures"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["tensors"][0]["directions"] == 3
+
+
+def test_conventions_told_by_shape_not_guessed_from_names(tmp_path):
+    rng = np.random.default_rng(0)
+    d = 16
+    tensors = {  # GPTBigCode: c_attn and c_fc are nn.Linear (out, in), with multi-query attention (d + 2·8 rows)
+        "h.0.attn.c_attn.weight": c(rng.standard_normal((d + 16, d)).astype(np.float32)),
+        "h.0.attn.c_attn.bias": c(rng.standard_normal(d + 16).astype(np.float32)),
+        "h.0.mlp.c_fc.weight": c(rng.standard_normal((4 * d, d)).astype(np.float32)),
+        "h.0.mlp.c_fc.bias": c(rng.standard_normal(4 * d).astype(np.float32))}
+    save_file(tensors, str(tmp_path / "bigcode.safetensors"))
+    r = analyze_checkpoint(tmp_path / "bigcode.safetensors")
+    assert r.layout == "torch"
+    fc = r.tensor("h.0.mlp.c_fc")
+    assert (fc.neurons, fc.fan_in, fc.bias) == (4 * d, d, "h.0.mlp.c_fc.bias")
+    attn = r.tensor("h.0.attn.c_attn")  # not 3 × the input: measured whole, and said so
+    assert attn.neurons == d + 16 and "not split" in attn.convention
+    forced = analyze_checkpoint(tmp_path / "bigcode.safetensors", layout="gpt2")  # the wrong convention, asked for
+    assert "does not match" in dict(forced.skipped)["h.0.mlp.c_fc.bias"]  # the bias is listed, not dropped silently
+
+
+def test_flax_attention_kernels_with_heads(tmp_path):
+    rng = np.random.default_rng(1)
+    q = planted(32, 17, 2)  # 4 heads × 8 dims = 32 neurons over 16 inputs + bias
+    tensors = {"attn.query.kernel": c(q[:, :16].T.reshape(16, 4, 8)), "attn.query.bias": c(q[:, 16].reshape(4, 8)),
+               "attn.out.kernel": c(rng.standard_normal((4, 8, 16)).astype(np.float32))}
+    save_file(tensors, str(tmp_path / "vit.safetensors"))
+    r = analyze_checkpoint(tmp_path / "vit.safetensors")
+    query, out = r.tensor("attn.query"), r.tensor("attn.out")
+    assert (query.kind, query.neurons, query.fan_in, query.bias) == ("attention", 32, 16, "attn.query.bias")
+    assert query.directions == 2 and query.condensed
+    assert (out.neurons, out.fan_in) == (16, 32)
+
+
+def test_series_steps_from_names_and_sub_folders(tmp_path):
+    a = tmp_path / "dots"
+    a.mkdir()
+    for step in (100, 1000):
+        save_file({"fc.weight": c(planted(30, 4, 2, seed=step))}, str(a / f"ckpt.{step}.safetensors"))
+    assert analyze_checkpoint(a).series.step.tolist() == [100, 1000]
+    b = tmp_path / "hf"
+    for step in (500, 50):
+        (b / f"checkpoint-{step}").mkdir(parents=True)
+        save_file({"fc.weight": c(planted(30, 4, 2, seed=step))}, str(b / f"checkpoint-{step}" / "adapter_model.safetensors"))
+    assert analyze_checkpoint(b).series.step.tolist() == [50, 500]

@@ -262,3 +262,12 @@ def test_the_plateau_criterion_of_overview_fig_7():
     assert "is at no narrower width" in plateaus_reason({**levels, 1000: [-5.0]}, {10: -2.0, 100: -3.0, 1000: -4.0})
     # untrained networks: every width at its initial loss, no fall of the median
     assert "does not fall" in plateaus_reason({10: [-0.7], 100: [-0.7]}, {10: -0.7, 100: -0.7})
+
+
+def test_a_jacobian_past_the_budget_is_left_out_with_a_note(width2_run, monkeypatch):
+    from condense_cli.mechanisms import rank
+    from condense_cli.run import load_run
+
+    monkeypatch.setattr(rank, "MAX_ENTRIES", 5)
+    spec, x, note = rank.rank_setup(load_run(width2_run), None)
+    assert spec is None and x is None and "not computed" in note

@@ -127,10 +127,12 @@ def _outputs(params: dict, x: np.ndarray, spec: NetSpec, l: int) -> np.ndarray:
     import jax.numpy as jnp
 
     from .nn import activations
+    from .runtime import x64
 
     h = np.asarray(x, np.float64)
-    for w, act in list(zip(params["hidden"], spec.acts))[:l + 1]:
-        h = np.asarray(activations.get(act).fn(jnp.asarray(h @ w[:, :-1].T + w[:, -1])), np.float64)
+    with x64(True):  # the refit's least squares in float64 throughout
+        for w, act in list(zip(params["hidden"], spec.acts))[:l + 1]:
+            h = np.asarray(activations.get(act).fn(jnp.asarray(h @ w[:, :-1].T + w[:, -1])), np.float64)
     return h
 
 

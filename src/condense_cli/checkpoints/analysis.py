@@ -132,22 +132,23 @@ def is_checkpoint(path: str | Path) -> bool:
     return False
 
 
-def _members(folder: Path) -> list[Path]:
-    """The checkpoints in a folder: one sharded model (its index), or every safetensors/NPZ file
-    and every sub-folder holding a model; BadInput when there is none."""
+def _members(folder: Path) -> list[tuple[Path, str | None]]:
+    """The checkpoints in a folder, each with the name of the sub-folder it came from (None for a
+    file of the folder itself): one sharded model (its index), or every safetensors/NPZ file and
+    every sub-folder holding one model; BadInput when there is none."""
     indexes = sorted(folder.glob("*.index.json"))
     if len(indexes) == 1:
-        return indexes
+        return [(indexes[0], None)]
     if len(indexes) > 1:
         raise BadInput(f"{folder} holds {len(indexes)} index files; name the one to read")
     found = []
     for p in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
         if p.is_file() and p.suffix.lower() in (".safetensors", ".npz") and not p.name.endswith("_analysis.npz"):
-            found.append(p)
+            found.append((p, None))
         elif p.is_dir():
             inner = sorted(p.glob("*.index.json")) or sorted(p.glob("*.safetensors"))
             if len(inner) == 1:
-                found.append(inner[0])
+                found.append((inner[0], p.name))
     if not found:
         pickled = [p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES]
         if pickled:
@@ -156,7 +157,19 @@ def _members(folder: Path) -> list[Path]:
     return found
 
 
-def _step_of(ck: Checkpoint, path: Path) -> int:
+SUFFIXES = (".safetensors.index.json", ".index.json", ".safetensors", ".npz")
+
+
+def _stem(name: str) -> str:
+    for suffix in SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _step_of(ck: Checkpoint, path: Path, folder: str | None = None) -> int:
+    """The checkpoint's step: its metadata's, else the last number in the name of the sub-folder it
+    came from (`checkpoint-500/model.safetensors`), else in its own name without the suffix."""
     for key in STEP_KEYS:
         v = ck.metadata.get(key)
         if v is not None:
@@ -164,12 +177,12 @@ def _step_of(ck: Checkpoint, path: Path) -> int:
                 return int(str(v).strip())
             except ValueError:
                 raise BadInput(f"{path}: its metadata {key}={v!r} is not a whole number") from None
-    name = path.parent.name if path.name in ("model.safetensors",) or path.name.endswith(".index.json") else path.name
-    numbers = re.findall(r"\d+", name.split(".")[0] if "." in name else name)
-    if not numbers:
-        raise BadInput(f"cannot order {path} in the series: no step in its metadata ({', '.join(STEP_KEYS)}) "
-                       "or a number in its name")
-    return int(numbers[-1])
+    for name in ([folder] if folder else []) + [_stem(path.name)]:
+        numbers = re.findall(r"\d+", name)
+        if numbers:
+            return int(numbers[-1])
+    raise BadInput(f"cannot order {path} in the series: no step in its metadata ({', '.join(STEP_KEYS)}) "
+                   "or a number in its name")
 
 
 def open_sources(source) -> list[tuple[int | None, Checkpoint]]:
@@ -178,16 +191,17 @@ def open_sources(source) -> list[tuple[int | None, Checkpoint]]:
     paths = [Path(p) for p in ([source] if isinstance(source, (str, Path)) else list(source))]
     if not paths:
         raise BadInput("no checkpoint given")
-    expanded = []
+    expanded = []  # (path, the sub-folder it came from)
     for p in paths:
         if p.is_dir():
-            expanded += _members(p) if len(paths) == 1 else [_single_in(p)]
+            expanded += _members(p) if len(paths) == 1 else [(_single_in(p), p.name)]
         else:
-            expanded.append(p)
-    opened = [open_checkpoint(p) for p in expanded]
+            expanded.append((p, None))
+    opened = [open_checkpoint(p) for p, _ in expanded]
     if len(opened) == 1:
         return [(None, opened[0])]
-    steps = [_step_of(ck, p) for ck, p in zip(opened, expanded)]
+    steps = [_step_of(ck, p, folder or (p.parent.name if p.name.endswith(".index.json") else None))
+             for ck, (p, folder) in zip(opened, expanded)]
     dup = {s for s in steps if steps.count(s) > 1}
     if dup:
         raise BadInput(f"two checkpoints of the series have step {min(dup)}; give each its own step")
@@ -199,7 +213,7 @@ def _single_in(folder: Path) -> Path:
     found = _members(folder)
     if len(found) != 1:
         raise BadInput(f"{folder} holds {len(found)} checkpoints; give the files themselves")
-    return found[0]
+    return found[0][0]
 
 
 def _measure(ck: Checkpoint, layer, options: AnalysisOptions, series: bool):
@@ -225,7 +239,7 @@ def analyze_checkpoint(source, layout: str = "auto", select: tuple[str, ...] = (
         raise BadInput("no tensor of this checkpoint is a layer of neurons to measure"
                        + (f" ({reasons})" if reasons else " (--layer/--kind selected none)"))
     for step, ck in sources[:-1]:
-        missing = [l.tensor for l in p.layers if l.tensor not in ck.tensors]
+        missing = [t for l in p.layers for t in (l.tensor, l.bias) if t is not None and t not in ck.tensors]
         if missing:
             raise BadInput(f"{ck.path} (step {step}) lacks tensor {missing[0]} that the last checkpoint has")
     T, L = len(sources), len(p.layers)

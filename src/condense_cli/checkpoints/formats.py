@@ -68,6 +68,7 @@ class Checkpoint:
             return _read_npz_member(info)
         handle = self._handles.get(info.file)
         if handle is None:
+            import ml_dtypes  # noqa: F401  (NumPy learns bfloat16 and float8 from it; safetensors needs them)
             from safetensors import safe_open
 
             try:

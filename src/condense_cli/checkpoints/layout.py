@@ -60,6 +60,10 @@ class Layer:
             W = np.swapaxes(W, 0, 1)
         elif self.orient == "kernel-last":  # flax (*k, in, out)
             W = np.moveaxis(W, -1, 0)
+        elif self.orient == "heads-out":  # flax DenseGeneral (in, heads, head_dim): one neuron per (head, dim)
+            W = W.reshape(W.shape[0], -1).T
+        elif self.orient == "heads-in":  # flax DenseGeneral (heads, head_dim, out): one neuron per output
+            W = W.reshape(-1, W.shape[-1]).T
         W = W.reshape(W.shape[0], -1)
         b = None if bias is None else np.asarray(bias, np.float32).reshape(-1)
         if self.part is not None:
@@ -86,9 +90,12 @@ def choose_layout(names, layout: str) -> tuple[str, str]:
         raise BadInput(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if layout != "auto":
         return layout, f"--layout {layout}"
-    names = list(names)
-    if any(GPT2_CONV1D.search(n) and re.search(r"c_(attn|fc)", n) for n in names):
-        return "gpt2", "auto: c_attn/c_fc weights found, GPT-2 Conv1D (in, out) convention"
+    shapes = dict(names) if isinstance(names, dict) else {n: None for n in names}
+    names = list(shapes)
+    conv1d = [n for n in names if GPT2_CONV1D.search(n) and re.search(r"c_(attn|fc)", n)
+              and (shapes[n] is None or (len(shapes[n].shape) == 2 and shapes[n].shape[1] > shapes[n].shape[0]))]
+    if conv1d:  # GPT-2's Conv1D stores (in, out) with out = 3d or 4d > in; GPTBigCode's Linear (out, in) is not
+        return "gpt2", "auto: c_attn/c_fc weights stored (in, out) with more outputs than inputs: GPT-2 Conv1D"
     if any(re.search(r"(^|[./])kernel$", n) for n in names):
         return "flax", "auto: names end in 'kernel', flax convention (in, out)"
     if any(re.search(r"(^|[./_])weight$", n) for n in names):
@@ -105,7 +112,9 @@ def _bias_of(name: str, names: set[str]) -> str | None:
     return None
 
 
-def _kind(name: str, ndim: int) -> str:
+def _kind(name: str, ndim: int, orient: str = "rows") -> str:
+    if orient in ("heads-in", "heads-out"):
+        return "attention"
     if ndim >= 3:
         return "conv"
     return "attention" if ATTENTION.search(name) else "mlp"
@@ -121,7 +130,13 @@ def _orientation(info: TensorInfo, layout: str, explicit: bool) -> tuple[str, st
     if layout == "flax":
         if not (is_kernel or explicit):
             return "not a flax kernel (its name does not end in 'kernel')"
-        return ("columns", "flax Dense (in, out)") if nd == 2 else ("kernel-last", "flax Conv (*kernel, in, out)")
+        if nd == 2:
+            return "columns", "flax Dense (in, out)"
+        if nd == 3 and ATTENTION.search(n):  # DenseGeneral of attention: (in, heads, head_dim) or (heads, head_dim, out)
+            if re.search(r"(^|[./_])(out|o|wo|out_proj|o_proj)([./_]|$)", n):
+                return "heads-in", "flax DenseGeneral (heads, head_dim, out): neurons = outputs"
+            return "heads-out", "flax DenseGeneral (in, heads, head_dim): neurons = heads × head_dim"
+        return "kernel-last", "flax Conv (*kernel, in, out)"
     if not (is_weight or explicit):
         return f"not a {layout} weight (its name does not end in 'weight')"
     if layout == "gpt2" and nd == 2 and GPT2_CONV1D.search(n):
@@ -141,7 +156,7 @@ def plan(tensors: dict[str, TensorInfo], layout: str = "auto", select: tuple[str
     bad = [k for k in kinds if k not in KINDS]
     if bad:
         raise BadInput(f"--kind must be one of {', '.join(KINDS)}, got {bad[0]!r}")
-    used, why = choose_layout(tensors, layout)
+    used, why = choose_layout(tensors, layout)  # (names with their shapes: GPT-2's Conv1D is told by its shape)
     explicit = layout != "auto"
     names = set(tensors)
     for pat in select:
@@ -174,7 +189,7 @@ def plan(tensors: dict[str, TensorInfo], layout: str = "auto", select: tuple[str
             skipped.append((name, how))
             continue
         orient, convention = how
-        kind = _kind(name, nd)
+        kind = _kind(name, nd, orient)
         if kinds and kind not in kinds:
             continue
         if not info.measurable:
@@ -187,16 +202,22 @@ def plan(tensors: dict[str, TensorInfo], layout: str = "auto", select: tuple[str
         if bias is not None and not tensors[bias].measurable:
             bias = None
         base = re.sub(r"[./_](weight|kernel)$", "", name) or name
-        rows = info.shape[1] if orient in ("columns", "in-out-first") else info.shape[-1 if orient == "kernel-last" else 0]
+        rows = {"columns": info.shape[-1], "in-out-first": info.shape[1] if nd > 1 else 0,
+                "kernel-last": info.shape[-1], "heads-in": info.shape[-1],
+                "heads-out": int(np.prod(info.shape[1:]))}.get(orient, info.shape[0])
+        inputs = int(np.prod(info.shape)) // max(rows, 1)
         if bias is not None and int(np.prod(tensors[bias].shape)) != rows:
-            bias = None  # a bias of another length is not this layer's
-        if FUSED.search(name) and nd == 2:
-            if rows % 3:
-                skipped.append((name, f"a fused Q/K/V weight whose {rows} rows do not split in three"))
-                continue
+            skipped.append((bias, f"length {int(np.prod(tensors[bias].shape))} does not match the {rows} neurons of "
+                                  f"{name} read as {convention}; not joined (is --layout right?)"))
+            bias = None
+        if FUSED.search(name) and nd == 2 and rows == 3 * inputs:  # Q, K and V each as wide as the input
             for i, part in enumerate("qkv"):
                 layers.append(Layer(f"{base}[{part}]", name, bias, "attention", orient, convention + ", fused Q/K/V split",
                                     (i, 3)))
+            continue
+        if FUSED.search(name) and nd == 2:
+            layers.append(Layer(base, name, bias, "attention", orient,
+                                convention + f", fused projection not split ({rows} rows are not 3 × {inputs} inputs)"))
             continue
         layers.append(Layer(base, name, bias, kind, orient, convention))
     return Plan(tuple(layers), tuple(skipped), used, why)

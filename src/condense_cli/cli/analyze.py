@@ -53,6 +53,9 @@ def analyze_cmd(
     from ..errors import BadInput
     from ..transformer.runfile import is_transformer_run
 
+    if len(run_file) > 1 and not all(is_checkpoint(p) for p in run_file):
+        raise BadInput("analyze reads one condense run file at a time (several files are read as a series of "
+                       "checkpoints, and these are not all checkpoints)")
     if len(run_file) > 1 or is_checkpoint(run_file[0]):
         given = [flag for flag, on in (("--at", at != DEFAULTS.at), ("--at-loss-ratio", at_loss_ratio is not None),
                                        ("--act", act is not None), ("--alpha", alpha is not None),

@@ -145,6 +145,9 @@ def rank_setup(run, points: int | None):
     _, spec = network(run, 0, 0)
     x = np.asarray(run.x if points is None else rank_points(run.x, points), np.float64)
     M = sum(r * c for r, c in spec.shapes) - (0 if spec.output_bias else spec.d_out)
+    if M * spec.d_out > MAX_ENTRIES:
+        return None, None, (f"not computed: one input's Jacobian alone would hold {M * spec.d_out:,} entries "
+                            f"(past {MAX_ENTRIES:,})")
     most = max(1, min(MAX_ENTRIES // max(M * spec.d_out, 1), MAX_ROWS // spec.d_out))
     note = None
     if len(x) > most:

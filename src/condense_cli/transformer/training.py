@@ -96,7 +96,8 @@ class TransformerConfig:
 class TransformerResult:
     """step (K,); matrices {name: (S, K, rows, d_in)}; train_acc, id_acc, ood_inferential,
     ood_symmetric (S, K); batch_loss (S, T') the loss of every step's minibatch (T' = T, or the
-    last recorded step of an interrupted or failed run: NaN for a seed's steps after it failed);
+    last recorded step of an interrupted or failed run; NaN for a failed seed from the snapshot it
+    was put back to);
     data; meta (status, reason, failed_seeds as a dense run's)."""
 
     step: np.ndarray
@@ -187,6 +188,10 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
         return p, o, order, loss
 
     @jax.jit
+    def finite_seeds(p):  # (S,) whether each seed's parameters are all finite
+        return jax.vmap(lambda q: jnp.all(jnp.stack([jnp.isfinite(v).all() for v in jax.tree.leaves(q)])))(p)
+
+    @jax.jit
     def restore(failed, new, old):  # the failed seeds' parameters (or optimizer state) put back
         return jax.tree.map(lambda a, b: jnp.where(failed.reshape((-1,) + (1,) * (a.ndim - 1)), b, a), new, old)
 
@@ -220,13 +225,14 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
                     lap("compile")  # (or loaded from the cache; the chunk itself then runs asynchronously)
                 loss = np.array(loss).T  # (S, steps of the chunk), a copy to mark failed seeds in
                 bad = ~np.isfinite(loss)
-                newly = (fail < 0) & bad.any(axis=1)
-                fail[newly] = t + np.argmax(bad[newly], axis=1)
-                if (fail >= 0).any():  # a failed seed stays at its last snapshot; the others go on
-                    failed = fail >= 0
+                broken = ~np.asarray(finite_seeds(params))  # weights made non-finite by the chunk's last update
+                newly = (fail < 0) & (bad.any(axis=1) | broken)
+                fail[newly] = np.where(bad[newly].any(axis=1), t + np.argmax(bad[newly], axis=1), target - 1)
+                if (fail >= 0).any():  # a failed seed is put back to its last snapshot (this chunk's start) and
+                    failed = fail >= 0  # frozen there; the others go on. Its losses from that snapshot are NaN
                     params = restore(jnp.asarray(failed), params, before[0])
                     opt_state = restore(jnp.asarray(failed), opt_state, before[1])
-                    loss[failed[:, None] & (np.arange(t, target)[None] >= np.where(failed, fail, target)[:, None])] = np.nan
+                    loss[failed] = np.nan
                 batch_loss[:, t:target] = loss
                 t = int(target)
                 lap("steps")
