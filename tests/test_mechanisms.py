@@ -271,3 +271,14 @@ def test_a_jacobian_past_the_budget_is_left_out_with_a_note(width2_run, monkeypa
     monkeypatch.setattr(rank, "MAX_ENTRIES", 5)
     spec, x, note = rank.rank_setup(load_run(width2_run), None)
     assert spec is None and x is None and "not computed" in note
+
+
+def test_the_oe_fig4_criterion_and_target():
+    from condense_cli.reproductions.optimistic_estimate import OE4_RANK, oe4_reason, oe4_target
+
+    x = np.zeros((2, 5))
+    x[1] = [1, 0, 0, 0, 0]
+    np.testing.assert_allclose(oe4_target(x)[:, 0], [0.0, np.tanh(0.6)])
+    assert oe4_reason(OE4_RANK + 3, range(1, 64)) is None
+    assert "from the model rank" in oe4_reason(45, range(1, 64))
+    assert "no sample size" in oe4_reason(None, range(1, 64))  # what an untrained network gives
