@@ -144,17 +144,14 @@ def model_rank(run, *, at: str = "end", seed_index: int = 0, points: int | None 
     narrow network of one neuron per measured cluster. Returns a `ModelRank`."""
     import numpy as np
 
-    from .measure.options import AnalysisOptions
-    from .measure.steps import choose_step
+    from .measure.steps import pick
     from .mechanisms.rank import model_rank as _rank, rank_points
-    from .run import network
+    from .run import network, params_at
 
     run = _run_of(run)
-    k, _ = choose_step(np.asarray(run.loss[seed_index], np.float64), np.asarray(run.step), AnalysisOptions(at=at),
-                       loss_step=run.loss_step)
+    k, _ = pick(run, at, seed_index)
     _, spec = network(run, seed_index, k)
-    params = {"hidden": [np.asarray(w[seed_index, k], np.float64) for w in run.hidden],
-              "out": np.asarray(run.out[seed_index, k], np.float64)}
+    params = params_at(run, seed_index, k)
     x = run.x if points is None else rank_points(run.x, points)
     return _rank(params, spec, np.asarray(x, np.float64), tol=tol)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .measure.condensation import layer_condensation
+from .mechanisms.embedding import outgoing, set_outgoing
 from .errors import BadInput
 from .nn.models import NetSpec
 
@@ -58,19 +59,6 @@ class Reduction:
         return out
 
 
-def _outgoing(params: dict, layer: int) -> np.ndarray:
-    """The matrix whose columns (bias column last) read layer `layer` (0-based)."""
-    nxt = params["hidden"][layer + 1] if layer + 1 < len(params["hidden"]) else params["out"]
-    return nxt
-
-
-def _set_outgoing(params: dict, layer: int, value: np.ndarray) -> None:
-    if layer + 1 < len(params["hidden"]):
-        params["hidden"][layer + 1] = value
-    else:
-        params["out"] = value
-
-
 def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_norm: float = 0.1,
                    min_share: float = 0.05, refit_on: np.ndarray | None = None):
     """(reduced params, reduced NetSpec, per-layer report). `params` hold NumPy arrays
@@ -87,11 +75,11 @@ def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_no
     report = []
     if refit_on is not None:  # what each layer's outgoing matrix computes in the original network
         hs = [_outputs(params, refit_on, spec, l) for l in range(len(params["hidden"]))]
-        target = [h @ _outgoing(params, l)[:, :-1].T + _outgoing(params, l)[:, -1] for l, h in enumerate(hs)]
+        target = [h @ outgoing(params, l)[:, :-1].T + outgoing(params, l)[:, -1] for l, h in enumerate(hs)]
     for l in range(len(params["hidden"])):
         W = params["hidden"][l]
         lc = layer_condensation(W, tol=tol, min_norm=min_norm, min_share=min_share, curve=False)
-        nxt = _outgoing(params, l)
+        nxt = outgoing(params, l)
         rows, cols = [], []
         for c in range(len(lc.clusters)):
             members = lc.kept_index[lc.labels == c]
@@ -108,7 +96,7 @@ def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_no
             last = l + 1 == len(params["hidden"])
             new_next = _refit(_outputs(params, refit_on, spec, l), target[l], new_next,
                               fixed_bias=last and not spec.output_bias)
-        _set_outgoing(params, l, new_next)
+        set_outgoing(params, l, new_next)
         report.append({"layer": l + 1, "width_before": int(W.shape[0]), "width_after": int(len(rows)),
                        "dropped_negligible": int(lc.left_out + lc.nonfinite),
                        "largest_cluster": int(max((c["neurons"] for c in lc.clusters), default=0)),
@@ -188,25 +176,19 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
 
     import jax.numpy as jnp
 
-    from .measure.options import AnalysisOptions
-    from .measure.steps import choose_step
+    from .measure.steps import pick
     from .data import Dataset
     from .errors import RunFailure
     from .nn.models import LOSSES
-    from .run import TrainResult, network
+    from .run import TrainResult, network, params_at
     from .training import TrainConfig, train
 
     if run.meta.get("trunk"):
         raise BadInput("reduce supports fully connected networks only (this run has a ResNet18 trunk)")
-    S = run.out.shape[0]
-    if not 0 <= seed_index < S:
-        raise BadInput(f"--seed-index {seed_index} does not exist; the run holds {S} network(s)")
-    k, why = choose_step(np.asarray(run.loss[seed_index], np.float64), np.asarray(run.step), AnalysisOptions(at=at),
-                         loss_step=run.loss_step)
+    k, why = pick(run, at, seed_index)
     step = int(run.step[k])
     _, spec = network(run, seed_index, k)
-    params = {"hidden": [np.asarray(w[seed_index, k], np.float64) for w in run.hidden],
-              "out": np.asarray(run.out[seed_index, k], np.float64)}
+    params = params_at(run, seed_index, k)
     if not all(np.isfinite(w).all() for w in [*params["hidden"], params["out"]]):
         raise RunFailure(f"the weights at step {step} are not finite; nothing to reduce")
     reduced, new_spec, layers = reduce_network(params, spec, tol=tol, min_norm=min_norm,

@@ -170,6 +170,11 @@ def load_run(path: str | Path):
                        loss_step=loss_step, batch_loss=batch_loss)
 
 
+def params_at(run, s: int, k: int) -> dict:
+    """Seed s's network at snapshot k as float64 NumPy arrays (the run file's layout)."""
+    return {"hidden": [np.asarray(w[s, k], np.float64) for w in run.hidden], "out": np.asarray(run.out[s, k], np.float64)}
+
+
 def network(run, s: int, k: int):
     """(params, NetSpec) of seed s at snapshot k of a run."""
     import jax.numpy as jnp

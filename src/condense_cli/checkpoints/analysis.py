@@ -160,7 +160,8 @@ def _members(folder: Path) -> list[tuple[Path, str | None]]:
 SUFFIXES = (".safetensors.index.json", ".index.json", ".safetensors", ".npz")
 
 
-def _stem(name: str) -> str:
+def stem_of(name: str) -> str:
+    """A checkpoint's file name without its suffix ('model.safetensors.index.json' -> 'model')."""
     for suffix in SUFFIXES:
         if name.endswith(suffix):
             return name[: -len(suffix)]
@@ -177,7 +178,7 @@ def _step_of(ck: Checkpoint, path: Path, folder: str | None = None) -> int:
                 return int(str(v).strip())
             except ValueError:
                 raise BadInput(f"{path}: its metadata {key}={v!r} is not a whole number") from None
-    for name in ([folder] if folder else []) + [_stem(path.name)]:
+    for name in ([folder] if folder else []) + [stem_of(path.name)]:
         numbers = re.findall(r"\d+", name)
         if numbers:
             return int(numbers[-1])

@@ -13,18 +13,10 @@ from .common import all_or_nothing, emit_json, err, output_folder, save_figure, 
 PANELS = 12  # heat maps per figure page
 
 
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".safetensors.index.json", ".index.json", ".safetensors", ".npz"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)] or "checkpoint"
-    return name
-
-
 def analyze_checkpoint_cmd(paths: list[Path], options, layout: str, select: tuple[str, ...], kinds: tuple[str, ...],
                            out_dir: Path | None, fmt: str, no_figures: bool, as_json: bool, quiet: bool) -> None:
     from .. import io
-    from ..checkpoints.analysis import analyze_checkpoint
+    from ..checkpoints.analysis import analyze_checkpoint, stem_of
     from .progress import progress_bar
 
     options.validate(0)
@@ -33,7 +25,7 @@ def analyze_checkpoint_cmd(paths: list[Path], options, layout: str, select: tupl
         folder = output_folder(out_dir)
     else:
         folder = first.parent if str(first.parent) else Path(".")
-    stem = _stem(first) if len(paths) == 1 else _stem(first) + "_series"
+    stem = (stem_of(first.name) or "checkpoint") + ("" if len(paths) == 1 else "_series")
     npz_path = io.check_writable(folder / f"{stem}_analysis.npz")
     source = paths[0] if len(paths) == 1 else paths
     with progress_bar("measuring tensors", disable=quiet, console=err) as advance:

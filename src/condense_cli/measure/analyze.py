@@ -128,7 +128,8 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
 
     rank_spec = rank_x = rank_note = None
     if options.model_rank:
-        from ..mechanisms.rank import model_rank, rank_setup, series_ranks, snapshot_params
+        from ..mechanisms.rank import model_rank, rank_setup, series_ranks
+        from ..run import params_at
 
         rank_spec, rank_x, rank_note = rank_setup(run, options.rank_points)
     series_rank = np.full((S, K), -1, np.int64)
@@ -179,7 +180,7 @@ def analyze(run, options: AnalysisOptions = AnalysisOptions(), progress=None) ->
             if rank_spec is not None:
                 if s == 0:  # over training for the first seed (the one the figures show), at the step for each
                     series_rank[s] = series_ranks(run, s, rank_spec, rank_x, options.rank_tol, always=k)
-                p_k = snapshot_params(run, s, k)
+                p_k = params_at(run, s, k)
                 if all(np.isfinite(w).all() for w in [*p_k["hidden"], p_k["out"]]):
                     rank = {**model_rank(p_k, rank_spec, rank_x, options.rank_tol, narrow=True,
                                          min_norm=options.min_norm, cluster_tol=options.tol).to_json(),

@@ -68,3 +68,13 @@ def stage_end(loss: np.ndarray, steps: np.ndarray, ratio: float, loss_step: np.n
     """Number of recorded steps inside the initial stage (before the loss fell to ratio × initial)."""
     t = first_below(loss, ratio, loss_step)
     return len(steps) if t is None else max(int(np.searchsorted(steps, t, side="left")), 1)
+
+
+def pick(run, at: str = "end", seed_index: int = 0) -> tuple[int, str]:
+    """(snapshot index, why) of network `seed_index` of a run at the moment `at` names; BadInput
+    for a seed the run does not hold."""
+    S = run.out.shape[0]
+    if not 0 <= seed_index < S:
+        raise BadInput(f"--seed-index {seed_index} does not exist; the run holds {S} network(s)")
+    return choose_step(np.asarray(run.loss[seed_index], np.float64), np.asarray(run.step), AnalysisOptions(at=at),
+                       loss_step=run.loss_step)

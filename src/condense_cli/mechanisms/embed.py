@@ -91,9 +91,8 @@ def embed_run(run, embeddings=(), at: str = "end", seed_index: int = 0, polish: 
               zero_tol: float = ZERO_TOL, max_iter: int = 500) -> EmbedResult:
     """See the module docstring. BadInput for a bad seed, step, embedding or tolerance, or a
     network past the exact Hessian's size (checked before any work)."""
-    from ..measure.options import AnalysisOptions
-    from ..measure.steps import choose_step
-    from ..run import TrainResult, network
+    from ..measure.steps import pick
+    from ..run import TrainResult, network, params_at
     from ..runtime import x64
 
     if not (zero_tol >= 0 and np.isfinite(zero_tol)):
@@ -102,11 +101,7 @@ def embed_run(run, embeddings=(), at: str = "end", seed_index: int = 0, polish: 
         raise BadInput(f"--bar must be a positive number, got {bar}")
     if run.meta.get("trunk") or run.meta.get("arch") in ("cnn", "resnet18"):
         raise BadInput("embed works on fully connected networks (this run has a convolution layer or a trunk)")
-    S = run.out.shape[0]
-    if not 0 <= seed_index < S:
-        raise BadInput(f"--seed-index {seed_index} does not exist; the run holds {S} network(s)")
-    k, why = choose_step(np.asarray(run.loss[seed_index], np.float64), np.asarray(run.step), AnalysisOptions(at=at),
-                         loss_step=run.loss_step)
+    k, why = pick(run, at, seed_index)
     _, spec = network(run, seed_index, k)
     if spec.residual and embeddings:
         raise BadInput("embeddings change a layer's width, which a residual network's sums cannot take")
@@ -114,8 +109,7 @@ def embed_run(run, embeddings=(), at: str = "end", seed_index: int = 0, polish: 
     if biggest > MAX_EXACT:
         raise BadInput(f"an exact Hessian is computed up to {MAX_EXACT:,} parameters; the embedded network would have "
                        f"{biggest:,} (embed a narrower network, e.g. one reduced by `condense reduce`)")
-    params = {"hidden": [np.asarray(w[seed_index, k], np.float64) for w in run.hidden],
-              "out": np.asarray(run.out[seed_index, k], np.float64)}
+    params = params_at(run, seed_index, k)
     if not all(np.isfinite(w).all() for w in [*params["hidden"], params["out"]]):
         raise BadInput(f"the weights at step {int(run.step[k])} are not finite")
     check, check_spec = params, spec

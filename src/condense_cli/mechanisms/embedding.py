@@ -76,11 +76,13 @@ def parse_null(text: str) -> Embedding:
     return Embedding("null", _index(parts[0], "--null", text), None, bias)
 
 
-def _outgoing(params: dict, l: int) -> np.ndarray:
+def outgoing(params: dict, l: int) -> np.ndarray:
+    """The matrix whose columns (bias column last) read hidden layer l (0-based): the next hidden
+    layer's, or the output's."""
     return params["hidden"][l + 1] if l + 1 < len(params["hidden"]) else params["out"]
 
 
-def _set_outgoing(params: dict, l: int, value: np.ndarray) -> None:
+def set_outgoing(params: dict, l: int, value: np.ndarray) -> None:
     if l + 1 < len(params["hidden"]):
         params["hidden"][l + 1] = value
     else:
@@ -109,7 +111,7 @@ def embed_params(params: dict, e: Embedding, dtype=np.float64) -> dict:
     l = e.layer - 1
     new = {"hidden": [np.array(w, dtype) for w in params["hidden"]], "out": np.array(params["out"], dtype)}
     W = new["hidden"][l]
-    nxt = _outgoing(new, l)
+    nxt = outgoing(new, l)
     body, bias = nxt[:, :-1].copy(), nxt[:, -1:]
     if e.kind == "split":
         m = W.shape[0]
@@ -126,5 +128,5 @@ def embed_params(params: dict, e: Embedding, dtype=np.float64) -> dict:
     else:
         raise BadInput(f"unknown embedding {e.kind!r}")
     new["hidden"][l] = np.concatenate([W, row], axis=0)
-    _set_outgoing(new, l, np.concatenate([body, col[:, None].astype(dtype), bias], axis=1))
+    set_outgoing(new, l, np.concatenate([body, col[:, None].astype(dtype), bias], axis=1))
     return new

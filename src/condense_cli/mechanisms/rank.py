@@ -128,11 +128,6 @@ def model_rank(params: dict, spec, x, tol: float = RANK_TOL, narrow: bool = True
 SERIES_RANKS = 50  # snapshots of a run's series whose rank `analyze` computes (evenly spread, the analyzed one added)
 
 
-def snapshot_params(run, s: int, k: int) -> dict:
-    """Seed s's network at snapshot k of a run, float64 NumPy."""
-    return {"hidden": [np.asarray(w[s, k], np.float64) for w in run.hidden], "out": np.asarray(run.out[s, k], np.float64)}
-
-
 def rank_setup(run, points: int | None):
     """(spec, inputs (n, d) float64, note) for the model rank of a run's networks; spec None (with
     the note saying why) where it is not computed. The inputs are the training inputs, or `points`
@@ -160,13 +155,15 @@ def rank_setup(run, points: int | None):
 def series_ranks(run, s: int, spec, x, tol: float, always: int | None = None, most: int = SERIES_RANKS) -> np.ndarray:
     """(K,) the Jacobian's rank at up to `most` snapshots of seed s (evenly spread, and snapshot
     `always`); −1 where not computed or the weights are not finite."""
+    from ..run import params_at
+
     K = len(run.step)
     ks = set(np.unique(np.linspace(0, K - 1, min(K, most)).round().astype(int)).tolist())
     if always is not None:
         ks.add(int(always) % K)
     out = np.full(K, -1, np.int64)
     for k in sorted(ks):
-        p = snapshot_params(run, s, k)
+        p = params_at(run, s, k)
         if all(np.isfinite(w).all() for w in [*p["hidden"], p["out"]]):
             out[k] = rank_of(jacobian_singular_values(p, spec, x)[0], tol)[0]
     return out

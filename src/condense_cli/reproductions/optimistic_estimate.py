@@ -32,30 +32,45 @@ def oe_reason(measured: int | None, paper: int = OE_TRANSITION) -> str | None:
     return None if measured == paper else f"transition at n = {measured}, notebook {paper}"
 
 
-def _oe_tanh(quick: bool, seeds: int) -> Reproduction:
+def test_errors(widths, sizes, inputs, target, x_test, trials: int, scale: float = 1.0, stop_for=None,
+                **settings) -> dict:
+    """{width: (len(sizes), trials)} test MSE / `scale` of tanh networks of each width trained on
+    `inputs(n)` (n, d) labelled by `target` for every n of `sizes`, the trials vmapped as seeds;
+    `settings` are the `TrainConfig`'s (optimizer, lr, steps, init), `stop_for(y)` more of them
+    that depend on the training targets (an early stop)."""
     from .. import TrainConfig, train
     from ..data.dataset import Dataset
     from ..nn.models import forward
     from ..run import network
 
-    trials = 4 if quick else max(seeds, OE_TRIALS)
-    steps = 3000 if quick else 10_000
-    rng = np.random.default_rng(0)
-    x_test = rng.uniform(-1, 1, (1000, 1))
-    y_test = np.tanh(x_test + 1)
-    test_mse = {m: np.full((len(OE_SIZES), trials), np.nan) for m in OE_WIDTHS}
-    for m in OE_WIDTHS:
-        for i, n in enumerate(OE_SIZES):
-            x = np.random.default_rng(100 + n).uniform(-1, 1, (n, 1))
-            y = np.tanh(x + 1)
-            ratio = min(0.5, 0.5 * OE_STOP / (0.5 * float(np.mean(y ** 2))))  # stop at a mean squared error 1e-8
-            run = train(TrainConfig(act="tanh", widths=(m,), output_bias=False, init_std=1e-12, optimizer="adam",
-                                    lr=0.1, steps=steps, seeds=trials, snapshots=2, stop_at_loss_ratio=ratio),
-                        dataset=Dataset(x, y, {"name": "tanh(x+1)", "n": n}))
+    y_test = target(x_test)
+    err = {m: np.full((len(sizes), trials), np.nan) for m in widths}
+    for m in widths:
+        for i, n in enumerate(sizes):
+            x = inputs(n)
+            y = target(x)
+            run = train(TrainConfig(act="tanh", widths=(m,), output_bias=False, seeds=trials, snapshots=2,
+                                    **settings, **(stop_for(y) if stop_for else {})),
+                        dataset=Dataset(x, y, {"name": "recovery target", "n": n}))
             for s in range(trials):
                 params, spec = network(run, s, -1)
                 f = np.asarray(forward(params, x_test.astype(np.float32), spec), np.float64)
-                test_mse[m][i, s] = float(np.mean((f - y_test) ** 2))
+                err[m][i, s] = float(np.mean((f - y_test) ** 2)) / scale
+    return err
+
+
+def _oe_tanh(quick: bool, seeds: int) -> Reproduction:
+    trials = 4 if quick else max(seeds, OE_TRIALS)
+    steps = 3000 if quick else 10_000
+    x_test = np.random.default_rng(0).uniform(-1, 1, (1000, 1))
+    y_test = np.tanh(x_test + 1)
+
+    def stop(y):  # stop at a mean squared error of 1e-8 (condense's loss is half of it), as a loss ratio
+        return {"stop_at_loss_ratio": min(0.5, 0.5 * OE_STOP / (0.5 * float(np.mean(y ** 2))))}
+
+    test_mse = test_errors(OE_WIDTHS, OE_SIZES, lambda n: np.random.default_rng(100 + n).uniform(-1, 1, (n, 1)),
+                           lambda x: np.tanh(x + 1), x_test, trials, init_std=1e-12, optimizer="adam", lr=0.1,
+                           steps=steps, stop_for=stop)
     measured = {m: transition(test_mse[m] <= RECOVERED, OE_SIZES) for m in OE_WIDTHS}
     entries = [run_entry(f"width {m}", "all trials", oe_reason(measured[m])) for m in OE_WIDTHS]
     ok = sum(e["agree"] for e in entries)
@@ -112,29 +127,13 @@ def oe4_reason(measured: int | None, sizes) -> str | None:
 
 
 def _oe_fig4(quick: bool, seeds: int) -> Reproduction:
-    from .. import TrainConfig, train
-    from ..data.dataset import Dataset
-    from ..nn.models import forward
-    from ..run import network
-
     trials = 3 if quick else max(seeds, 3)
     steps = 20_000 if quick else 50_000
     sizes = tuple(range(3, 64, 6)) if quick else tuple(range(1, 64))
-    rng = np.random.default_rng(0)
-    x_test = rng.standard_normal((1000, OE4_D))
-    y_test = oe4_target(x_test)
-    scale = float(np.mean(y_test ** 2))
-    err = {m: np.full((len(sizes), trials), np.nan) for m in OE4_WIDTHS}
-    for m in OE4_WIDTHS:
-        for i, n in enumerate(sizes):
-            x = np.random.default_rng(1000 + n).standard_normal((n, OE4_D))
-            run = train(TrainConfig(act="tanh", widths=(m,), output_bias=False, init_std=1e-10, optimizer="gd",
-                                    lr=0.1, steps=steps, seeds=trials, snapshots=2),
-                        dataset=Dataset(x, oe4_target(x), {"name": "oe-fig4 target", "n": n}))
-            for s in range(trials):
-                params, spec = network(run, s, -1)
-                f = np.asarray(forward(params, x_test.astype(np.float32), spec), np.float64)
-                err[m][i, s] = float(np.mean((f - y_test) ** 2)) / scale
+    x_test = np.random.default_rng(0).standard_normal((1000, OE4_D))
+    err = test_errors(OE4_WIDTHS, sizes, lambda n: np.random.default_rng(1000 + n).standard_normal((n, OE4_D)),
+                      oe4_target, x_test, trials, scale=float(np.mean(oe4_target(x_test) ** 2)), init_std=1e-10,
+                      optimizer="gd", lr=0.1, steps=steps)
     measured = {m: transition(err[m] <= OE4_RECOVERED, sizes) for m in OE4_WIDTHS}
     entries = [run_entry(f"width {m} ({m * (OE4_D + 2)} parameters)", "all trials", oe4_reason(measured[m], sizes))
                for m in OE4_WIDTHS]
