@@ -133,3 +133,15 @@ def test_reduce_run_validates_its_own_options():
                       ({"finetune_steps": -1}, "--finetune-steps must be at least 0")):
         with pytest.raises(BadInput, match=match):
             reduce_run(run, **kw)
+
+
+def test_the_readings_reduce_tries_run_from_coarse_to_fine():
+    from condense_cli.reduction import COSINES, readings
+
+    rungs = readings(None, 0.1, 0.01)
+    assert rungs[0] == (None, 0.1) and rungs[-1] == (COSINES[-1], 0.0)
+    cosines = [t for t, _ in rungs[1:-1]]
+    assert cosines == sorted(cosines) and cosines[0] == 0.9  # the paper's reduction (NeurIPS 2021 Fig. 5) first
+    assert readings(None, 0.0, 0.01)[-1] == (COSINES[-1], 0.0) and len(readings(None, 0.0, 0.01)) == len(rungs) - 1
+    assert readings(0.95, 0.1, 0.01) == [(0.95, 0.1)]  # a fixed --tol: no search
+    assert readings(None, 0.1, float("inf")) == [(None, 0.1)]  # no bound: the persistent reading

@@ -7,6 +7,10 @@
   Σ_j (|w_j| / r) · out_j: exact for positively homogeneous σ (ReLU) when the members differ only
   by a positive scale, and for any σ it reduces to the summed outgoing weight when the norms are
   equal (u is the normalized sum of the members' input weights). Neurons below `min_norm` of the largest norm are dropped (their share is reported).
+- `reduce_run(run, ..., loss_tol)`: the reduction a user asks for. Unless a fixed cosine `tol` is
+  given, it reads the clusters from coarse to fine (`readings`: the persistent reading, then fixed
+  cosines `COSINES`, then the finest with no neuron left out) and keeps the first whose full-batch
+  loss is within `loss_tol` (relative) of the original's; none within it is a RunFailure.
   Residual networks are refused: merging changes a width that the residual sum needs.
 - `split_neuron(params, layer, j, ratio)`: the embedding principle's one-step splitting: neuron j
   is copied and its outgoing weights shared as ratio and 1 − ratio. The output is unchanged and a
@@ -15,6 +19,7 @@
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +28,24 @@ from .measure.condensation import layer_condensation
 from .mechanisms.embedding import outgoing, set_outgoing
 from .errors import BadInput
 from .nn.models import NetSpec
+
+LOSS_TOL = 0.01  # the default bound on the relative rise of the full-batch loss by the reduction
+COSINES = (0.9, 0.95, 0.99, 0.995, 0.999, 0.9999)  # the fixed readings tried after the persistent one
+
+
+def readings(tol: float | None, min_norm: float, loss_tol: float) -> list[tuple[float | None, float]]:
+    """The (tol, min_norm) readings `reduce_run` tries in order, coarse to fine: only the given one
+    when `tol` is fixed or `loss_tol` is infinite; else the persistent reading, the fixed cosines
+    `COSINES`, and the finest again with no neuron left out (when `min_norm` > 0)."""
+    if tol is not None or math.isinf(loss_tol):
+        return [(tol, min_norm)]
+    rungs = [(None, min_norm)] + [(c, min_norm) for c in COSINES]
+    return rungs + [(COSINES[-1], 0.0)] if min_norm > 0 else rungs
+
+
+def reading_name(tol: float | None, min_norm: float) -> str:
+    """'persistent' or 'cosine 0.99', with ', no neuron left out' when `min_norm` is 0."""
+    return ("persistent" if tol is None else f"cosine {tol:g}") + (", no neuron left out" if min_norm == 0 else "")
 
 
 @dataclass(frozen=True)
@@ -43,6 +66,9 @@ class Reduction:
     run: object = field(repr=False, compare=False)
     out: str | None = None
     max_output_change: float | None = None  # max |f_reduced − f| on the training inputs, before fine-tuning
+    reading: str = "persistent"  # the reading whose clusters were merged (`reading_name`)
+    loss_tol: float = LOSS_TOL  # the bound on loss_change the reading was chosen by (inf: none)
+    tried: list = field(default_factory=list)  # per reading tried, in order: reading, width_after, loss_change
 
     @property
     def loss_change(self) -> float:
@@ -53,7 +79,9 @@ class Reduction:
         out = {"width_before": self.width_before, "width_after": self.width_after, "loss_before": self.loss_before,
                "loss_after": self.loss_after, "loss_change": self.loss_change,
                "max_output_change": self.max_output_change, "loss_finetuned": self.loss_finetuned,
-               "step": self.step, "why": self.why, "layers": self.layers}
+               "step": self.step, "why": self.why, "layers": self.layers, "reading": self.reading,
+               "loss_tol": self.loss_tol if math.isfinite(self.loss_tol) else None,
+               "within_loss_tol": bool(self.loss_change <= self.loss_tol), "tried": self.tried}
         if self.out is not None:
             out["out"] = self.out
         return out
@@ -144,8 +172,11 @@ def split_neuron(params: dict, layer: int, j: int, ratio: float = 0.5) -> dict:
     return embed_params(params, Embedding("split", layer, j, 1.0 - ratio), dtype=dtype)
 
 
-def check_reduce_options(tol: float | None, min_norm: float, finetune_steps: int) -> None:
-    """BadInput for a tolerance outside [0, 1], --min-norm outside [0, 1) or negative fine-tuning."""
+def check_reduce_options(tol: float | None, min_norm: float, finetune_steps: int, loss_tol: float = LOSS_TOL) -> None:
+    """BadInput for a tolerance outside [0, 1], --min-norm outside [0, 1), negative fine-tuning or a
+    --loss-tol that is negative or NaN (inf is allowed: no bound)."""
+    if not loss_tol >= 0:
+        raise BadInput(f"--loss-tol must be a relative loss change of at least 0 (inf: no bound), got {loss_tol}")
     if finetune_steps < 0:
         raise BadInput(f"--finetune-steps must be at least 0, got {finetune_steps}")
     if finetune_steps > 2 ** 31 - 2:
@@ -166,12 +197,14 @@ def check_output(target, source, force: bool) -> None:
 
 def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = None, min_norm: float = 0.1,
                finetune_steps: int = 0, lr: float | None = None, progress=None, source: str = "",
-               refit: bool = True):
+               refit: bool = True, loss_tol: float = LOSS_TOL):
     """Reduce one network of a run (a `TrainResult`) at a recorded step; optionally fine-tune it.
 
-    Returns a `Reduction` (the reduced run as a `TrainResult` in `.run`; not written). Raises BadInput for a bad
-    seed index, step or option, RunFailure when the weights are not finite or nothing is condensed."""
-    check_reduce_options(tol, min_norm, finetune_steps)
+    The clusters merged are those of the first of `readings(tol, min_norm, loss_tol)` whose loss is at
+    most (1 + loss_tol) × the original's. Returns a `Reduction` (the reduced run as a `TrainResult`
+    in `.run`; not written). Raises BadInput for a bad seed index, step or option, RunFailure when
+    the weights are not finite, nothing is condensed, or no reading keeps the loss within `loss_tol`."""
+    check_reduce_options(tol, min_norm, finetune_steps, loss_tol)
     import dataclasses
 
     import jax.numpy as jnp
@@ -179,7 +212,7 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
     from .measure.steps import pick
     from .data import Dataset
     from .errors import RunFailure
-    from .nn.models import LOSSES
+    from .nn.models import LOSSES, forward
     from .run import TrainResult, network, params_at
     from .training import TrainConfig, train
 
@@ -191,21 +224,31 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
     params = params_at(run, seed_index, k)
     if not all(np.isfinite(w).all() for w in [*params["hidden"], params["out"]]):
         raise RunFailure(f"the weights at step {step} are not finite; nothing to reduce")
-    reduced, new_spec, layers = reduce_network(params, spec, tol=tol, min_norm=min_norm,
-                                               refit_on=np.asarray(run.x, np.float64) if refit else None)
-    if not any(l["condensed"] for l in layers):
-        verdicts = "; ".join(f"layer {l['layer']}: {l['verdict']}" for l in layers)
-        raise RunFailure(f"not condensed at step {step} ({verdicts}); nothing written")
     meta = run.meta
     loss_fn = LOSSES[meta.get("loss", "mse")]
     x, y = jnp.asarray(run.x, jnp.float32), jnp.asarray(run.y, jnp.float32)
     as_jax = lambda p: {"hidden": [jnp.asarray(w, jnp.float32) for w in p["hidden"]],
                         "out": jnp.asarray(p["out"], jnp.float32)}
     loss_before = float(loss_fn(as_jax(params), x, y, spec))
-    loss_after = float(loss_fn(as_jax(reduced), x, y, new_spec))
-    from .nn.models import forward
-
-    change = float(jnp.max(jnp.abs(forward(as_jax(reduced), x, new_spec) - forward(as_jax(params), x, spec))))
+    f_before = forward(as_jax(params), x, spec)
+    tried, rungs = [], readings(tol, min_norm, loss_tol)
+    for n, (tol_k, min_norm_k) in enumerate(rungs):
+        reduced, new_spec, layers = reduce_network(params, spec, tol=tol_k, min_norm=min_norm_k,
+                                                   refit_on=np.asarray(run.x, np.float64) if refit else None)
+        if n == 0 and not any(l["condensed"] for l in layers):
+            verdicts = "; ".join(f"layer {l['layer']}: {l['verdict']}" for l in layers)
+            raise RunFailure(f"not condensed at step {step} ({verdicts}); nothing written")
+        loss_after = float(loss_fn(as_jax(reduced), x, y, new_spec))
+        change = loss_after / loss_before - 1 if loss_before > 0 else (0.0 if loss_after == 0 else math.inf)
+        tried.append({"reading": reading_name(tol_k, min_norm_k), "tol": tol_k, "min_norm": min_norm_k,
+                      "width_after": [l["width_after"] for l in layers], "loss_change": change})
+        if change <= loss_tol:
+            break
+    if change > loss_tol and tol is None:
+        raise RunFailure(f"no reading keeps the loss within --loss-tol {loss_tol:g} (the finest, {tried[-1]['reading']}: "
+                         f"{sum(tried[-1]['width_after'])} neurons, loss {change:+.2%}); pass a larger --loss-tol, "
+                         "or --tol for a reading of your own; nothing written")
+    max_change = float(jnp.max(jnp.abs(forward(as_jax(reduced), x, new_spec) - f_before)))
     if finetune_steps > 0:
         base = dataclasses.asdict(TrainConfig.from_dict(meta.get("config") or {}))
         base.update(widths=new_spec.widths, act=tuple(new_spec.acts), steps=finetune_steps, seeds=1, residual=False,
@@ -226,9 +269,11 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
                   "seeds": [0], "stop_step": None})
         loss_finetuned = None
     result.meta["reduced_from"] = {"file": source, "step": step, "why": why, "seed_index": seed_index,
-                                   "tol": tol, "min_norm": min_norm, "refit": refit, "layers": layers}
+                                   "tol": tol_k, "min_norm": min_norm_k, "refit": refit, "layers": layers,
+                                   "reading": tried[-1]["reading"], "loss_tol": loss_tol if math.isfinite(loss_tol) else None}
     one = len(layers) == 1
     return Reduction(width_before=layers[0]["width_before"] if one else [l["width_before"] for l in layers],
                      width_after=layers[0]["width_after"] if one else [l["width_after"] for l in layers],
                      loss_before=loss_before, loss_after=loss_after, loss_finetuned=loss_finetuned, step=step,
-                     why=why, layers=layers, run=result, max_output_change=change)
+                     why=why, layers=layers, run=result, max_output_change=max_change,
+                     reading=tried[-1]["reading"], loss_tol=loss_tol, tried=tried)

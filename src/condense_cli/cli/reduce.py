@@ -16,7 +16,8 @@ def reduce_cmd(
     run_file: Annotated[Path, typer.Argument(help="A run file written by `condense train`.")],
     at: Annotated[str, typer.Option(help="Which recorded step to reduce: 'end', 'initial' or a step number.")] = "end",
     seed_index: Annotated[int, typer.Option(help="Which of the run's networks (0-based) when it holds several seeds.")] = 0,
-    tol: Annotated[Optional[float], typer.Option(help="Merge the clusters at this fixed cosine tolerance instead of those of the persistent count.")] = None,
+    tol: Annotated[Optional[float], typer.Option(help="Merge the clusters at this fixed cosine tolerance (by default: the persistent reading, or a finer one if it raises the loss by more than --loss-tol).")] = None,
+    loss_tol: Annotated[float, typer.Option(help="Largest relative rise of the full-batch loss allowed: readings finer than the persistent one (cosine 0.9 … 0.9999) are tried until the loss is within it; 'inf': the persistent reading whatever the loss. Not used with --tol.")] = 0.01,
     min_norm: Annotated[float, typer.Option(help="Drop neurons whose input weight is below this fraction of the largest.")] = 0.1,
     finetune_steps: Annotated[int, typer.Option(help="Then train the reduced network this many steps (its run's optimizer and lr).")] = 0,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate for fine-tuning (default: the run's).")] = None,
@@ -31,7 +32,7 @@ def reduce_cmd(
     from .. import run as run_files
     from ..reduction import check_output, check_reduce_options, reduce_run
 
-    check_reduce_options(tol, min_norm, finetune_steps)  # before the run file is read
+    check_reduce_options(tol, min_norm, finetune_steps, loss_tol)  # before the run file is read
     target = out if out is not None else run_file.with_name(run_file.name.removesuffix(".npz") + "_reduced.npz")
     check_output(target, run_file, force)
     run = run_files.load_run(run_file)
@@ -44,13 +45,17 @@ def reduce_cmd(
     with progress_bar("fine-tuning the reduced network", disable=quiet or finetune_steps == 0, console=err) as advance:
         reduction = reduce_run(run, at=at, seed_index=seed_index, tol=tol, min_norm=min_norm,
                                finetune_steps=finetune_steps, lr=lr, progress=advance, source=str(run_file),
-                               refit=not no_refit)
+                               refit=not no_refit, loss_tol=loss_tol)
     run_files.save_run(target, reduction.run)
     reduction = dataclasses.replace(reduction, out=str(target))
     layers, why, step = reduction.layers, reduction.why, reduction.step
     loss_before, loss_after, loss_finetuned = reduction.loss_before, reduction.loss_after, reduction.loss_finetuned
     if not quiet:
         err.print(styled(("condense reduce", "bold"), f" {run_file} at step {step} ({why}):"), soft_wrap=True)
+        for t in reduction.tried[:-1]:
+            err.print(f"  the {t['reading']} reading ({sum(t['width_after'])} neurons) raises the loss by "
+                      f"{t['loss_change']:+.2%}, above --loss-tol {loss_tol:.2%}: read finer")
+        err.print(f"  clusters of the {reduction.reading} reading merged")
         for l in layers:
             err.print(f"  layer {l['layer']}: {l['width_before']} → {l['width_after']} neurons "
                       f"({l['dropped_negligible']} negligible left out, largest cluster {l['largest_cluster']})")
