@@ -397,3 +397,41 @@ def test_adam_on_minibatches_learns():
                           steps=300, record_every=50, init_std=0.3))
     assert r.batch_loss is not None and r.batch_loss.shape == (1, 301)
     assert r.loss[0, -1] < 0.5 * r.loss[0, 0]
+
+
+def test_the_shared_chunk_loop_pipelines_stops_and_keeps_finished_chunks_on_ctrl_c():
+    """`host.drive`, the chunk loop of both engines: a pipelined engine launches chunk c+1 before it
+    absorbs chunk c; a stop ends the loop after the chunk that asked; Ctrl-C keeps what was absorbed
+    and fails only when nothing was."""
+    from condense_cli.errors import RunFailure
+    from condense_cli.training.host import Ending, drive
+
+    def engine(stop_at=None, interrupt_at=None):
+        log, seen = [], []
+
+        def launch(c, state):
+            log.append(("launch", c, state))
+            return c, state + 1
+
+        def absorb(c, pending):
+            if c == interrupt_at:
+                raise KeyboardInterrupt
+            log.append(("absorb", c))
+            return pending[1], 10 * (c + 1), c == stop_at
+
+        return log, seen, launch, absorb
+
+    log, seen, launch, absorb = engine()
+    ending = Ending()
+    assert drive(3, 0, launch, absorb, ending, lambda p, t: seen.append((p, t)), 30, state_of=lambda p: p[1]) == 3
+    assert log == [("launch", 0, 0), ("launch", 1, 1), ("absorb", 0), ("launch", 2, 2), ("absorb", 1), ("absorb", 2)]
+    assert seen == [(10, 30), (20, 30), (30, 30)] and ending.status == "finished"
+    log, seen, launch, absorb = engine(stop_at=1)
+    assert drive(4, 0, launch, absorb, Ending(), None, 40) == 2  # not pipelined: launch after absorb
+    assert log == [("launch", 0, 0), ("absorb", 0), ("launch", 1, 1), ("absorb", 1)]
+    log, seen, launch, absorb = engine(interrupt_at=2)
+    ending = Ending()
+    assert drive(4, 0, launch, absorb, ending, None, 40) == 2 and (ending.status, ending.reason) == ("stopped", "interrupted")
+    log, seen, launch, absorb = engine(interrupt_at=0)
+    with pytest.raises(RunFailure, match="interrupted before the first chunk"):
+        drive(4, 0, launch, absorb, Ending(), None, 40)

@@ -8,10 +8,16 @@ anchor-task transformer's `transformer.training`); each keeps its own compiled s
   is frozen inside the compiled step; the run stops only when all have failed).
 - `Ending.meta(seeds, seconds)`: the run file's header fields that describe the end of a run, the
   same keys for both engines: version, backend, devices, status, reason, failed_seeds, seconds.
+- `drive(n_chunks, state, launch, absorb, ending, progress, total)`: the chunk loop itself. Each
+  engine says how to launch chunk c from a state (asynchronously, its own compiled step) and how
+  to take a finished chunk's results to the host; `drive` runs them in order, moves the progress
+  bar, stops when the engine says so, and on Ctrl-C keeps every chunk already taken. A pipelined
+  engine launches chunk c+1 before chunk c's results are copied out, so copying overlaps computing.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -65,3 +71,31 @@ class Ending:
         return {"version": __version__, "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
                 "status": self.status, "reason": self.reason, "failed_seeds": self.failed_seeds(seeds),
                 "seconds": seconds}
+
+
+def drive(n_chunks: int, state: Any, launch: Callable[[int, Any], Any], absorb: Callable[[int, Any], tuple],
+          ending: Ending, progress: Callable[[int, int], None] | None, total: int,
+          state_of: Callable[[Any], Any] | None = None) -> int:
+    """Run chunks 0..n_chunks−1; returns how many were taken to the host.
+
+    `launch(c, state)` starts chunk c and returns what it will produce (JAX's arrays, not waited
+    for); `absorb(c, pending)` copies it to the host and returns (state for the next chunk, the
+    progress position, whether to stop). With `state_of` (pending -> its final state, not waited
+    for) the engine is pipelined: chunk c+1 is launched from chunk c's state before chunk c is
+    absorbed, and a stop discards the chunk in flight. Ctrl-C during or between chunks ends the
+    loop through `ending.interrupted` (every absorbed chunk kept; a RunFailure when none was)."""
+    taken = 0
+    try:
+        pending = launch(0, state)
+        for c in range(n_chunks):
+            ahead = launch(c + 1, state_of(pending)) if state_of is not None and c + 1 < n_chunks else None
+            state, position, stop = absorb(c, pending)
+            taken = c + 1
+            if progress is not None:
+                progress(position, total)
+            if stop or c + 1 == n_chunks:
+                break
+            pending = ahead if state_of is not None else launch(c + 1, state)
+    except KeyboardInterrupt:
+        ending.interrupted(taken)
+    return taken

@@ -33,7 +33,7 @@ from ..errors import BadInput, RunFailure
 from ..nn import activations
 from ..run import SCHEMA, TrainResult
 from .config import DEFAULT_INIT_STD, TrainConfig
-from .host import Ending
+from .host import Ending, drive
 from .programs import _recorded, data_block, programs
 from .schedule import chunk_inputs, loss_steps, pass_steps, plan_chunks
 
@@ -223,60 +223,59 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
                  right=np.full((S, T + 1), -1, np.int64), test_right=np.full((S, T + 1), -1, np.int64), state=state,
                  snapshots=jax.tree.map(lambda leaf: np.empty((S, len(rec)) + leaf.shape[1:], leaf.dtype),
                                         _recorded(state["params"])))
-    try:
-        # Two snapshot buffers take turns: chunk c+1 is launched (JAX runs it asynchronously)
-        # before chunk c's results are copied to the host, so the copying overlaps the
-        # computing; after a stop, the chunk in flight is simply not used.
-        spare = [buffer() for _ in range(min(2, n_chunks))]
+    # Two snapshot buffers take turns: chunk c+1 is launched (JAX runs it asynchronously) before
+    # chunk c's results are copied to the host (`host.drive`, pipelined), so the copying overlaps
+    # the computing; after a stop, the chunk in flight is simply not used.
+    spare = [buffer() for _ in range(min(2, n_chunks))]
+    clock = {}
 
-        def launch(c, state):
-            return run_chunk(state, spare.pop(), x, y, hyper, jnp.int32(c * L), jnp.asarray(ev_steps[c]),
-                             jnp.asarray(ev_slots[c]), jnp.asarray(ev_takes[c]), test)
+    def launch(c, state):
+        if c == 0:
+            clock["compiling"] = time.perf_counter()
+        pending = run_chunk(state, spare.pop(), x, y, hyper, jnp.int32(c * L), jnp.asarray(ev_steps[c]),
+                            jnp.asarray(ev_slots[c]), jnp.asarray(ev_takes[c]), test)
+        if c == 0:  # the first call compiles (or loads from the cache), then runs asynchronously
+            clock["running"] = time.perf_counter()
+            if timings is not None:
+                timings["compile"] = clock["running"] - clock["compiling"]
+        return pending
 
-        compiling = time.perf_counter()
-        pending = launch(0, state)  # the first call compiles (or loads from the cache), then runs asynchronously
-        running = time.perf_counter()
-        if timings is not None:
-            timings["compile"] = running - compiling
-        for c in range(n_chunks):
-            o.state, (chunk_loss, chunk_step_loss, chunk_right, chunk_test), chunk_snap = pending
-            if c + 1 < n_chunks:
-                pending = launch(c + 1, o.state)
-            t0 = c * L
-            valid = min(L, T + 1 - t0)
-            chunk_loss = np.asarray(chunk_loss)[:valid].T  # (S, valid): waits for the chunk
-            chunk_step_loss = np.asarray(chunk_step_loss)[:valid].T
-            chunk_takes = takes[c, :valid]
-            k = int(np.sum(chunk_of == c))
-            jax.tree.map(lambda host, dev: host.__setitem__((slice(None), slice(o.recorded, o.recorded + k)),
-                                                             np.asarray(dev)[:, :k]), o.snapshots, chunk_snap)
-            spare.append(chunk_snap)
-            o.loss[:, t0:t0 + valid] = np.where(chunk_takes, chunk_loss, np.nan)
-            o.step_loss[:, t0:t0 + valid] = chunk_step_loss
-            o.right[:, t0:t0 + valid] = np.asarray(chunk_right)[:valid].T
-            o.test_right[:, t0:t0 + valid] = np.asarray(chunk_test)[:valid].T
-            o.evals, o.recorded = t0 + valid, o.recorded + k
-            if progress is not None:
-                progress(o.evals - 1, T)
-            if S > 1:  # a failed seed is frozen inside the program; the run stops only when all have failed
-                bad = np.zeros(valid, bool)
-                if o.ending.seeds_failed(o.state["fail_step"]):
-                    bad[min(max(int(o.ending.fail_steps.max()) - t0, 0), valid - 1)] = True
-            else:
-                bad = ~np.isfinite(chunk_step_loss).all(axis=0) | (chunk_takes & ~np.isfinite(chunk_loss).all(axis=0))
-            if bad.any():
-                o.nan_step = int(t0 + np.argmax(bad))
-                o.ending.status, o.ending.reason = "stopped", f"loss became non-finite at step {o.nan_step}"
-                break
-            if ratio is not None and np.asarray(o.state["stopped"]).all():
-                o.stop_steps = np.asarray(o.state["stop_step"])  # asked for: the run is finished
-                o.ending.reason = (f"stopped early as asked: the loss reached {ratio} of its "
-                            f"initial value (step {int(o.stop_steps.max())})")
-                break
-    except KeyboardInterrupt:
-        o.ending.interrupted(o.evals)  # keeps the finished chunks (RunFailure when there are none)
-    if timings is not None and "compile" in timings:
-        timings["chunks"] = time.perf_counter() - running
+    def absorb(c, pending):
+        o.state, (chunk_loss, chunk_step_loss, chunk_right, chunk_test), chunk_snap = pending
+        t0 = c * L
+        valid = min(L, T + 1 - t0)
+        chunk_loss = np.asarray(chunk_loss)[:valid].T  # (S, valid): waits for the chunk
+        chunk_step_loss = np.asarray(chunk_step_loss)[:valid].T
+        chunk_takes = takes[c, :valid]
+        k = int(np.sum(chunk_of == c))
+        jax.tree.map(lambda host, dev: host.__setitem__((slice(None), slice(o.recorded, o.recorded + k)),
+                                                         np.asarray(dev)[:, :k]), o.snapshots, chunk_snap)
+        spare.append(chunk_snap)
+        o.loss[:, t0:t0 + valid] = np.where(chunk_takes, chunk_loss, np.nan)
+        o.step_loss[:, t0:t0 + valid] = chunk_step_loss
+        o.right[:, t0:t0 + valid] = np.asarray(chunk_right)[:valid].T
+        o.test_right[:, t0:t0 + valid] = np.asarray(chunk_test)[:valid].T
+        o.evals, o.recorded = t0 + valid, o.recorded + k
+        if S > 1:  # a failed seed is frozen inside the program; the run stops only when all have failed
+            bad = np.zeros(valid, bool)
+            if o.ending.seeds_failed(o.state["fail_step"]):
+                bad[min(max(int(o.ending.fail_steps.max()) - t0, 0), valid - 1)] = True
+        else:
+            bad = ~np.isfinite(chunk_step_loss).all(axis=0) | (chunk_takes & ~np.isfinite(chunk_loss).all(axis=0))
+        if bad.any():
+            o.nan_step = int(t0 + np.argmax(bad))
+            o.ending.status, o.ending.reason = "stopped", f"loss became non-finite at step {o.nan_step}"
+            return o.state, o.evals - 1, True
+        if ratio is not None and np.asarray(o.state["stopped"]).all():
+            o.stop_steps = np.asarray(o.state["stop_step"])  # asked for: the run is finished
+            o.ending.reason = (f"stopped early as asked: the loss reached {ratio} of its "
+                               f"initial value (step {int(o.stop_steps.max())})")
+            return o.state, o.evals - 1, True
+        return o.state, o.evals - 1, False
+
+    drive(n_chunks, state, launch, absorb, o.ending, progress, T, state_of=lambda pending: pending[0])
+    if timings is not None and "running" in clock:
+        timings["chunks"] = time.perf_counter() - clock["running"]
     return o
 
 

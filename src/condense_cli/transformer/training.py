@@ -7,7 +7,7 @@ share of the steps, then cosine-decayed back to 4 % (the PyTorch reference loop'
 cross-entropy on the last token; minibatches from a
 permutation redrawn each epoch. The S seeds' parameters are stacked and the pure step (the
 network `nnx.merge`d from its graph and the parameters) is `vmap`ped over them; `lax.scan` runs the
-steps between two recorded steps inside one `jit`; the host side (`training.host`) is the dense
+steps between two recorded steps inside one `jit`; the host side (`training.host`, its chunk loop `drive`) is the dense
 engine's: Ctrl-C keeps every recorded snapshot, and a seed whose minibatch loss turns non-finite
 is put back to its last snapshot and frozen there while the others go on (the run stops when all
 have failed). At every recorded step: the recorded matrices
@@ -27,7 +27,7 @@ import numpy as np
 
 from ..data.anchors import AnchorData, make_anchors
 from ..errors import BadInput
-from ..training.host import Ending
+from ..training.host import Ending, drive
 from .model import TransformerSpec
 
 EVAL_BLOCK = 2048  # sequences per block of an accuracy pass
@@ -214,43 +214,45 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
     lap("setup")
     ending = Ending(failure="minibatch loss not finite; weights kept at the last snapshot before it, frozen from then on")
     started = time.perf_counter()
-    t, done = 0, 0  # steps trained; snapshots recorded
-    try:
-        for k, target in enumerate(rec):
-            if target > t:
-                before = (params, opt_state)
-                first = "compile" not in timings
-                params, opt_state, orders, loss = run(params, opt_state, orders, jnp.int32(t), int(target - t))
-                if first:
-                    lap("compile")  # (or loaded from the cache; the chunk itself then runs asynchronously)
-                loss = np.array(loss).T  # (S, steps of the chunk), a copy to mark failed seeds in
-                bad = ~np.isfinite(loss)
-                broken = ~np.asarray(finite_seeds(params))  # weights made non-finite by the chunk's last update
-                newly = (fail < 0) & (bad.any(axis=1) | broken)
-                fail[newly] = np.where(bad[newly].any(axis=1), t + np.argmax(bad[newly], axis=1), target - 1)
-                if (fail >= 0).any():  # a failed seed is put back to its last snapshot (this chunk's start) and
-                    failed = fail >= 0  # frozen there; the others go on. Its losses from that snapshot are NaN
-                    params = restore(jnp.asarray(failed), params, before[0])
-                    opt_state = restore(jnp.asarray(failed), opt_state, before[1])
-                    loss[failed] = np.nan
-                batch_loss[:, t:target] = loss
-                t = int(target)
-                lap("steps")
-            for name, m in jax.vmap(lambda q: recorded_matrices(net(q)))(params).items():
-                mats[name][:, k] = np.asarray(m)
-            acc["train_acc"][:, k] = (predict(params, check) == check_y).mean(1)
-            acc["id_acc"][:, k] = (predict(params, data.x_id) == data.y_id).mean(1)
-            ood = predict(params, data.x_ood)
-            acc["ood_inferential"][:, k] = (ood == data.key_ood - 10).mean(1)
-            acc["ood_symmetric"][:, k] = (ood == data.key_ood - 6).mean(1)
-            done = k + 1
-            lap("snapshots")
-            if progress is not None:
-                progress(t, config.steps)
-            if ending.seeds_failed(fail):
-                break  # every seed failed: nothing left to train
-    except KeyboardInterrupt:
-        ending.interrupted(done)  # keeps every recorded snapshot (RunFailure when there is none)
+
+    def launch(k, state):  # train up to the k-th recorded step (asynchronously; nothing to train for step 0)
+        params, opt_state, orders, t = state
+        target = int(rec[k])
+        if target <= t:
+            return state, None, state
+        first = "compile" not in timings
+        trained = run(params, opt_state, orders, jnp.int32(t), target - t)
+        if first:
+            lap("compile")  # (or loaded from the cache; the chunk itself then runs asynchronously)
+        return (*trained[:3], target), trained[3], state
+
+    def absorb(k, pending):  # the chunk's losses checked, failed seeds put back; the snapshot at its end
+        (params, opt_state, orders, target), loss, (before_p, before_o, _, t) = pending
+        if loss is not None:
+            loss = np.array(loss).T  # (S, steps of the chunk), a copy to mark failed seeds in
+            bad = ~np.isfinite(loss)
+            broken = ~np.asarray(finite_seeds(params))  # weights made non-finite by the chunk's last update
+            newly = (fail < 0) & (bad.any(axis=1) | broken)
+            fail[newly] = np.where(bad[newly].any(axis=1), t + np.argmax(bad[newly], axis=1), target - 1)
+            if (fail >= 0).any():  # a failed seed is put back to its last snapshot (this chunk's start) and
+                failed = fail >= 0  # frozen there; the others go on. Its losses from that snapshot are NaN
+                params = restore(jnp.asarray(failed), params, before_p)
+                opt_state = restore(jnp.asarray(failed), opt_state, before_o)
+                loss[failed] = np.nan
+            batch_loss[:, t:target] = loss
+            lap("steps")
+        for name, m in jax.vmap(lambda q: recorded_matrices(net(q)))(params).items():
+            mats[name][:, k] = np.asarray(m)
+        acc["train_acc"][:, k] = (predict(params, check) == check_y).mean(1)
+        acc["id_acc"][:, k] = (predict(params, data.x_id) == data.y_id).mean(1)
+        ood = predict(params, data.x_ood)
+        acc["ood_inferential"][:, k] = (ood == data.key_ood - 10).mean(1)
+        acc["ood_symmetric"][:, k] = (ood == data.key_ood - 6).mean(1)
+        lap("snapshots")
+        # every seed failed: nothing left to train
+        return (params, opt_state, orders, target), target, ending.seeds_failed(fail)
+
+    done = drive(len(rec), (params, opt_state, orders, 0), launch, absorb, ending, progress, config.steps)
     last = int(rec[done - 1])
     seeds = [config.seed + s for s in range(S)]
     meta = {"config": dataclasses.asdict(config), "arch": "transformer", "data": data.spec,
