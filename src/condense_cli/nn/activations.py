@@ -134,6 +134,8 @@ def multiplicity_of(fn: Callable[[Array], Array], max_order: int = 6, rtol: floa
             v = np.asarray(jax.jit(jax.vmap(_derivative(fn, k)))(x), np.float64)
             values.append(v)
             coeffs.append(v[2] / math.factorial(k))
+            if candidate is None and _jumps(v):  # every lower order vanished exactly and this one jumps: the
+                return None  # answer below whatever the higher orders are (ReLU stops at order 1)
             if candidate is None and coeffs[-1] != 0:
                 candidate = k
     coeffs = np.array(coeffs)
@@ -143,13 +145,19 @@ def multiplicity_of(fn: Callable[[Array], Array], max_order: int = 6, rtol: floa
     if scale == 0:
         return None
     for k, v in enumerate(values, 1):
-        wide, narrow = abs(v[4] - v[0]), abs(v[3] - v[1])
-        # a smooth σ^(k) closes the gap 1000-fold; a jump keeps it (and is no round-off)
-        if narrow > 0.5 * wide and narrow > 1e-6 * max(np.abs(v).max(), 1e-300):
+        if _jumps(v):
             return None
         if abs(coeffs[k - 1]) > rtol * scale:
             return k
     return None
+
+
+def _jumps(v: np.ndarray) -> bool:
+    """Whether σ^(k), evaluated at (−1e-3, −1e-6, 0, 1e-6, 1e-3), jumps at 0: a smooth σ^(k)
+    closes the gap σ^(k)(h) − σ^(k)(−h) 1000-fold from h = 1e-3 to 1e-6; a jump keeps it (and is
+    no round-off)."""
+    wide, narrow = abs(v[4] - v[0]), abs(v[3] - v[1])
+    return bool(narrow > 0.5 * wide and narrow > 1e-6 * max(np.abs(v).max(), 1e-300))
 
 
 @lru_cache(maxsize=None)
