@@ -63,6 +63,23 @@ def test_attention_is_causal():
     assert not np.allclose(a[:, 6:], b[:, 6:])
 
 
+def test_networks_drawn_in_one_program_have_the_numbers_of_networks_drawn_op_by_op():
+    """`draw_parameters` (one jitted, vmapped draw) gives every seed's parameters bit for bit as
+    `AnchorTransformer(spec, nnx.Rngs(seed))` drawn eagerly, also where the scale d_in^−γ is not a
+    power of two (without the barrier in `_normal`, XLA folds it into the normal's constants)."""
+    import jax
+    from flax import nnx
+
+    from condense_cli.transformer.model import AnchorTransformer, TransformerSpec, draw_parameters
+
+    spec = TransformerSpec(d_model=24, depth=2, heads=3, d_ff=40, gamma=0.7)
+    drawn = draw_parameters(spec, [4, 9])
+    for i, seed in enumerate([4, 9]):
+        eager = nnx.state(AnchorTransformer(spec, nnx.Rngs(seed)), nnx.Param)
+        for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(eager), jax.tree.leaves(drawn)):
+            assert np.array_equal(np.asarray(a), np.asarray(b)[i]), (seed, jax.tree_util.keystr(path))
+
+
 @pytest.mark.parametrize("gamma", [0.3, 0.8])
 def test_initialization_standard_deviations(gamma):
     from flax import nnx
@@ -267,20 +284,19 @@ def test_the_shared_ending_of_a_run():
 
 
 def _poisoned(monkeypatch, which):
-    """Make the models built for seeds `which` carry a NaN weight from the start."""
+    """Make the networks drawn for seeds `which` (0-based) carry a NaN weight from the start."""
     from condense_cli.transformer import model as model_mod
 
-    built = []
-    original = model_mod.AnchorTransformer
+    original = model_mod.draw_parameters
 
-    class Poisoned(original):
-        def __init__(self, *a, **k):
-            super().__init__(*a, **k)
-            if len(built) in which:
-                self.out.kernel[...] = self.out.kernel[...].at[0, 0].set(np.nan)
-            built.append(self)
+    def poisoned(spec, seeds):
+        params = original(spec, seeds)
+        kernel = params["out"]["kernel"]
+        for s in which:
+            kernel[...] = kernel[...].at[s, 0, 0].set(np.nan)
+        return params
 
-    monkeypatch.setattr(model_mod, "AnchorTransformer", Poisoned)
+    monkeypatch.setattr(model_mod, "draw_parameters", poisoned)
 
 
 def test_a_non_finite_loss_stops_one_seed_and_not_the_others(monkeypatch):

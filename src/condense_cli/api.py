@@ -178,7 +178,8 @@ def phase_diagram(config=None, *, data: str = "phase4", n: int | None = None, da
 def reduce(run, *, out=None, force: bool = False, progress=None, **options):
     """Merge each condensed cluster of one network of `run` (a `TrainResult` or a run file's path)
     into one neuron, as `condense reduce`; `options` are `reduction.reduce_run`'s (`at`,
-    `seed_index`, `tol`, `min_norm`, `finetune_steps`, `lr`) with its defaults, the CLI's. Returns a
+    `seed_index`, `tol`, `min_norm`, `finetune_steps`, `lr`, `refit`, `loss_tol`) with its defaults, the
+    CLI's: the merge keeps the loss within `loss_tol` (1 %) by reading finer when it must. Returns a
     `Reduction`; with `out` the reduced run is also written there (its folder created; an existing
     file only with `force`; never the input)."""
     import inspect

@@ -62,6 +62,9 @@ def reduce_cmd(
         err.print(f"  loss {loss_before:.6g} → {loss_after:.6g} ({reduction.loss_change:+.2%}; output changed by at most "
                   f"{reduction.max_output_change:.3g} on the training inputs)"
                   + (f" → {loss_finetuned:.6g} after {finetune_steps} fine-tuning steps" if loss_finetuned is not None else ""))
+        if not reduction.to_json()["within_loss_tol"]:
+            err.print(styled(("  warning:", "yellow"), f" the loss rose by more than --loss-tol {loss_tol:.2%} "
+                             "(the reading was fixed by --tol)"))
         err.print(f"  written: {target}")
     if as_json:
         emit_json(reduction.to_json())

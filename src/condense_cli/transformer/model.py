@@ -6,6 +6,8 @@ N(0, (d_in^−γ)²), the standard deviation d_in^−γ, d_in the matrix's input
 token and position embeddings; the output bias starts at 0; LayerNorm scale 1, bias 0.
 
 `AnchorTransformer(spec, rngs)(x (B, T) int) -> logits (B, vocab)` at the last position;
+`draw_parameters(spec, seeds) -> {path: (S, ...)}`: the parameters of one network per seed, drawn
+inside one compiled program (the same numbers as `AnchorTransformer(spec, nnx.Rngs(seed))`);
 `recorded_matrices(model) -> {name: (rows, d_in)}`: the matrices the papers look at, one row per
 neuron (its input weight): W^Q of every layer (layer 1's is the paper's condensation figure), the
 token embedding, and the first feed-forward matrix of every layer.
@@ -43,7 +45,15 @@ class TransformerSpec:
 
 
 def _normal(d_in: int, gamma: float):
-    return nnx.initializers.normal(stddev=float(d_in) ** -gamma)
+    """N(0, (d_in^−γ)²) as `nnx.initializers.normal`, with the standard normal kept apart from
+    the scaling (`optimization_barrier`) so that a network drawn inside `jit` has the same bits as
+    one drawn op by op: XLA would otherwise fold the scale into the normal's own constants."""
+    std = float(d_in) ** -gamma
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.lax.optimization_barrier(jax.random.normal(key, shape, dtype)) * jnp.array(std, dtype)
+
+    return init
 
 
 class Block(nnx.Module):
@@ -95,6 +105,14 @@ class AnchorTransformer(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.out(self.states(x)[:, -1])
+
+
+def draw_parameters(spec: TransformerSpec, seeds: list[int]) -> nnx.State:
+    """The parameters (an `nnx.State` with a leading seed axis) of `AnchorTransformer(spec,
+    nnx.Rngs(seed))` for each seed, drawn by one compiled program (cached across runs by the
+    persistent compilation cache), bit for bit those of the networks drawn op by op."""
+    draw = jax.jit(jax.vmap(lambda s: nnx.state(AnchorTransformer(spec, nnx.Rngs(jax.random.key(s))), nnx.Param)))
+    return draw(jnp.asarray(seeds, jnp.uint32))
 
 
 def recorded_matrices(model: AnchorTransformer) -> dict[str, jax.Array]:

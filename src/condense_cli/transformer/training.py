@@ -129,7 +129,7 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
     import optax
     from flax import nnx
 
-    from .model import AnchorTransformer, recorded_matrices
+    from .model import AnchorTransformer, draw_parameters, recorded_matrices
 
     config.validate()
     if config.batch_size > config.n:
@@ -147,13 +147,13 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
     lap("data")
     spec = config.spec()
     S = config.seeds
-    models = [AnchorTransformer(spec, nnx.Rngs(config.seed + s)) for s in range(S)]  # drawn eagerly: the run
-    graph = nnx.graphdef(models[0])  # files' numbers (drawn inside `jit`, two matrices differ in their last bits)
-    params = jax.tree.map(lambda *a: jnp.stack(a), *[nnx.state(m, nnx.Param) for m in models])
-    rest = nnx.state(models[0], nnx.Not(nnx.Param))  # nothing but parameters in this network
+    shape = nnx.eval_shape(lambda: AnchorTransformer(spec, nnx.Rngs(config.seed)))  # the network, no numbers
+    graph = nnx.graphdef(shape)
+    params = draw_parameters(spec, [config.seed + s for s in range(S)])
+    rest = nnx.state(shape, nnx.Not(nnx.Param))  # nothing but parameters in this network
     opt = optax.chain(optax.clip_by_global_norm(config.clip),
                       optax.adamw(learning_rate(config), weight_decay=config.weight_decay))
-    opt_state = jax.vmap(opt.init)(params)
+    opt_state = jax.jit(jax.vmap(opt.init))(params)  # zeros and a step count: one program, not op by op
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     n, B = len(data.x_train), config.batch_size
     per_epoch = n // B
@@ -195,6 +195,8 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
     def restore(failed, new, old):  # the failed seeds' parameters (or optimizer state) put back
         return jax.tree.map(lambda a, b: jnp.where(failed.reshape((-1,) + (1,) * (a.ndim - 1)), b, a), new, old)
 
+    matrices = jax.jit(jax.vmap(lambda q: recorded_matrices(net(q))))  # (S, rows, d_in) each
+
     @jax.jit
     def answers(p, xs):  # (S, len(xs)) argmax answers, in blocks
         return jax.vmap(lambda q: jnp.argmax(net(q)(xs), -1))(p)
@@ -205,7 +207,7 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
 
     rec = config.record_steps()
     K = len(rec)
-    mats = {k: np.empty((S, K) + v.shape, np.float32) for k, v in recorded_matrices(models[0]).items()}
+    mats = {k: np.empty((S, K) + v.shape, np.float32) for k, v in recorded_matrices(nnx.merge(graph, jax.tree.map(lambda a: a[0], params), rest)).items()}
     acc = {k: np.empty((S, K)) for k in ("train_acc", "id_acc", "ood_inferential", "ood_symmetric")}
     batch_loss = np.empty((S, config.steps), np.float32)
     check = data.x_train[: min(n, 10 * EVAL_BLOCK)]  # training accuracy on (at most) 20,480 sequences
@@ -241,7 +243,7 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
                 loss[failed] = np.nan
             batch_loss[:, t:target] = loss
             lap("steps")
-        for name, m in jax.vmap(lambda q: recorded_matrices(net(q)))(params).items():
+        for name, m in matrices(params).items():
             mats[name][:, k] = np.asarray(m)
         acc["train_acc"][:, k] = (predict(params, check) == check_y).mean(1)
         acc["id_acc"][:, k] = (predict(params, data.x_id) == data.y_id).mean(1)
