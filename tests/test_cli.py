@@ -288,8 +288,9 @@ def test_analyze_and_reduce_cli_defaults_equal_the_library_defaults():
         assert params[name].default == fields[name], name
     lib = inspect.signature(reduce_run).parameters
     cli = inspect.signature(reduce_cmd).parameters
-    for name in ("at", "seed_index", "tol", "min_norm", "finetune_steps", "lr"):
+    for name in ("at", "seed_index", "tol", "min_norm", "finetune_steps", "lr", "loss_tol"):
         assert cli[name].default == lib[name].default, name
+    assert (not cli["no_refit"].default) == lib["refit"].default
 
 
 def test_version_help_panels_and_the_table_at_80_columns(tmp_path):

@@ -83,6 +83,7 @@ def test_only_regular_files_are_read(tmp_path):
     (["train", "--depth", "100000"], "at most 64 hidden layers"),
     (["train", "--widths", "5,,5"], "an empty item"),
     (["reduce", "RUN", "--finetune-steps", "100000000000000"], "--finetune-steps must be at most"),
+    (["train", "--arch", "transformer", "--data", "anchors", "--seed", "-1"], "--seed must be a non-negative integer"),
     (["reduce", "RUN", "--loss-tol", "-0.1"], "--loss-tol must be a relative loss change of at least 0"),
     (["reduce", "RUN", "--loss-tol", "nan"], "--loss-tol must be a relative loss change of at least 0"),
     (["phase-diagram", "--gammas", "0:1:1e-12"], "1,000,000,000,001 values"),

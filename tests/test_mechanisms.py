@@ -244,12 +244,15 @@ def test_reduce_refits_the_outgoing_weights_and_keeps_the_loss_within_its_tolera
     assert [t["reading"] for t in kept.tried][0] == "persistent" and kept.tried[0]["loss_change"] > 0.01
     assert kept.tried[-1]["loss_change"] == pytest.approx(kept.loss_change)
     assert kept.run.meta["reduced_from"]["reading"] == kept.reading
+    persistent_tol = max(l["tol_used"] for l in refit.layers)
+    assert all(t["tol"] is None or t["tol"] > persistent_tol for t in kept.tried)  # only finer readings
+    assert all(sum(t["width_after"]) < 200 for t in kept.tried)  # every reading tried merges neurons
     from condense_cli import reduction
 
     # without the refit the 180 neurons left out cost about 2 % whatever the cosine: with the
     # readings stopped short of "no neuron left out", none is within 1 %
     monkeypatch.setattr(reduction, "readings", lambda tol, min_norm, loss_tol: [(None, 0.1), (0.9, 0.1), (0.99, 0.1)])
-    with pytest.raises(RunFailure, match="no reading keeps the loss within loss_tol 0.01 .the finest, cosine 0.99"):
+    with pytest.raises(RunFailure, match="no reading keeps the loss within loss_tol 0.01 .the finest that still merges neurons, cosine 0.99"):
         cc.reduce(run, refit=False)
     with pytest.raises(BadInput, match="loss_tol"):
         cc.reduce(run, loss_tol=float("nan"))

@@ -145,3 +145,20 @@ def test_the_readings_reduce_tries_run_from_coarse_to_fine():
     assert readings(None, 0.0, 0.01)[-1] == (COSINES[-1], 0.0) and len(readings(None, 0.0, 0.01)) == len(rungs) - 1
     assert readings(0.95, 0.1, 0.01) == [(0.95, 0.1)]  # a fixed --tol: no search
     assert readings(None, 0.1, float("inf")) == [(None, 0.1)]  # no bound: the persistent reading
+
+
+def test_the_relative_loss_change_and_its_json_at_zero_losses():
+    from math import inf
+
+    from condense_cli.reduction import Reduction, relative_change
+
+    assert relative_change(2.0, 3.0) == 0.5 and relative_change(0.0, 0.0) == 0.0 and relative_change(0.0, 1e-9) == inf
+    r = Reduction(width_before=5, width_after=2, loss_before=0.0, loss_after=1e-9, loss_finetuned=None, step=3, why="",
+                  layers=[], run=None, reading="cosine 0.9", loss_tol=0.01,
+                  tried=[{"reading": "cosine 0.9", "loss_change": inf}])
+    j = r.to_json()
+    assert j["loss_change"] is None and j["tried"][0]["loss_change"] is None and not j["within_loss_tol"]
+    json.dumps(j, allow_nan=False)  # standard JSON: no NaN or Infinity tokens
+    same = Reduction(width_before=5, width_after=2, loss_before=0.0, loss_after=0.0, loss_finetuned=None, step=3,
+                     why="", layers=[], run=None)
+    assert same.loss_change == 0.0 and same.within_loss_tol

@@ -427,6 +427,9 @@ def test_the_shared_chunk_loop_pipelines_stops_and_keeps_finished_chunks_on_ctrl
     assert log == [("launch", 0, 0), ("launch", 1, 1), ("absorb", 0), ("launch", 2, 2), ("absorb", 1), ("absorb", 2)]
     assert seen == [(10, 30), (20, 30), (30, 30)] and ending.status == "finished"
     log, seen, launch, absorb = engine(stop_at=1)
+    assert drive(4, 0, launch, absorb, Ending(), None, 40, state_of=lambda p: p[1]) == 2
+    assert log == [("launch", 0, 0), ("launch", 1, 1), ("absorb", 0), ("launch", 2, 2), ("absorb", 1)]  # 2 dropped
+    log, seen, launch, absorb = engine(stop_at=1)
     assert drive(4, 0, launch, absorb, Ending(), None, 40) == 2  # not pipelined: launch after absorb
     assert log == [("launch", 0, 0), ("absorb", 0), ("launch", 1, 1), ("absorb", 1)]
     log, seen, launch, absorb = engine(interrupt_at=2)

@@ -33,6 +33,14 @@ LOSS_TOL = 0.01  # the default bound on the relative rise of the full-batch loss
 COSINES = (0.9, 0.95, 0.99, 0.995, 0.999, 0.9999)  # the fixed readings tried after the persistent one
 
 
+def relative_change(before: float, after: float) -> float:
+    """after / before − 1; 0 when both are 0, inf when only `before` is (the loss was exactly
+    zero and is no longer)."""
+    if before > 0:
+        return after / before - 1
+    return 0.0 if after == 0 else math.inf
+
+
 def readings(tol: float | None, min_norm: float, loss_tol: float) -> list[tuple[float | None, float]]:
     """The (tol, min_norm) readings `reduce_run` tries in order, coarse to fine: only the given one
     when `tol` is fixed or `loss_tol` is infinite; else the persistent reading, the fixed cosines
@@ -72,19 +80,30 @@ class Reduction:
 
     @property
     def loss_change(self) -> float:
-        """loss_after / loss_before − 1 (the relative change of the loss by the reduction alone)."""
-        return self.loss_after / self.loss_before - 1 if self.loss_before > 0 else float("nan")
+        """loss_after / loss_before − 1 (the relative change of the loss by the reduction alone;
+        `relative_change`)."""
+        return relative_change(self.loss_before, self.loss_after)
+
+    @property
+    def within_loss_tol(self) -> bool:
+        """Whether the loss rose by at most `loss_tol` (always so without --tol: else no reduction)."""
+        return bool(self.loss_change <= self.loss_tol)
 
     def to_json(self) -> dict:
         out = {"width_before": self.width_before, "width_after": self.width_after, "loss_before": self.loss_before,
-               "loss_after": self.loss_after, "loss_change": self.loss_change,
+               "loss_after": self.loss_after, "loss_change": _finite_or_none(self.loss_change),
                "max_output_change": self.max_output_change, "loss_finetuned": self.loss_finetuned,
                "step": self.step, "why": self.why, "layers": self.layers, "reading": self.reading,
                "loss_tol": self.loss_tol if math.isfinite(self.loss_tol) else None,
-               "within_loss_tol": bool(self.loss_change <= self.loss_tol), "tried": self.tried}
+               "within_loss_tol": self.within_loss_tol,
+               "tried": [{**t, "loss_change": _finite_or_none(t["loss_change"])} for t in self.tried]}
         if self.out is not None:
             out["out"] = self.out
         return out
+
+
+def _finite_or_none(v: float) -> float | None:
+    return v if math.isfinite(v) else None
 
 
 def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_norm: float = 0.1,
@@ -230,24 +249,37 @@ def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = No
     as_jax = lambda p: {"hidden": [jnp.asarray(w, jnp.float32) for w in p["hidden"]],
                         "out": jnp.asarray(p["out"], jnp.float32)}
     loss_before = float(loss_fn(as_jax(params), x, y, spec))
+    if not math.isfinite(loss_before):
+        raise RunFailure(f"the loss at step {step} is not finite ({loss_before}); nothing to reduce")
     f_before = forward(as_jax(params), x, spec)
-    tried, rungs = [], readings(tol, min_norm, loss_tol)
+    width_before = sum(np.shape(w)[0] for w in params["hidden"])
+    tried, rungs, persistent_tol = [], readings(tol, min_norm, loss_tol), None
     for n, (tol_k, min_norm_k) in enumerate(rungs):
+        if n > 0 and persistent_tol is not None and tol_k <= persistent_tol:
+            continue  # not finer than the persistent reading was
         reduced, new_spec, layers = reduce_network(params, spec, tol=tol_k, min_norm=min_norm_k,
                                                    refit_on=np.asarray(run.x, np.float64) if refit else None)
-        if n == 0 and not any(l["condensed"] for l in layers):
-            verdicts = "; ".join(f"layer {l['layer']}: {l['verdict']}" for l in layers)
-            raise RunFailure(f"not condensed at step {step} ({verdicts}); nothing written")
+        if n == 0:
+            if not any(l["condensed"] for l in layers):
+                verdicts = "; ".join(f"layer {l['layer']}: {l['verdict']}" for l in layers)
+                raise RunFailure(f"not condensed at step {step} ({verdicts}); nothing written")
+            used = [l["tol_used"] for l in layers if l["tol_used"] is not None]
+            persistent_tol = max(used) if used else None  # the cosine the first reading read at
+        elif sum(new_spec.widths) >= width_before:
+            break  # a reading that merges nothing is no reduction: stop reading finer
         loss_after = float(loss_fn(as_jax(reduced), x, y, new_spec))
-        change = loss_after / loss_before - 1 if loss_before > 0 else (0.0 if loss_after == 0 else math.inf)
+        change = relative_change(loss_before, loss_after)
         tried.append({"reading": reading_name(tol_k, min_norm_k), "tol": tol_k, "min_norm": min_norm_k,
                       "width_after": [l["width_after"] for l in layers], "loss_change": change})
         if change <= loss_tol:
             break
-    if change > loss_tol and tol is None:
-        raise RunFailure(f"no reading keeps the loss within --loss-tol {loss_tol:g} (the finest, {tried[-1]['reading']}: "
-                         f"{sum(tried[-1]['width_after'])} neurons, loss {change:+.2%}); pass a larger --loss-tol, "
-                         "or --tol for a reading of your own; nothing written")
+    if not change <= loss_tol and tol is None:
+        last = tried[-1]
+        raise RunFailure(f"no reading keeps the loss within --loss-tol {loss_tol:g} (the finest that still merges "
+                         f"neurons, {last['reading']}: {sum(last['width_after'])} neurons, loss "
+                         f"{last['loss_change']:+.2%}); pass a larger --loss-tol, or --tol for a reading of your own; "
+                         "nothing written")
+    tol_k, min_norm_k = tried[-1]["tol"], tried[-1]["min_norm"]  # the reading kept (`reduced` is its network)
     max_change = float(jnp.max(jnp.abs(forward(as_jax(reduced), x, new_spec) - f_before)))
     if finetune_steps > 0:
         base = dataclasses.asdict(TrainConfig.from_dict(meta.get("config") or {}))

@@ -226,11 +226,11 @@ def _run_chunks(config: TrainConfig, ds: Dataset, state: dict, buffer, run_chunk
     # Two snapshot buffers take turns: chunk c+1 is launched (JAX runs it asynchronously) before
     # chunk c's results are copied to the host (`host.drive`, pipelined), so the copying overlaps
     # the computing; after a stop, the chunk in flight is simply not used.
-    spare = [buffer() for _ in range(min(2, n_chunks))]
-    clock = {}
+    spare, clock = [], {}
 
     def launch(c, state):
-        if c == 0:
+        if c == 0:  # (inside `drive`: Ctrl-C while the buffers are made is an interruption like any other)
+            spare.extend(buffer() for _ in range(min(2, n_chunks)))
             clock["compiling"] = time.perf_counter()
         pending = run_chunk(state, spare.pop(), x, y, hyper, jnp.int32(c * L), jnp.asarray(ev_steps[c]),
                             jnp.asarray(ev_slots[c]), jnp.asarray(ev_takes[c]), test)

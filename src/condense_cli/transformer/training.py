@@ -81,6 +81,8 @@ class TransformerConfig:
             raise BadInput(f"--gamma must be a non-negative finite number, got {self.gamma}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise BadInput(f"--lr must be a positive finite number, got {self.lr}")
+        if not 0 <= self.seed < 2 ** 31:
+            raise BadInput(f"--seed must be a non-negative integer below 2^31, got {self.seed}")
         if not 0 <= self.warmup < 1:
             raise BadInput(f"--warmup must be a share of the steps in [0, 1), got {self.warmup}")
         if self.record_every is not None and self.record_every < 1:
