@@ -4,14 +4,14 @@ data=None, progress=None) -> TransformerResult` does it.
 AdamW (weight decay `weight_decay`, applied to every parameter as torch's AdamW does), gradient
 clipping at global norm 1, a learning rate warmed up linearly from 4 % of `lr` over a `warmup`
 share of the steps, then cosine-decayed back to 4 % (the PyTorch reference loop's schedule);
-cross-entropy on the last token; minibatches from a
-permutation redrawn each epoch. The S seeds' parameters are stacked and the pure step (the
-network `nnx.merge`d from its graph and the parameters) is `vmap`ped over them; `lax.scan` runs the
-steps between two recorded steps inside one `jit`; the host side (`training.host`, its chunk loop `drive`) is the dense
-engine's: Ctrl-C keeps every recorded snapshot, and a seed whose minibatch loss turns non-finite
-is put back to its last snapshot and frozen there while the others go on (the run stops when all
-have failed). At every recorded step: the recorded matrices
-(`model.recorded_matrices`), training and ID accuracy, and on (4, 3) the shares of inferential
+cross-entropy on the last token; minibatches from a permutation redrawn each epoch. The S seeds'
+networks are drawn by one compiled program (`model.draw_parameters`), their parameters stacked,
+and the pure step (the network `nnx.merge`d from its graph and the parameters) is `vmap`ped over
+them; `lax.scan` runs the steps between two recorded steps inside one `jit`. The host side is the
+dense engine's (`training.host`, its chunk loop `drive`): Ctrl-C keeps every recorded snapshot, and
+a seed whose minibatch loss turns non-finite is put back to its last snapshot and frozen there
+while the others go on (the run stops when all have failed). At every recorded step: the recorded
+matrices (`model.recorded_matrices`), training and ID accuracy, and on (4, 3) the shares of inferential
 (key − 10) and symmetric (key − 6) answers.
 """
 from __future__ import annotations
@@ -209,7 +209,8 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
 
     rec = config.record_steps()
     K = len(rec)
-    mats = {k: np.empty((S, K) + v.shape, np.float32) for k, v in recorded_matrices(nnx.merge(graph, jax.tree.map(lambda a: a[0], params), rest)).items()}
+    first_network = nnx.merge(graph, jax.tree.map(lambda a: a[0], params), rest)
+    mats = {k: np.empty((S, K) + v.shape, np.float32) for k, v in recorded_matrices(first_network).items()}
     acc = {k: np.empty((S, K)) for k in ("train_acc", "id_acc", "ood_inferential", "ood_symmetric")}
     batch_loss = np.empty((S, config.steps), np.float32)
     check = data.x_train[: min(n, 10 * EVAL_BLOCK)]  # training accuracy on (at most) 20,480 sequences
