@@ -76,15 +76,16 @@ def _oe_tanh(quick: bool, seeds: int) -> Reproduction:
     def stop(y):  # stop at a mean squared error of 1e-8 (condense's loss is half of it), as a loss ratio
         return {"stop_at_loss_ratio": min(0.5, 0.5 * OE_STOP / (0.5 * float(np.mean(y ** 2))))}
 
-    test_mse = test_errors(OE_WIDTHS, OE_SIZES, lambda n: np.random.default_rng(100 + n).uniform(-1, 1, (n, 1)),
-                           lambda x: np.tanh(x + 1), x_test, trials, init_std=1e-12, optimizer="adam", lr=0.1,
-                           steps=steps, stop_for=stop)
+    setting = dict(widths=OE_WIDTHS, sizes=OE_SIZES,
+                   inputs=lambda n: np.random.default_rng(100 + n).uniform(-1, 1, (n, 1)),
+                   target=lambda x: np.tanh(x + 1), x_test=x_test, trials=trials,
+                   init_std=1e-12, optimizer="adam", lr=0.1)  # the trained and the one-step networks' setting
+    test_mse = test_errors(**setting, steps=steps, stop_for=stop)
     measured = {m: transition(test_mse[m] <= RECOVERED, OE_SIZES) for m in OE_WIDTHS}
     entries = [run_entry(f"width {m}", "all trials", oe_reason(measured[m])) for m in OE_WIDTHS]
     ok = sum(e["agree"] for e in entries)
     # the other side: the same networks trained one step, judged by the same criterion
-    raw = test_errors(OE_WIDTHS, OE_SIZES, lambda n: np.random.default_rng(100 + n).uniform(-1, 1, (n, 1)),
-                      lambda x: np.tanh(x + 1), x_test, trials, init_std=1e-12, optimizer="adam", lr=0.1, steps=1)
+    raw = test_errors(**setting, steps=1)
     ablations = [_untrained_entry(raw, OE_SIZES, RECOVERED, lambda m: oe_reason(transition(raw[m] <= RECOVERED, OE_SIZES)))]
     share = {m: (test_mse[m] <= RECOVERED).mean(axis=1) for m in OE_WIDTHS}
     text = "; ".join(f"width {m}: recovered share by n = 1..9: {', '.join(f'{v:.1f}' for v in share[m])} "
@@ -138,9 +139,11 @@ def _oe_fig4(quick: bool, seeds: int) -> Reproduction:
     steps = 20_000 if quick else 50_000
     sizes = tuple(range(3, 64, 6)) if quick else tuple(range(1, 64))
     x_test = np.random.default_rng(0).standard_normal((1000, OE4_D))
-    err = test_errors(OE4_WIDTHS, sizes, lambda n: np.random.default_rng(1000 + n).standard_normal((n, OE4_D)),
-                      oe4_target, x_test, trials, scale=float(np.mean(oe4_target(x_test) ** 2)), init_std=1e-10,
-                      optimizer="gd", lr=0.1, steps=steps)
+    setting = dict(widths=OE4_WIDTHS, sizes=sizes,
+                   inputs=lambda n: np.random.default_rng(1000 + n).standard_normal((n, OE4_D)),
+                   target=oe4_target, x_test=x_test, trials=trials, scale=float(np.mean(oe4_target(x_test) ** 2)),
+                   init_std=1e-10, optimizer="gd", lr=0.1)  # the trained and the one-step networks' setting
+    err = test_errors(**setting, steps=steps)
     measured = {m: transition(err[m] <= OE4_RECOVERED, sizes) for m in OE4_WIDTHS}
     entries = [run_entry(f"width {m} ({m * (OE4_D + 2)} parameters)", "all trials", oe4_reason(measured[m], sizes))
                for m in OE4_WIDTHS]
@@ -150,9 +153,7 @@ def _oe_fig4(quick: bool, seeds: int) -> Reproduction:
     plot = Plot("oe-fig4", PlotKind.RECOVERY_CURVES,
                 {"sizes": list(sizes), "errors": {f"width {m}": err[m] for m in OE4_WIDTHS}, "bar": OE4_RECOVERED,
                  "paper_n": OE4_RANK, "title": "Σ tanh(0.6x_s + 0.8x_{s+1} + x_{s+2}): relative test error against n"})
-    raw = test_errors(OE4_WIDTHS, sizes, lambda n: np.random.default_rng(1000 + n).standard_normal((n, OE4_D)),
-                      oe4_target, x_test, trials, scale=float(np.mean(oe4_target(x_test) ** 2)), init_std=1e-10,
-                      optimizer="gd", lr=0.1, steps=1)  # the other side: one step, the same criterion
+    raw = test_errors(**setting, steps=1)  # the other side: one step, the same criterion
     ablations = [_untrained_entry(raw, sizes, OE4_RECOVERED, lambda m: oe4_reason(transition(raw[m] <= OE4_RECOVERED,
                                                                                            sizes), sizes))]
     return Reproduction("oe-fig4", "", "", text, ok, len(entries),
