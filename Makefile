@@ -24,11 +24,11 @@ demo: install
 	$(BIN)/condense analyze demo/onedim.npz --out-dir demo
 	@echo "demo output: $$(ls demo | tr '\n' ' ') in ./demo/"
 
-test: install
-	$(BIN)/python -m pytest
+test: install   # the whole suite, the end-to-end tests marked slow included (CI runs this)
+	$(BIN)/python -m pytest -m "slow or not slow"
 
-test-fast: install   # the suite without the end-to-end tests marked slow (about half the time)
-	$(BIN)/python -m pytest -m "not slow"
+test-fast: install   # what a plain `pytest` runs: the suite without the tests marked slow (about half the time)
+	$(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python benchmarks/bench_train.py --skip-memory

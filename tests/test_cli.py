@@ -81,6 +81,8 @@ def test_non_finite_loss_exit_1_keeps_finite_steps(tmp_path):
 def test_usage_errors_are_one_line_through_the_entry_point():
     for args, match in [(["train", "--width", "abc"], "Invalid value for '--width'"),
                         (["train", "--bogus"], "No such option: --bogus"),
+                        (["train", "--steps"], "'--steps' requires an argument. (see condense train --help)"),
+                        (["analyze", "x.npz", "--at"], "'--at' requires an argument. (see condense analyze --help)"),
                         (["nosuchcommand"], "No such command"),
                         (["train", "--optimizer", "rms"], "'rms' is not one of 'adam', 'gd', 'sgd'"),
                         (["train", "--arch", "vit"], "'vit' is not one of 'mlp', 'cnn', 'resnet18'"),
@@ -299,8 +301,13 @@ def test_version_help_panels_and_the_table_at_80_columns(tmp_path):
     res = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "100"})
     for panel in ("Data", "Network", "Initialization", "Optimizer", "Recording", "Output"):
         assert f"─ {panel} " in res.stdout
-    ours = [l for l in res.stdout.splitlines() if "Show this message" not in l]  # Typer's own --help aside
-    assert not any("<bool>" in l for l in ours)  # flags shown as flags
+    for command in ([], ["train"], ["analyze"], ["embed"], ["phase-diagram"], ["reduce"], ["reproduce"],
+                    ["activations"]):  # flags shown as flags, --help and the --x/--no-x pairs included
+        res = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "100"})
+        assert res.exit_code == 0 and "Show this message" in res.stdout, command
+        assert "<bool>" not in res.stdout, command
+        res = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "80"})  # no default or word cut short
+        assert res.exit_code == 0 and "…" not in res.stdout, command
     run = tmp_path / "three.npz"
     assert invoke(["train", "--widths", "8,8,8", "--steps", "30", "-q", "--act", "x**2*tanh(x)+0.5*sigmoid(x)-0.25",
                    "--out", str(run)]).exit_code == 0

@@ -103,8 +103,8 @@ def test_every_reproduction_figure_spec_names_a_plot():
     import condense_cli.plots as plots
     from condense_cli.reproductions.base import Plot, PlotKind
 
-    assert {k.value for k in PlotKind} <= set(plots.FIGURES)
-    assert all(callable(getattr(plots, n)) for n in plots.FIGURES)
+    assert {k.value for k in PlotKind} <= set(plots.PRIMITIVES)
+    assert all(plots.PRIMITIVES[n] is getattr(plots, n) for n in plots.FIGURES)
     fig = plots.draw(Plot("x", PlotKind.LOSS_COMPARISON, {"curves": {"a": np.ones(3)}, "title": "t"}))
     assert fig.axes
     import pytest

@@ -259,7 +259,8 @@ def test_reduce_refits_the_outgoing_weights_and_keeps_the_loss_within_its_tolera
 
 
 def test_the_recovery_transition_and_its_criterion():
-    from condense_cli.reproductions.optimistic_estimate import RECOVERED, oe_reason, transition
+    from condense_cli.reproductions.criteria import oe_reason, transition
+    from condense_cli.reproductions.optimistic_estimate import RECOVERED
 
     sizes = list(range(1, 10))
     recovered = np.zeros((9, 4), bool)

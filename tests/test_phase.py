@@ -325,12 +325,19 @@ def test_loss_tol_and_the_former_tol(tmp_path):
     assert res.exit_code == 2 and "unit-beta2" in res.output  # choices are listed
 
 
-def test_every_loss_choice_has_an_implementation():
-    """`choices` names the losses the CLI offers; each one must exist in `nn.models`."""
+def test_every_loss_and_data_choice_has_an_implementation():
+    """`choices` names the losses and data sets the CLI offers; each one must exist where it is
+    made (`nn.models`, `data.synthetic`, `data.images`, `data.anchors`)."""
     from condense_cli import choices
+    from condense_cli.data import resolve
+    from condense_cli.data.images import REAL
+    from condense_cli.data.synthetic import NAMED
     from condense_cli.nn.models import LOSSES, OUTPUT_LOSSES
 
     assert tuple(LOSSES) == choices.LOSSES and tuple(OUTPUT_LOSSES) == choices.LOSSES
+    assert tuple(NAMED) == choices.SYNTHETIC_DATA and REAL == choices.REAL_DATA
+    for name in choices.SYNTHETIC_DATA:
+        assert len(resolve(name, n=5).x) == 5
 
 
 @pytest.mark.slow
@@ -365,3 +372,36 @@ def test_two_processes_equal_one_process_and_only_process_0_writes(tmp_path):
     for k in one:
         np.testing.assert_array_equal(two[k], one[k], err_msg=k)
     assert sorted(p.name for p in (tmp_path / "p0" / "widths").iterdir()) == ["m200.npz", "m400.npz"]
+
+
+def test_the_phase_table_fits_80_columns_without_cutting_a_number(monkeypatch):
+    """The default grid has 9 γ′ columns: at 80 columns every slope is printed whole, on one line
+    (more columns than fit go to a second table), with the regime colours and the * of a point not
+    converged at some width."""
+    import io as stdio
+    import types
+
+    from rich.console import Console
+
+    from condense_cli.cli import phase as phase_cli
+
+    gammas, primes = [0.5, 1.0, 1.5, 2.0], [-0.5 + 0.25 * k for k in range(14)]
+    rng = np.random.default_rng(0)
+    result = types.SimpleNamespace(slope=rng.normal(0, 3, (4, 14)), converged=rng.random((4, 14, 2)) > 0.2,
+                                   regime=np.array([["linear", "critical", "condensed"][k % 3] for k in range(56)]).reshape(4, 14))
+    result.slope[0, 0] = np.nan
+    buffer = stdio.StringIO()
+    monkeypatch.setattr(phase_cli, "err", Console(file=buffer, width=80, color_system=None))
+    summary = {"gammas": gammas, "gamma_primes": primes, "agreement": 0.5, "agreement_points": 10, "diverged": 0,
+               "unconverged": 3, "seconds": 1.0, "outputs": ["phase.npz"]}
+    phase_cli._print_phase(summary, result, [])
+    lines = buffer.getvalue().splitlines()
+    table = [l for l in lines if l.strip() and not l.startswith(("agreement", "written"))]
+    assert all(len(l) <= 80 for l in table)
+    printed = " ".join(table).split()
+    for i in range(4):
+        for j in range(14):
+            s = result.slope[i, j]
+            if s == s:
+                assert f"{s:+.2f}{'' if result.converged[i, j].all() else '*'}" in printed
+    assert "n/a" in printed and "columns 1-9 of 14" in buffer.getvalue().replace("\n", " ")

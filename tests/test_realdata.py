@@ -60,6 +60,21 @@ def test_mnist_idx_raw_and_gz(tmp_path, gz):
         assert np.argmax(y) == labels[i]
 
 
+def test_data_read_in_background_is_the_same_and_its_errors_reach_the_caller(tmp_path):
+    """`resolve_in_background` (what `condense train` reads with while JAX imports): the same
+    arrays as `resolve`, and a bad input raised in the caller's thread as the same one line."""
+    from condense_cli.data import resolve_in_background
+
+    write_mnist(tmp_path)
+    wait = resolve_in_background("mnist", None, 3, str(tmp_path), 0.2, "auto")
+    ds, direct = wait(), resolve("mnist", None, 3, str(tmp_path), 0.2, "auto")
+    for name in ("x", "y", "x_test", "y_test"):
+        assert np.array_equal(getattr(ds, name), getattr(direct, name)) and getattr(ds, name).dtype == getattr(direct, name).dtype
+    wait = resolve_in_background("mnist", None, 0, str(tmp_path / "missing"))
+    with pytest.raises(BadInput, match="does not exist or is not a folder"):
+        wait()
+
+
 def test_cifar_binary_10_and_100(tmp_path):
     pixels, labels = write_cifar(tmp_path)
     ds = resolve("cifar10", data_dir=str(tmp_path), test_fraction=0.0)

@@ -23,8 +23,14 @@ def test_list_has_every_required_figure():
     # each says what --quick changes, or that it has no cheaper version (the paper's run is already short)
     assert all("quick" in f for f in figures)
     assert {f["id"] for f in figures if f["quick"] is None} == {"ic-fig5", "ov-fig6", "ep-inertia"}
-    table = runner.invoke(app, ["reproduce", "--list"], env={"COLUMNS": "200"})
+    table = runner.invoke(app, ["reproduce", "--list"], env={"COLUMNS": "80"})
     assert table.exit_code == 0 and "no cheaper version" in table.stdout
+    # at 80 columns every line fits, and no word is cut in two: each word of a criterion is whole on some line
+    lines = table.stdout.splitlines()
+    assert all(len(l) <= 80 for l in lines)
+    words = set(" ".join(lines).split())
+    for f in figures:
+        assert set(f["criterion"].split()) <= words, f["id"]
 
 
 @pytest.mark.slow
@@ -153,3 +159,20 @@ def test_the_field_criterion_reads_angles_and_names_the_failed_clause():
     assert growth_reason([2, 3], [True, False], [1000, 3000]) == "not condensed at step 3000"
     assert slope_reason(0.3, 0.007, True) == "regime condensed, paper critical"
     assert slope_reason(0.3, 0.007, False).startswith("not evaluated")
+
+
+def test_the_dropout_criteria_of_fig_8_and_9_fail_on_the_wrong_network():
+    """Fig. 8: dropout condensed on fewer lines than normal init (or normal init not condensed);
+    Fig. 9: dropout at 5 % of its initial loss before the small initialization."""
+    from condense_cli.reproductions.criteria import dropout_condensed_reason, dropout_sooner_reason
+
+    def layer(condensed, lines):
+        return {"condensed": condensed, "measure": {"persistent": {"directions": 2 * lines, "lines": lines}}}
+
+    assert dropout_condensed_reason(layer(True, 1), layer(False, 5)) is None
+    assert dropout_condensed_reason(layer(True, 1), layer(True, 2)) is None
+    assert dropout_condensed_reason(layer(False, 1), layer(False, 5)) == "the dropout network is not condensed"
+    assert "condensed on 1 line, the dropout one on 2 lines: not fewer" in dropout_condensed_reason(layer(True, 2), layer(True, 1))
+    assert dropout_sooner_reason(100, 300) is None and dropout_sooner_reason(100, None) is None
+    assert dropout_sooner_reason(None, 300) == "the dropout network never reached 5 % of its initial loss"
+    assert dropout_sooner_reason(300, 100).endswith("not sooner")

@@ -160,6 +160,15 @@ def test_cli_trains_writes_and_analyzes_a_transformer_run(tmp_path):
         assert f["m_wq1"].shape == (2, 3, 8, 16) and f["m_wq2"].shape == (2, 3, 8, 16)
     run = load_transformer_run(out)
     assert run.train_acc.shape == (2, 3) and "d_in^-gamma" in run.meta["init"]
+    import condense_cli as cc
+    from condense_cli import transformer
+    from condense_cli.errors import BadInput
+
+    with pytest.raises(BadInput, match="is a transformer run: analyze it with condense_cli.transformer.analyze"):
+        cc.analyze(out)
+    assert transformer.analyze(run, at=20, names=["wq1"])["step"] == 20  # the CLI's options, as keywords
+    with pytest.raises(BadInput, match="^at_loss_ratio does not apply"):
+        transformer.analyze(run, at_loss_ratio=0.5)
     res = runner.invoke(app, ["analyze", str(out), "-q", "--json", "--out-dir", str(tmp_path / "an")])
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
@@ -174,8 +183,17 @@ def test_cli_trains_writes_and_analyzes_a_transformer_run(tmp_path):
     rep = json.loads(res.stdout)
     assert rep["step"] == 20 and list(rep["seeds"][0]["matrices"]) == ["wq1"]
     assert rep["seeds"][1]["id_acc"] == pytest.approx(float(run.id_acc[1, 1]))
+    # the clustering options are honoured too: no cluster holds 90 % of W^Q's 8 rows unless they all condensed
+    res = runner.invoke(app, ["analyze", str(out), "-q", "--json", "--no-figures", "--out-dir", str(tmp_path / "b"),
+                              "--layer", "wq1", "--min-share", "0.9"])
+    assert res.exit_code == 0, res.output
+    assert all(e["matrices"]["wq1"]["directions"] <= 1 for e in json.loads(res.stdout)["seeds"])
     for args, message in ((["--at", "30"], "step 30 was not recorded"), (["--layer", "wq9"], "not a recorded matrix"),
-                          (["--at", "most-condensed"], "needs a run's loss"), (["--act", "tanh"], "does not apply"),
+                          (["--at", "most-condensed"], "reads the initial stage"),
+                          (["--at", "initial"], "reads the initial stage"), (["--act", "tanh"], "does not apply"),
+                          (["--fit-tol", "0.1"], "--fit-tol does not apply"),
+                          (["--no-model-rank"], "--no-model-rank does not apply"),
+                          (["--rank-points", "10"], "--rank-points does not apply"),
                           (["--tol", "2"], "must be a cosine")):
         res = runner.invoke(app, ["analyze", str(out), "-q", "--no-figures", "--out-dir", str(tmp_path / "c"), *args])
         assert res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.output
@@ -187,6 +205,9 @@ def test_cli_trains_writes_and_analyzes_a_transformer_run(tmp_path):
     (["--arch", "transformer", "--data", "anchors", "--d-model", "10", "--heads", "3"], "not divisible by --heads"),
     (["--arch", "transformer", "--data", "anchors", "--n", "10"], "cannot hold every trained anchor pair"),
     (["--arch", "transformer", "--data", "anchors", "--vocab", "100"], "cannot hold every target"),
+    (["--arch", "transformer", "--data", "anchors", "--full-size"], "--steps does not apply with --full-size"),
+    (["--d-model", "16"], "--d-model applies to --arch transformer"),
+    (["--arch", "cnn", "--data", "digits", "--warmup", "0.1"], "--warmup applies to --arch transformer"),
 ])
 def test_cli_bad_transformer_input_is_one_line(tmp_path, args, message):
     from typer.testing import CliRunner
@@ -197,6 +218,46 @@ def test_cli_bad_transformer_input_is_one_line(tmp_path, args, message):
     res = CliRunner().invoke(app, ["train", *args, "--steps", "5", "--batch-size", "4", "-q", "--out", str(out)])
     assert res.exit_code == 2 and message in res.stderr and "Traceback" not in res.output
     assert not out.exists()
+
+
+def test_the_cli_trains_the_transformer_the_python_api_would(tmp_path, monkeypatch):
+    """`condense train --arch transformer` without options trains `transformer.Config()` (its
+    defaults, defined once: depth 2, 3,000 steps, not the dense runs' --depth 1 and --steps 1000);
+    the options given replace just those fields."""
+    from typer.testing import CliRunner
+
+    from condense_cli import transformer
+    from condense_cli.cli import app
+    from condense_cli.transformer import training
+
+    seen = []
+
+    def capture(config, *args, **kwargs):
+        seen.append(config)
+        raise KeyboardInterrupt  # nothing to train: the config is what is checked
+
+    monkeypatch.setattr(training, "train_transformer", capture)
+    for extra, want in (([], transformer.Config()),
+                        (["--depth", "1", "--steps", "40", "--d-model", "16"], transformer.Config(depth=1, steps=40, d_model=16))):
+        res = CliRunner().invoke(app, ["train", "--arch", "transformer", "--data", "anchors", *extra, "-q",
+                                       "--out", str(tmp_path / "r.npz")])
+        assert res.exit_code == 130, res.output
+        assert seen[-1] == want
+
+
+def test_python_errors_name_the_parameter():
+    """From Python, the transformer, the phase diagram and the reproductions name their own
+    parameters (not the CLI's flags), and an unknown figure is one BadInput."""
+    import condense_cli as cc
+    from condense_cli import transformer
+    from condense_cli.errors import BadInput
+
+    with pytest.raises(BadInput, match=r"^warmup must be a share"):
+        transformer.train(transformer.Config(warmup=2.0))
+    with pytest.raises(BadInput, match=r"^tol must be a non-negative"):
+        cc.phase_diagram(tol=-1)
+    with pytest.raises(BadInput, match=r"unknown figure 'nosuch'; choose one of: ic-fig2"):
+        cc.reproduce("nosuch")
 
 
 @pytest.mark.slow
@@ -232,7 +293,7 @@ def test_the_full_size_preset_is_the_papers():
 
 def test_the_learning_rate_schedule_is_the_reference_loops():
     """Linear warm-up from 4 % of the peak over the warm-up share, then cosine back to 4 % (the
-    lambda of shared/bench/torch_transformer.py), within float32 rounding."""
+    LambdaLR schedule of the PyTorch reference loop, written out below), within float32 rounding."""
     import math
 
     from condense_cli.transformer.training import TransformerConfig, learning_rate

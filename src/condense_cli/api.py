@@ -21,19 +21,25 @@ from .errors import CondenseError
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
 
 
-def _python_names(message: str) -> str:
-    """'--min-norm must be …' → 'min_norm must be …': a CLI flag written as the parameter name."""
-    return _FLAG.sub(lambda m: m.group(1).replace("-", "_"), message)
+def _python_names(message: str, renamed: dict | None = None) -> str:
+    """'--min-norm must be …' → 'min_norm must be …': a CLI flag written as the parameter name
+    (`renamed`: the flags whose parameter has another name, e.g. {'loss-tol': 'tol'})."""
+    renamed = renamed or {}
+    return _FLAG.sub(lambda m: renamed.get(m.group(1), m.group(1).replace("-", "_")), message)
 
 
-def _pythonic(fn):
-    """`fn` raising the project's errors with Python parameter names in their messages."""
+def _pythonic(fn=None, *, renamed: dict | None = None):
+    """`fn` raising the project's errors with Python parameter names in their messages;
+    `@_pythonic(renamed={...})` where a flag and its parameter differ by more than the spelling."""
+    if fn is None:
+        return functools.partial(_pythonic, renamed=renamed)
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except CondenseError as e:
-            named = _python_names(str(e))
+            named = _python_names(str(e), renamed)
             if named == str(e):
                 raise
             raise type(e)(named) from e
@@ -84,7 +90,13 @@ def analyze(run, options=None, *, act: str | None = None, alpha: float | None = 
     options = _config(AnalysisOptions, options, settings, "analyze")
     file = None
     if not isinstance(run, TrainResult):
+        from .errors import BadInput
+        from .transformer.runfile import is_transformer_run
+
         file = str(run)
+        if is_transformer_run(run):
+            raise BadInput(f"{file} is a transformer run: analyze it with condense_cli.transformer.analyze("
+                           f"condense_cli.transformer.load_run({file!r}))")
         run = load_run(run)
     run = resolve_run(run, act=act, alpha=alpha, residual=residual)
     return dataclasses.replace(_analyze(run, options, progress=progress), file=file)
@@ -156,7 +168,7 @@ def model_rank(run, *, at: str = "end", seed_index: int = 0, points: int | None 
     return _rank(params, spec, np.asarray(x, np.float64), tol=tol)
 
 
-@_pythonic
+@_pythonic(renamed={"loss-tol": "tol"})  # PhaseConfig.tol is the CLI's --loss-tol
 def phase_diagram(config=None, *, data: str = "phase4", n: int | None = None, data_seed: int = 0,
                   out_dir=None, fresh: bool = False, progress=None, **settings):
     """The phase diagram (Luo et al. 2021): `config` a `PhaseConfig` or its fields as keywords,

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.TyperException as e:  # bad usage: unknown option, unparsable value, ...
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         ctx = getattr(e, "ctx", None)
-        where = ctx.command_path if ctx is not None and ctx.command_path else "condense"
+        where = ctx.command_path if ctx is not None and ctx.command_path else _command_named(command, argv)
         if message.strip():  # empty when the help was shown for a bare `condense`
             error_line(message, f" (see {where} --help)")
         sys.exit(getattr(e, "exit_code", 2) or 2)
@@ -35,6 +35,15 @@ def main(argv: list[str] | None = None) -> None:
         error_line("aborted")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _command_named(group, argv: list[str] | None) -> str:
+    """'condense COMMAND' for the first word of the command line that names a command (an error
+    the parser raises before a command's context exists, e.g. an option missing its value), else
+    'condense'."""
+    words = sys.argv[1:] if argv is None else argv
+    name = next((w for w in words if not w.startswith("-")), None)
+    return f"condense {name}" if name in getattr(group, "commands", {}) else "condense"
 
 
 if __name__ == "__main__":

@@ -10,17 +10,19 @@ from rich.table import Table
 from rich.text import Text
 
 from ..measure.options import AnalysisOptions as DEFAULTS  # the Python API's defaults, defined once
-from .common import (Format, KindChoice, LayoutChoice, all_or_nothing, app, emit_json, err, fmt_num, output_folder, parse_int_list, reported,
+from .common import (Format, KindChoice, LayoutChoice, all_or_nothing, app, emit_json, err, flag_of, fmt_num,
+                     given_on_command_line, output_folder, parse_int_list, reported,
                      save_figure, styled)
 
 
 @app.command("analyze")
 @reported
 def analyze_cmd(
+    ctx: typer.Context,
     run_file: Annotated[list[Path], typer.Argument(help="A run file written by `condense train`; or a checkpoint made elsewhere (model.safetensors, its .index.json, an NPZ of named arrays), a folder of them or several files (a series over training).", show_default=False, metavar="FILE")],
     at: Annotated[str, typer.Option(help="Which moment: 'initial' (last recorded step before the loss fell to 70% of its initial value), 'end', 'most-condensed' (the step of the initial stage where the first analyzed layer was most condensed), or a recorded step number.")] = DEFAULTS.at,
     at_loss_ratio: Annotated[Optional[float], typer.Option(help="Instead: the last recorded step before the loss fell to r × its initial value.")] = None,
-    layer: Annotated[Optional[list[str]], typer.Option(help="Hidden layer(s) to analyze, e.g. '1' or '1,3' (default: all); of a checkpoint, tensor names or globs ('h.*.mlp.c_fc.weight'), repeatable.", show_default=False)] = None,
+    layer: Annotated[Optional[list[str]], typer.Option(help="Hidden layer(s) to analyze, e.g. '1' or '1,3' (default: all); of a checkpoint, tensor names or globs such as *.c_fc.weight (repeatable).", show_default=False)] = None,
     layout: Annotated[LayoutChoice, typer.Option(help="Checkpoints: how weights are stored: torch (out, in), flax (in, out), gpt2 (Conv1D c_attn/c_proj/c_fc as (in, out)), or auto (from the names; the report says what it chose).")] = LayoutChoice("auto"),
     kind: Annotated[Optional[list[KindChoice]], typer.Option(help="Checkpoints: measure only tensors of this role (repeatable).", show_default=False)] = None,
     min_norm: Annotated[float, typer.Option(help="Leave out neurons whose input-weight norm is below this fraction of the largest.")] = DEFAULTS.min_norm,
@@ -30,7 +32,7 @@ def analyze_cmd(
     min_coverage: Annotated[float, typer.Option(help="A layer is condensed only if its counted clusters hold at least this share of the kept neurons.")] = DEFAULTS.min_coverage,
     max_neurons: Annotated[int, typer.Option(help="Cluster at most this many kept neurons (a fixed random sample when there are more; the others join the nearest cluster).")] = DEFAULTS.max_neurons,
     fit_tol: Annotated[float, typer.Option(help="1-d input: a polynomial fits the output when its relative RMS residual is at most this.")] = DEFAULTS.fit_tol,
-    model_rank: Annotated[bool, typer.Option("--model-rank/--no-model-rank", help="The model rank: the rank of the Jacobian ∇θ f over the inputs, at the step and over training, and of the narrow network of one neuron per cluster.")] = DEFAULTS.model_rank,
+    model_rank: Annotated[bool, typer.Option("--model-rank/--no-model-rank", metavar="", help="The model rank: the rank of the Jacobian ∇θ f over the inputs, at the step and over training, and of the narrow network of one neuron per cluster.")] = DEFAULTS.model_rank,
     rank_points: Annotated[Optional[int], typer.Option(help="The model rank at this many inputs drawn uniformly from the data's range (default: the training inputs).")] = None,
     rank_tol: Annotated[float, typer.Option(help="Singular values of the Jacobian at most this times the largest count as zero.")] = DEFAULTS.rank_tol,
     act: Annotated[Optional[str], typer.Option(help="Activation (name or formula of x, or one per layer) for a run file whose meta does not name it; must agree with the file's own where it does.")] = None,
@@ -56,14 +58,14 @@ def analyze_cmd(
     if len(run_file) > 1 and not all(is_checkpoint(p) for p in run_file):
         raise BadInput("analyze reads one condense run file at a time (several files are read as a series of "
                        "checkpoints, and these are not all checkpoints)")
+    # options of a run's loss, inputs and outputs: a checkpoint or a transformer run has none of these
+    run_only = given_on_command_line(ctx, ("at_loss_ratio", "act", "alpha", "residual", "fit_tol", "model_rank",
+                                           "rank_points", "rank_tol"))
     if len(run_file) > 1 or is_checkpoint(run_file[0]):
-        given = [flag for flag, on in (("--at", at != DEFAULTS.at), ("--at-loss-ratio", at_loss_ratio is not None),
-                                       ("--act", act is not None), ("--alpha", alpha is not None),
-                                       ("--residual", residual is not None), ("--fit-tol", fit_tol != DEFAULTS.fit_tol))
-                 if on]
+        given = given_on_command_line(ctx, ("at",)) + run_only
         if given:
-            raise BadInput(f"{given[0]} does not apply to a checkpoint (a checkpoint is one trained network; it takes "
-                           "--layer GLOB, --layout, --kind, --tol, --min-norm and the clustering options)")
+            raise BadInput(f"{flag_of(ctx, given[0])} does not apply to a checkpoint (a checkpoint is one trained network; "
+                           "it takes --layer GLOB, --layout, --kind, --tol, --min-norm and the clustering options)")
         from .checkpoint import analyze_checkpoint_cmd
 
         options = AnalysisOptions(min_norm=min_norm, tol=tol, fixed_tol=fixed_tol, min_share=min_share,
@@ -78,18 +80,17 @@ def analyze_cmd(
     folder = out_dir if out_dir is not None else (run_file.parent if str(run_file.parent) else Path("."))
     stem = run_file.name[:-4] if run_file.name.endswith(".npz") else run_file.name
     if is_transformer_run(run_file):  # the anchor-task transformer: its own recorded matrices
-        dense_only = [flag for flag, given in (("--at-loss-ratio", at_loss_ratio is not None), ("--act", act is not None),
-                                               ("--alpha", alpha is not None), ("--residual", residual is not None))
-                      if given]
-        if dense_only:
-            raise BadInput(f"{dense_only[0]} does not apply to a transformer run (it takes --at end or a step, "
-                           "--layer MATRIX[,MATRIX], --tol, --min-norm)")
+        if run_only:
+            raise BadInput(f"{flag_of(ctx, run_only[0])} does not apply to a transformer run (it takes --at end or a "
+                           "step, --layer MATRIX[,MATRIX], --tol, --min-norm and the clustering options)")
         if out_dir is not None:
             output_folder(out_dir)
         from .transformer import analyze_transformer_cmd
 
-        return analyze_transformer_cmd(run_file, folder, stem, min_norm, fmt, no_figures, as_json, quiet,
-                                       at=at, layer=layer, tol=tol)
+        options = AnalysisOptions(at=at if given_on_command_line(ctx, ("at",)) else "end", min_norm=min_norm, tol=tol,
+                                  fixed_tol=fixed_tol, min_share=min_share, min_coverage=min_coverage,
+                                  max_neurons=max_neurons)
+        return analyze_transformer_cmd(run_file, folder, stem, options, fmt, no_figures, as_json, quiet, layer=layer)
     options = AnalysisOptions(at=at, at_loss_ratio=at_loss_ratio,
                               layers=parse_int_list(layer, "--layer") if layer else None,
                               min_norm=min_norm, tol=tol, fixed_tol=fixed_tol, min_share=min_share,

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 from rich.text import Text
 
 from .. import choices
@@ -35,7 +36,33 @@ LayoutChoice = _choice("LayoutChoice", choices.LAYOUTS)
 KindChoice = _choice("KindChoice", choices.KINDS)
 CHOICES = {"arch": Arch, "optimizer": Optimizer, "loss": Loss, "split": Split, "format": Format, "test_set": TestSet}
 
-app = typer.Typer(
+class _HelpAsFlag:
+    """`-h/--help` listed as the flag it is, like every other flag (no '<bool>' type column)."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Command(_HelpAsFlag, TyperCommand):
+    pass
+
+
+class _Group(_HelpAsFlag, TyperGroup):
+    pass
+
+
+class _App(typer.Typer):
+    """The Typer app whose commands list `--help` as a flag."""
+
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+app = _App(
+    cls=_Group,
     name="condense",
     help="Train networks with small initialization and measure their condensation.",
     no_args_is_help=True,
@@ -55,6 +82,22 @@ def _print_version(value: bool) -> None:
 def _root(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
                                                 help="Print the version and exit.", metavar="")] = False) -> None:
     """Train networks with small initialization and measure their condensation."""
+
+
+def given_on_command_line(ctx: typer.Context, names) -> list[str]:
+    """The parameters among `names` whose value the user gave (not their defaults), in that order."""
+    given = []
+    for name in names:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name != "DEFAULT":
+            given.append(name)
+    return given
+
+
+def flag_of(ctx: typer.Context, name: str) -> str:
+    """How the user spelled parameter `name` ('rank_tol' -> '--rank-tol'; a --x/--no-x flag given
+    as false -> '--no-x')."""
+    return ("--no-" if ctx.params.get(name) is False else "--") + name.replace("_", "-")
 
 
 err = Console(stderr=True, highlight=False, markup=False)  # user text (paths, names, values) prints literally

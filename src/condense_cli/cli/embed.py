@@ -20,7 +20,7 @@ def embed_cmd(
     null: Annotated[Optional[list[str]], typer.Option(help="Add to hidden layer L a neuron with zero input and output weights (LAYER[:BIAS]; repeatable, applied after the splits).", show_default=False)] = None,
     at: Annotated[str, typer.Option(help="Which recorded step: 'end', 'initial' or a step number.")] = "end",
     seed_index: Annotated[int, typer.Option(help="Which of the run's networks (0-based).")] = 0,
-    polish: Annotated[bool, typer.Option("--polish/--no-polish", help="First drive the network to the nearby critical point (float64 Newton / Levenberg–Marquardt on the full-batch gradient).")] = False,
+    polish: Annotated[bool, typer.Option("--polish/--no-polish", metavar="", help="First drive the network to the nearby critical point (float64 Newton / Levenberg–Marquardt on the full-batch gradient).")] = False,
     bar: Annotated[float, typer.Option(help="The criticality bar of --polish: the gradient's L1 norm must fall to this.")] = 1e-10,
     zero_tol: Annotated[float, typer.Option(help="Hessian eigenvalues with |λ| at most this count as zero (the paper's 1e-11).")] = 1e-11,
     out: Annotated[Optional[Path], typer.Option(help="The embedded network's run file (default: <run>_embedded.npz beside the run).")] = None,

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -18,9 +19,9 @@ from ..phase.config import DEFAULT_GAMMA_PRIMES, DEFAULT_GAMMAS, DEFAULT_WIDTHS
 @app.command("phase-diagram")
 @reported
 def phase_cmd(
-    widths: Annotated[str, typer.Option(help="Widths m, e.g. '1e3,1e4' (at least two).")] = DEFAULT_WIDTHS,
-    gammas: Annotated[str, typer.Option(help="γ values: a list '0.5,1,1.5' or a range 'start:stop:step'.")] = DEFAULT_GAMMAS,
-    gamma_primes: Annotated[str, typer.Option(help="γ′ values: a list or a range.")] = DEFAULT_GAMMA_PRIMES,
+    widths: Annotated[str, typer.Option(help=f"Widths m, e.g. '1e3,1e4' (at least two; default {DEFAULT_WIDTHS.replace(',', ', ')}).", show_default=False)] = DEFAULT_WIDTHS,
+    gammas: Annotated[str, typer.Option(help="γ, the exponent of κ = β1β2/α = m^−γ (Luo et al.): a list '0.5,1,1.5' or a range 'start:stop:step'.")] = DEFAULT_GAMMAS,
+    gamma_primes: Annotated[str, typer.Option(help="γ′, the exponent of κ′ = β1/β2 = m^−γ′: a list or a range.")] = DEFAULT_GAMMA_PRIMES,
     seeds: Annotated[int, typer.Option(help="Networks per grid point (RD is averaged in log).")] = 1,
     seed: Annotated[int, typer.Option(help="First seed.")] = 0,
     act: Annotated[str, typer.Option(help="Activation (split invariance holds for positively homogeneous ones: relu).")] = "relu",
@@ -107,19 +108,24 @@ def phase_cmd(
 
 
 def _print_phase(summary: dict, result, redone) -> None:
-    t = Table(title="slope of log RD vs log m (regime)")
-    t.add_column("γ \\ γ′", style="bold", overflow="fold")
-    for gp in summary["gamma_primes"]:
-        t.add_column(f"{gp:g}", overflow="fold")
     colour = {"linear": "blue", "critical": "yellow", "condensed": "red", "": "white"}
-    for i, g in enumerate(summary["gammas"]):
-        cells = []
-        for j in range(len(summary["gamma_primes"])):
-            s, r = result.slope[i, j], result.regime[i, j]
-            mark = "" if result.converged[i, j].all() else "*"
-            cells.append(Text(f"{s:+.2f}{mark}", style=colour[r]) if s == s else "n/a")
-        t.add_row(f"{g:g}", *cells)
-    err.print(t)
+    gammas, primes = summary["gammas"], summary["gamma_primes"]
+    cells = [[Text(f"{s:+.2f}{'' if result.converged[i, j].all() else '*'}", style=colour[result.regime[i, j]])
+              if s == s else Text("n/a") for j, s in enumerate(result.slope[i])] for i in range(len(gammas))]
+    label = max(len("γ \\ γ′"), *(len(f"{g:g}") for g in gammas))
+    cell = max([len(f"{gp:g}") for gp in primes] + [len(c) for row in cells for c in row])
+    per_table = max(1, (err.width - label - 2) // (cell + 2))  # as many γ′ columns as fit, whole numbers only
+    for start in range(0, len(primes), per_table):
+        part = range(start, min(start + per_table, len(primes)))
+        title = "slope of log RD vs log m (regime)" + (f", γ′ columns {start + 1}-{part[-1] + 1} of {len(primes)}"
+                                                       if len(part) < len(primes) else "")
+        t = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+        t.add_column("γ \\ γ′", style="bold", no_wrap=True)
+        for j in part:
+            t.add_column(f"{primes[j]:g}", justify="right", no_wrap=True)
+        for i, g in enumerate(gammas):
+            t.add_row(f"{g:g}", *(cells[i][j] for j in part))
+        err.print(t)
     agree = ("n/a" if summary["agreement"] is None
              else f"{summary['agreement']:.0%} of {summary['agreement_points']} converged points")
     err.print(f"agreement with the theory away from the boundary: {agree}; "

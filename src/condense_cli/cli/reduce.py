@@ -17,7 +17,7 @@ def reduce_cmd(
     at: Annotated[str, typer.Option(help="Which recorded step to reduce: 'end', 'initial' or a step number.")] = "end",
     seed_index: Annotated[int, typer.Option(help="Which of the run's networks (0-based) when it holds several seeds.")] = 0,
     tol: Annotated[Optional[float], typer.Option(help="Merge the clusters at this fixed cosine tolerance (by default: the persistent reading, or a finer one if it raises the loss by more than --loss-tol).")] = None,
-    loss_tol: Annotated[float, typer.Option(help="Largest relative rise of the full-batch loss allowed: if the persistent reading's merge raises it more, finer fixed readings (cosine 0.9 … 0.9999, then with no neuron left out) are tried until one is within; none is an error. 'inf': the persistent reading whatever the loss. With --tol only reported.")] = 0.01,
+    loss_tol: Annotated[float, typer.Option(help="Largest relative rise of the full-batch loss allowed: if the persistent reading's merge raises it more, finer fixed readings (cosine 0.9 up to 0.9999, then with no neuron left out) are tried until one is within; none is an error. 'inf': the persistent reading whatever the loss. With --tol only reported.")] = 0.01,
     min_norm: Annotated[float, typer.Option(help="Drop neurons whose input weight is below this fraction of the largest.")] = 0.1,
     finetune_steps: Annotated[int, typer.Option(help="Then train the reduced network this many steps (its run's optimizer and lr).")] = 0,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate for fine-tuning (default: the run's).")] = None,

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import BadInput
 from .common import app, emit_json, err, output_folder, reported, save_figure
@@ -36,12 +37,19 @@ def reproduce_cmd(
                                      "criterion": f.criterion, "settings": f.settings, "quick": f.quick}
                                     for f in FIGURES.values()]})
         else:
-            t = Table(title="condense reproduce FIGURE (or all)")
-            for col in ("id", "source", "paper's result", "criterion", "--quick"):
-                t.add_column(col, overflow="fold")
+            # one block per figure (a table of five long columns breaks words at 80 columns)
+            console = Console(markup=False, highlight=False)
+            console.print(Text("condense reproduce FIGURE (or all)", style="bold"))
             for f in FIGURES.values():
-                t.add_row(f.id, f.source, f.paper, f.criterion, f.quick or "no cheaper version")
-            Console(markup=False).print(t)
+                console.print()
+                console.print(Text.assemble((f.id, "bold cyan"), f"  {f.source}: {f.title}"))
+                t = Table.grid(padding=(0, 1))
+                t.add_column(style="bold", no_wrap=True)
+                t.add_column(overflow="fold")
+                t.add_row("  paper", f.paper)
+                t.add_row("  criterion", f.criterion)
+                t.add_row("  --quick", f.quick or "no cheaper version")
+                console.print(t)
         return
     wanted = list(FIGURES) if figure == "all" else [figure]
     unknown = [f for f in wanted if f not in FIGURES]

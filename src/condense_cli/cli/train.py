@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from .. import choices
+from ..errors import BadInput
 from .common import (Arch, Loss, Optimizer, TestSet, app, emit_json, err, fmt_num, parse_int_list, report_ending,
                      reported)
 
@@ -15,21 +17,21 @@ from .common import (Arch, Loss, Optimizer, TestSet, app, emit_json, err, fmt_nu
 @reported
 def train_cmd(
     act: Annotated[str, typer.Option(help="Activation, or one per hidden layer: 'x2tanh,xtanh'. See `condense activations`.", rich_help_panel="Network")] = "tanh",
-    data: Annotated[str, typer.Option(help="Named data set (sin5d, sin5d-low, sin3d, sin1d, relu-combo, relu-kinks, tanh1d, sin1, phase4), real data (digits, mnist, fashion-mnist, cifar10, cifar100) or a .npz (x, y) / .csv file.", rich_help_panel="Data")] = "sin5d",
+    data: Annotated[str, typer.Option(help=f"Named data set ({', '.join(choices.SYNTHETIC_DATA)}), real data ({', '.join(choices.REAL_DATA)}), {choices.ANCHORS} (--arch transformer) or a .npz (x, y) / .csv file.", rich_help_panel="Data")] = "sin5d",
     n: Annotated[Optional[int], typer.Option(help="Number of training points (default: the data set's own; for classification data, after the test set is set apart).", rich_help_panel="Data")] = None,
     data_seed: Annotated[int, typer.Option(help="Seed for sampling the data.", rich_help_panel="Data")] = 0,
     arch: Annotated[Arch, typer.Option(help="mlp; cnn: one convolution layer (--channels, --kernel) before the dense layers; resnet18: the ResNet18 convolution trunk before the dense layers (image data); transformer: the anchor-task transformer (--data anchors; --depth, --d-model, --heads, --d-ff).", rich_help_panel="Network")] = Arch.mlp,
-    d_model: Annotated[int, typer.Option(help="--arch transformer: model width.", rich_help_panel="Transformer (--arch transformer)")] = 64,
-    heads: Annotated[int, typer.Option(help="--arch transformer: attention heads (d_model divisible by them).", rich_help_panel="Transformer (--arch transformer)")] = 1,
+    d_model: Annotated[Optional[int], typer.Option(help="--arch transformer: model width (default 64).", rich_help_panel="Transformer (--arch transformer)")] = None,
+    heads: Annotated[Optional[int], typer.Option(help="--arch transformer: attention heads, d_model divisible by them (default 1).", rich_help_panel="Transformer (--arch transformer)")] = None,
     d_ff: Annotated[Optional[int], typer.Option(help="--arch transformer: feed-forward width (default 3 x d_model).", rich_help_panel="Transformer (--arch transformer)")] = None,
-    weight_decay: Annotated[float, typer.Option(help="--arch transformer: AdamW weight decay.", rich_help_panel="Transformer (--arch transformer)")] = 0.01,
-    warmup: Annotated[float, typer.Option(help="--arch transformer: share of the steps of linear learning-rate warm-up before the cosine decay.", rich_help_panel="Transformer (--arch transformer)")] = 0.05,
-    vocab: Annotated[int, typer.Option(help="--arch transformer: vocabulary size (the authors' 201; the targets reach 109).", rich_help_panel="Transformer (--arch transformer)")] = 201,
+    weight_decay: Annotated[Optional[float], typer.Option(help="--arch transformer: AdamW weight decay (default 0.01).", rich_help_panel="Transformer (--arch transformer)")] = None,
+    warmup: Annotated[Optional[float], typer.Option(help="--arch transformer: share of the steps of linear learning-rate warm-up before the cosine decay (default 0.05).", rich_help_panel="Transformer (--arch transformer)")] = None,
+    vocab: Annotated[Optional[int], typer.Option(help="--arch transformer: vocabulary size (default the authors' 201; the targets reach 109).", rich_help_panel="Transformer (--arch transformer)")] = None,
     full_size: Annotated[bool, typer.Option("--full-size", help="--arch transformer: the paper's size (d_model 400, d_ff 1200, 810,000 sequences, batch 2048, 210 epochs, warm-up 10 epochs to 2.5e-4; for a GPU machine); --depth, --gamma, --heads, --seeds still apply.", rich_help_panel="Transformer (--arch transformer)", metavar="")] = False,
     trunk_width: Annotated[int, typer.Option(help="--arch resnet18: channels of the first stage (64 as in ResNet18; e.g. 4 for a CPU smoke run).", rich_help_panel="Network")] = 64,
     channels: Annotated[int, typer.Option(help="--arch cnn: convolution channels.", rich_help_panel="Network")] = 8,
     kernel: Annotated[int, typer.Option(help="--arch cnn: kernel size k (k x k, stride 1, no padding).", rich_help_panel="Network")] = 3,
-    depth: Annotated[int, typer.Option(help="Number of hidden layers.", rich_help_panel="Network")] = 1,
+    depth: Annotated[Optional[int], typer.Option(help="Number of hidden layers (default 1; --arch transformer: blocks, default 2).", rich_help_panel="Network")] = None,
     width: Annotated[int, typer.Option(help="Hidden width m.", rich_help_panel="Network")] = 50,
     widths: Annotated[Optional[str], typer.Option(help="Widths per hidden layer, e.g. '50,30' (overrides --depth/--width).", rich_help_panel="Network")] = None,
     residual: Annotated[bool, typer.Option(help="Residual hidden layers: h_{l+1} = σ(W h_l + b) + h_l.", rich_help_panel="Network", metavar="")] = False,
@@ -39,11 +41,11 @@ def train_cmd(
     init_std: Annotated[Optional[str], typer.Option(help="Init std directly: one value, or one per layer '1,0.03' (hidden layers, then output); default 0.005, the paper's Fig. 2.", rich_help_panel="Initialization")] = None,
     optimizer: Annotated[Optimizer, typer.Option(help="adam, gd (full-batch gradient descent) or sgd (stochastic with --batch-size); adam and sgd are full batch without --batch-size.", rich_help_panel="Optimizer")] = Optimizer.adam,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default 1e-3; --arch transformer: the peak, 2.5e-4).", rich_help_panel="Optimizer")] = None,
-    steps: Annotated[int, typer.Option(help="Training steps T.", rich_help_panel="Optimizer")] = 1000,
+    steps: Annotated[Optional[int], typer.Option(help="Training steps T (default 1000; --arch transformer: 3000).", rich_help_panel="Optimizer")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size (--optimizer sgd or adam); epochs reshuffled.", rich_help_panel="Optimizer")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first network.", rich_help_panel="Initialization")] = 0,
     seeds: Annotated[int, typer.Option(help="Train S networks at once (seeds seed..seed+S-1), sharded over the local devices (on CPU one per core).", rich_help_panel="Initialization")] = 1,
-    record_every: Annotated[Optional[int], typer.Option(help="Record weights every k steps (default: about 100 snapshots).", rich_help_panel="Recording")] = None,
+    record_every: Annotated[Optional[int], typer.Option(help="Record weights every k steps (default: about 100 snapshots; --arch transformer: about 20).", rich_help_panel="Recording")] = None,
     snapshots: Annotated[Optional[int], typer.Option(help="Record K snapshots instead (0 and T included).", rich_help_panel="Recording")] = None,
     loss_every: Annotated[Optional[int], typer.Option(help="Minibatch training: also take the full-batch loss every k steps (it is always taken at the recorded snapshot steps and T; the minibatch loss of every step is kept as batch_loss).", rich_help_panel="Recording")] = None,
     log_spaced: Annotated[bool, typer.Option(help="Space the --snapshots logarithmically.", rich_help_panel="Recording", metavar="")] = False,
@@ -63,12 +65,22 @@ def train_cmd(
     if arch.value == "transformer" or data == "anchors":
         from .transformer import train_transformer_cmd
 
-        return train_transformer_cmd(arch=arch.value, data=data, n=n, data_seed=data_seed, depth=depth, d_model=d_model,
-                                     heads=heads, d_ff=d_ff, gamma=gamma, lr=lr, steps=steps, batch_size=batch_size,
-                                     seed=seed, seeds=seeds, record_every=record_every, weight_decay=weight_decay,
-                                     warmup=warmup, vocab=vocab, full_size=full_size, out=out, as_json=as_json,
-                                     quiet=quiet, force=force)
-    lr = 1e-3 if lr is None else lr
+        # the options given; the others take `TransformerConfig`'s defaults
+        settings = dict(n=n, data_seed=data_seed, depth=depth, d_model=d_model, heads=heads, d_ff=d_ff, gamma=gamma,
+                        lr=lr, steps=steps, batch_size=batch_size, seed=seed, seeds=seeds, record_every=record_every,
+                        weight_decay=weight_decay, warmup=warmup, vocab=vocab)
+        return train_transformer_cmd(arch=arch.value, data=data, settings={k: v for k, v in settings.items() if v is not None},
+                                     full_size=full_size, out=out, as_json=as_json, quiet=quiet, force=force)
+    transformer_only = [flag for flag, value in (("--d-model", d_model), ("--heads", heads), ("--d-ff", d_ff),
+                                                 ("--weight-decay", weight_decay), ("--warmup", warmup),
+                                                 ("--vocab", vocab), ("--full-size", full_size or None))
+                        if value is not None]
+    if transformer_only:
+        raise BadInput(f"{transformer_only[0]} applies to --arch transformer (--data anchors) only")
+    from ..data import resolve_in_background
+
+    # the data is read (and any fault in it found) while JAX is imported and the options are checked
+    dataset = resolve_in_background(data, n, data_seed, data_dir, test_fraction, test_set.value)
     from .. import io
     from .. import run as run_files
     from ..runtime import split_cpu_into_devices
@@ -82,9 +94,11 @@ def train_cmd(
         act=tuple(a.strip() for a in act.split(",")), arch=arch.value, channels=channels, kernel=kernel,
         trunk_width=trunk_width,
         data=data, n=n, data_seed=data_seed,
-        depth=depth, width=width, widths=parse_int_list(widths, "--widths") if widths else None,
+        width=width, widths=parse_int_list(widths, "--widths") if widths else None,
         residual=residual, output_bias=output_bias, alpha=alpha, gamma=gamma, init_std=_parse_stds(init_std),
-        optimizer=optimizer.value, lr=lr, steps=steps, batch_size=batch_size, seed=seed, seeds=seeds,
+        optimizer=optimizer.value, batch_size=batch_size, seed=seed, seeds=seeds,
+        # not given: the config's own default
+        **{k: v for k, v in (("depth", depth), ("lr", lr), ("steps", steps)) if v is not None},
         record_every=record_every, loss_every=loss_every, snapshots=snapshots, log_spaced=log_spaced,
         stop_at_loss_ratio=stop_at_loss_ratio, dropout=dropout, loss=loss.value, data_dir=data_dir,
         test_fraction=test_fraction, test_set=test_set.value, x64=x64,
@@ -99,7 +113,7 @@ def train_cmd(
 
     with progress_bar(f"training {'×'.join(map(str, config.hidden_widths()))} {act}",
                       disable=quiet, console=err) as advance:
-        result = train(config, progress=advance)
+        result = train(config, progress=advance, dataset=dataset)
     finished = result.meta["status"] == "finished"
     target = out if finished else io.partial_path(out)  # a failed run never replaces anything at --out
     run_files.save_run(target, result)

@@ -5,13 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BadInput
+from ..wording import count_of
 from .common import emit_json, err, fmt_num, report_ending, save_figure
 
 
-def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d_model: int, heads: int, d_ff,
-                          gamma, lr, steps: int, batch_size, seed: int, seeds: int, record_every, weight_decay: float,
-                          warmup: float, vocab: int, full_size: bool, out: Path, as_json: bool, quiet: bool,
-                          force: bool = False) -> None:
+# what --full-size leaves to the user: the shape and the seeds (the paper's size sets the rest)
+FULL_SIZE_FREE = ("depth", "heads", "gamma", "data_seed", "seed", "seeds", "weight_decay", "vocab")
+
+
+def train_transformer_cmd(arch: str, data: str, settings: dict, full_size: bool, out: Path, as_json: bool,
+                          quiet: bool, force: bool = False) -> None:
+    """`condense train --arch transformer`: `settings` the options given (`TransformerConfig`
+    fields); the others take its defaults, or with `full_size` the paper's size."""
     from .. import io
     from ..transformer.runfile import save_transformer_run
     from ..transformer.training import TransformerConfig, train_transformer
@@ -21,14 +26,14 @@ def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d
         raise BadInput(f"--data anchors needs --arch transformer (got --arch {arch})")
     if data != "anchors":
         raise BadInput(f"--arch transformer trains on --data anchors only (got --data {data})")
-    common = dict(depth=depth, heads=heads, gamma=0.5 if gamma is None else gamma, data_seed=data_seed, seed=seed,
-                  seeds=seeds, weight_decay=weight_decay, vocab=vocab)
     if full_size:  # the paper's size; the shape options above still apply
-        config = TransformerConfig.paper(**common)
+        fixed = [k for k in settings if k not in FULL_SIZE_FREE]
+        if fixed:
+            raise BadInput(f"--{fixed[0].replace('_', '-')} does not apply with --full-size (the paper's size sets it; "
+                           f"--{', --'.join(k.replace('_', '-') for k in FULL_SIZE_FREE)} still apply)")
+        config = TransformerConfig.paper(**settings)
     else:
-        config = TransformerConfig(**common, d_model=d_model, d_ff=d_ff, n=30000 if n is None else n, steps=steps,
-                                   batch_size=256 if batch_size is None else batch_size,
-                                   lr=2.5e-4 if lr is None else lr, warmup=warmup, record_every=record_every)
+        config = TransformerConfig(**settings)
     config.validate()
     from ..data.anchors import check_vocab
 
@@ -38,7 +43,8 @@ def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d
     from ..runtime import enable_compilation_cache
 
     enable_compilation_cache()
-    with progress_bar(f"training transformer d_model {d_model}, depth {depth}", disable=quiet, console=err) as advance:
+    with progress_bar(f"training transformer d_model {config.d_model}, depth {config.depth}", disable=quiet,
+                      console=err) as advance:
         result = train_transformer(config, progress=advance)
     target = out if result.meta["status"] == "finished" else io.partial_path(out)  # never replaces --out
     save_transformer_run(target, result)
@@ -56,22 +62,19 @@ def train_transformer_cmd(arch: str, data: str, n, data_seed: int, depth: int, d
     report_ending(result.meta, target, out)
 
 
-def analyze_transformer_cmd(run_file: Path, folder: Path, stem: str, min_norm: float, fmt: str, no_figures: bool,
-                            as_json: bool, quiet: bool, at: str = "end", layer: str | None = None,
-                            tol: float | None = None) -> None:
-    """Each recorded matrix's measure and stable rank at the snapshot `--at` names (the last by
-    default), the accuracies over training; figures: cosine heat maps (seed 0) and the accuracy
-    curves. `--layer` names matrices (e.g. 'wq1,ff1'); `--tol` reads a fixed cosine."""
-    from ..transformer.analysis import analyze_transformer, snapshot_index
+def analyze_transformer_cmd(run_file: Path, folder: Path, stem: str, options, fmt: str, no_figures: bool,
+                            as_json: bool, quiet: bool, layer: str | None = None) -> None:
+    """Each recorded matrix's measure and stable rank at the snapshot `options.at` names (an
+    `AnalysisOptions`: the moment, the tolerances, the clustering options), the accuracies over
+    training; figures: cosine heat maps (seed 0) and the accuracy curves. `--layer` names
+    matrices (e.g. 'wq1,ff1')."""
+    from ..transformer.analysis import analyze_transformer
     from ..transformer.runfile import load_transformer_run
 
-    from ..measure.options import AnalysisOptions
-
-    AnalysisOptions(min_norm=min_norm, tol=tol).validate(0)  # the dense runs' checks and messages
+    options.validate(0)  # the dense runs' checks and messages, before the file is read
     run = load_transformer_run(run_file)
     names = [n.strip() for n in layer.split(",") if n.strip()] if layer else None
-    report = {**analyze_transformer(run, snapshot_index(run, at), min_norm, tol=tol, names=names),
-              "file": str(run_file)}
+    report = {**analyze_transformer(run, options, names=names), "file": str(run_file)}
     heatmaps = report.pop("heatmaps")
     outputs = []
     if not no_figures:
@@ -82,7 +85,7 @@ def analyze_transformer_cmd(run_file: Path, folder: Path, stem: str, min_norm: f
 
         for name, h in heatmaps.items():
             entry = report["seeds"][0]["matrices"][name]
-            title = (f"{name} at step {report['step']}: {entry['directions']} directions "
+            title = (f"{name} at step {report['step']}:\n{count_of(entry['directions'], 'direction')} "
                      f"({'condensed' if entry['condensed'] else 'not condensed'}), stable rank {entry['stable_rank']:.1f}")
             save_figure(cosine_heatmap(h["D"], title, h["blocks"]), folder / f"{stem}_cosine_{name}.{fmt}", fmt, outputs)
         curves = {k: getattr(run, k)[0] for k in ("train_acc", "id_acc", "ood_inferential", "ood_symmetric")}
@@ -95,7 +98,8 @@ def analyze_transformer_cmd(run_file: Path, folder: Path, stem: str, min_norm: f
                       f"(4, 3) inferential {fmt_num(e['ood_inferential'])}, symmetric {fmt_num(e['ood_symmetric'])}",
                       soft_wrap=True)
             for name, m in e["matrices"].items():
-                err.print(f"  {name}: {m['directions']} directions / {m['lines']} lines of {m['kept']} kept rows, "
+                err.print(f"  {name}: {count_of(m['directions'], 'direction')} / {count_of(m['lines'], 'line')} of "
+                          f"{count_of(m['kept'], 'kept row')}, "
                           f"{'condensed' if m['condensed'] else 'not condensed'}, stable rank {m['stable_rank']:.2f}",
                           soft_wrap=True)
     if as_json:

@@ -167,9 +167,9 @@ def _feature_major(spec: NetSpec) -> bool:
     when the input is one-dimensional, wider than FEATURE_MAJOR_MAX_D, or the first layer is a
     convolution. With d = 1 the first layer's product has a single term, which XLA:CPU turns into
     a broadcast multiply (and its gradients into column sums) only batch-major; a convolution's
-    output, by far the largest activation, is best not transposed. Measured on 2 cores: the
-    5-50-1 net of Fig. 2 runs 1.6x faster feature-major, a 64-d input (the digits) the same
-    either way, MNIST's 784-d input 1.05x (minibatch) to 2x (full batch) faster batch-major."""
+    output, by far the largest activation, is best not transposed. The papers' few-dimensional
+    nets run faster feature-major, MNIST-size inputs batch-major (benchmarks/README.md, "Design
+    choices")."""
     return 1 < spec.d <= FEATURE_MAJOR_MAX_D and spec.conv is None
 
 
@@ -273,9 +273,9 @@ def convolve(x: jax.Array, w: jax.Array, spec: NetSpec, columns: int | None = No
     `conv_columns(c)`; the image is padded on the right when b does not divide W'), and the
     banded kernel (k·(b + k − 1)·C_in, b·c) gives those b columns' c channels at once. With few
     input channels and small kernels this product is far better shaped for XLA:CPU than the
-    plain im2col product (k·k·C_in, c): the MNIST-size CNN of benchmarks/bench_images.py (16
-    channels, b = 2, a third more multiply-adds) trains about 1.6x faster than with im2col, which in
-    turn ran 2x faster than `lax.conv_general_dilated`."""
+    plain im2col product (k·k·C_in, c), and im2col for XLA:CPU than `lax.conv_general_dilated`
+    (the MNIST-size CNN of benchmarks/bench_images.py, despite a third more multiply-adds:
+    benchmarks/README.md, "Design choices")."""
     k, (H, W, C) = spec.conv
     c, n = w.shape[0], x.shape[0]
     Ho, Wo = H - k + 1, W - k + 1

@@ -109,7 +109,7 @@ class WidthResult:
     groups: tuple = ()  # the group sizes used, in order
 
 
-@dataclass
+@dataclass(frozen=True)
 class PhaseResult:
     """The whole sweep: arrays (Γ, Γ′, W, S) and the fitted (Γ, Γ′) maps."""
 

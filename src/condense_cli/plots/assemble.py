@@ -6,12 +6,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..measure.condensation import cosine_matrix
+from ..wording import count_of
 from .figures import (cosine_heatmap, count_vs_tolerance, direction_field, feature_map, loss_curve, output_fit,
                       phase_diagram, rd_vs_width_rows, training_series)
-
-
-def _count(k: int, noun: str) -> str:
-    return f"{k} {noun}" + ("" if k == 1 else "s")
 
 
 def analysis_figures(result, run) -> list[tuple[str, Figure]]:
@@ -37,15 +34,15 @@ def analysis_figures(result, run) -> list[tuple[str, Figure]]:
                f"at cos {m['tol_used']:.2f}" if m.get("tol_used") is not None else "")
         title = (f"layer {fl['layer']}, {entry.activation} (p={entry.multiplicity or 'undef.'}), "
                  f"step {step}: {'condensed' if entry.condensed else 'NOT condensed'}\n"
-                 f"{_count(entry.directions, 'direction')}, {_count(entry.lines, 'line')} ({how})"
+                 f"{count_of(entry.directions, 'direction')}, {count_of(entry.lines, 'line')} ({how})"
                  + (f", bound 2p = {bound}" if bound is not None else "") + f"\n{shown} of {lc.neurons} neurons")
         save(cosine_heatmap(D, title, lc.labels[order] if len(order) else None), f"cosine_l{fl['layer']}")
         if lc.curve is not None and m.get("persistent") and m["persistent"]["range"]:
             pr = m["persistent"]
             save(count_vs_tolerance(lc.curve["tol"], lc.curve["directions"], lc.curve["lines"], pr["range"],
                                     m["fixed"]["tol"],
-                                    f"layer {fl['layer']}, step {step}: {_count(pr['directions'], 'direction')}, "
-                                    f"{_count(pr['lines'], 'line')} ({'condensed' if entry.condensed else 'not condensed'})",
+                                    f"layer {fl['layer']}, step {step}: {count_of(pr['directions'], 'direction')}, "
+                                    f"{count_of(pr['lines'], 'line')} ({'condensed' if entry.condensed else 'not condensed'})",
                                     candidates=lc.curve["candidates"], needed=m.get("separation_needed"),
                                     chosen=lc.curve["chosen"]),
                  f"tolerance_l{fl['layer']}")

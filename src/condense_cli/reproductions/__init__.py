@@ -4,6 +4,8 @@ and citation; the criteria in `criteria`; what they share in `base`; the report 
 `reproduce(figure_id, quick, seeds)` runs one and returns a `Reproduction`."""
 from __future__ import annotations
 
+import dataclasses
+
 from . import initial_condensation, overview, zhang2024, luo, embedding_principle, optimistic_estimate  # noqa: F401  (each registers its figures, in this order)
 from .base import FIGURES, Figure, Reproduction
 from .criteria import READINGS, judge_count, judge_degree, judge_field, judge_growth, judge_slope, reading, regime_of
@@ -17,11 +19,14 @@ __all__ = ["FIGURES", "READINGS", "Figure", "Reproduction", "judge_count", "judg
 def reproduce(figure_id: str, quick: bool = False, seeds: int = 3, data_dir: str | None = None) -> Reproduction:
     """Run one reproduction; the title, source, claim, criterion and settings come from `FIGURES`.
     `data_dir` goes to the figures that read real data (the others do not take it)."""
+    if figure_id not in FIGURES:
+        from ..errors import BadInput
+
+        raise BadInput(f"unknown figure {figure_id!r}; choose one of: {', '.join(FIGURES)}")
     fig = FIGURES[figure_id]
     rep = fig.run(quick, seeds, data_dir=data_dir) if fig.data else fig.run(quick, seeds)
-    rep.figure, rep.title, rep.paper, rep.criterion, rep.settings = fig.id, fig.title, fig.paper, fig.criterion, fig.settings
-    rep.measured, rep.measured_fixed = _with_legend(rep.measured), _with_legend(rep.measured_fixed)
-    for a in rep.ablations:
-        a["measured"] = _with_legend(a["measured"])
-    rep.details["source"] = fig.source
-    return rep
+    return dataclasses.replace(
+        rep, figure=fig.id, title=fig.title, paper=fig.paper, criterion=fig.criterion, settings=fig.settings,
+        measured=_with_legend(rep.measured), measured_fixed=_with_legend(rep.measured_fixed),
+        ablations=[{**a, "measured": _with_legend(a["measured"])} for a in rep.ablations],
+        details={**rep.details, "source": fig.source})

@@ -16,8 +16,11 @@ from ..measure.condensation import cosine_matrix, layer_condensation
 from .criteria import reading
 
 
-@dataclass
+@dataclass(frozen=True)
 class Reproduction:
+    """What a reproduction measured against the paper's result: the counts of agreeing runs
+    under the persistent count and the fixed reading, each run's entry, ablations, plot specs."""
+
     figure: str
     title: str
     paper: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..wording import count_of
 from ..measure.theory import MATCH_DEG  # noqa: F401  (the line-match bound, re-exported for the figures)
 
 
@@ -226,3 +227,60 @@ def plateaus_reason(levels: dict, median_log_loss: dict, tol: float = PLATEAU_TO
         return (f"the median loss does not fall by more than {tol:g} decades per width: "
                 + ", ".join(f"{10 ** v:.2g}" for v in med))
     return None
+
+
+# the optimistic-estimate paper (Zhang et al. 2023): where trained networks start to recover a target
+OE_TRANSITION = 3  # the notebook's dashed line: tanh(x + 1) needs one neuron, model rank 1·(d + 1) + 1 = 3
+OE4_RANK = 21  # the paper's model-rank line for the fully connected network: 3 neurons × (d + 1) + 3 output weights
+OE4_BAND = 6  # the measured transition must lie within this many samples of the model-rank line
+
+
+def transition(recovered: np.ndarray, sizes) -> int | None:
+    """The smallest n from which at least half of the trials recover at n and at every larger n."""
+    ok = np.asarray(recovered, float).mean(axis=-1) >= 0.5
+    for i in range(len(sizes)):
+        if ok[i:].all():
+            return int(sizes[i])
+    return None
+
+
+def oe_reason(measured: int | None, paper: int = OE_TRANSITION) -> str | None:
+    """The transition exactly at the notebook's n (tanh(x + 1): 3)."""
+    if measured is None:
+        return "no sample size from which half of the trials recover"
+    return None if measured == paper else f"transition at n = {measured}, notebook {paper}"
+
+
+def oe4_reason(measured: int | None, sizes) -> str | None:
+    """The transition near the model rank (within OE4_BAND samples) and far below the parameter count."""
+    if measured is None:
+        return f"no sample size up to {max(sizes)} from which half of the trials recover"
+    if abs(measured - OE4_RANK) > OE4_BAND:
+        return f"transition at n = {measured}, {abs(measured - OE4_RANK)} from the model rank {OE4_RANK}"
+    return None
+
+
+# the overview's Fig. 8 and 9 (dropout condenses, and learns sooner than a small initialization)
+LOSS_LEVEL = 0.05  # Fig. 9: the steps until the loss is at most this share of its initial value
+
+
+def dropout_condensed_reason(dropout: dict, normal: dict, which: str = "persistent") -> str | None:
+    """Fig. 8: the dropout network's layer is condensed, and the normal-init one's is not, or on
+    more lines (analyzed layers as `reading` takes them)."""
+    if not dropout["condensed"]:
+        return "the dropout network is not condensed"
+    if normal["condensed"] and reading(dropout, which)[1] >= reading(normal, which)[1]:
+        return (f"the normal-init network is condensed on {count_of(reading(normal, which)[1], 'line')}, the dropout "
+                f"one on {count_of(reading(dropout, which)[1], 'line')}: not fewer")
+    return None
+
+
+def dropout_sooner_reason(dropout_step: int | None, small_step: int | None) -> str | None:
+    """Fig. 9: the dropout network reaches LOSS_LEVEL of its initial loss sooner than the small
+    initialization (which may never reach it)."""
+    if dropout_step is None:
+        return f"the dropout network never reached {LOSS_LEVEL * 100:g} % of its initial loss"
+    if small_step is None or dropout_step < small_step:
+        return None
+    return (f"dropout reached {LOSS_LEVEL * 100:g} % at step {dropout_step}, the small init at step {small_step}: "
+            "not sooner")

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..measure.analyze import AnalysisOptions, analyze
 from ..training import TrainConfig, train
+from ..wording import noun_for
 from .base import Figure, Plot, PlotKind, Reproduction, _fmt_counts, _fmt_reading, _heatmap_panel, _per_seed, register
 from .criteria import (ACCURACY_BAND, LEARNED_RATIO, MATCH_DEG, READINGS, accuracy_reason, count_reason, degree_reason,
                        field_reason, judge_accuracy, judge_count, judge_degree, judge_field, reading, run_entry)
@@ -217,7 +218,8 @@ def _ic_fig6(quick: bool, seeds: int) -> Reproduction:
         specs.append(Plot(f"ic-fig6-{r['activation']}", PlotKind.DIRECTION_FIELD, {
             "grid": one["grid"], "field": one["field"], "w": one["w"], "b": one["b"], "lines": one["lines"],
             "unstable": one["unstable"],
-            "title": f"{r['activation']}: {len(one['lines'])} stable, {len(one['unstable'])} unstable line(s); "
+            "title": f"{r['activation']}: {len(one['lines'])} stable and {len(one['unstable'])} unstable "
+                     f"{noun_for(len(one['lines']) + len(one['unstable']), 'line')}; "
                      f"{r['persistent']['lines'][0]} measured"}))
     total = seeds * len(rows)
     rows0, agree0, text0, _ = _field_rows(runs, step0=True)

@@ -7,29 +7,13 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Figure, Plot, PlotKind, Reproduction, register
-from .criteria import run_entry
+from .criteria import OE4_BAND, OE4_RANK, OE_TRANSITION, oe4_reason, oe_reason, run_entry, transition
 
 OE_WIDTHS = (2, 20)
 OE_SIZES = tuple(range(1, 10))
 OE_TRIALS = 10
 OE_STOP = 1e-8  # the notebook's training-loss bar (a mean squared error)
 RECOVERED = 1e-6  # test mean squared error of a recovered target: 100x the training bar, stated before running
-OE_TRANSITION = 3  # the notebook's dashed line: tanh(x + 1) needs one neuron, model rank 1·(d + 1) + 1 = 3
-
-
-def transition(recovered: np.ndarray, sizes) -> int | None:
-    """The smallest n from which at least half of the trials recover at n and at every larger n."""
-    ok = np.asarray(recovered, float).mean(axis=-1) >= 0.5
-    for i in range(len(sizes)):
-        if ok[i:].all():
-            return int(sizes[i])
-    return None
-
-
-def oe_reason(measured: int | None, paper: int = OE_TRANSITION) -> str | None:
-    if measured is None:
-        return "no sample size from which half of the trials recover"
-    return None if measured == paper else f"transition at n = {measured}, notebook {paper}"
 
 
 def test_errors(widths, sizes, inputs, target, x_test, trials: int, scale: float = 1.0, stop_for=None,
@@ -114,24 +98,13 @@ register(Figure(
 
 
 OE4_D = 5
-OE4_RANK = 21  # the paper's model-rank line for the fully connected network: 3 neurons × (d + 1) + 3 output weights
 OE4_WIDTHS = (3, 30)  # 3·m_C for m_C = 1 and 10 of the paper's {1, 3, 10, 34, 100}
 OE4_RECOVERED = 1e-4  # relative test MSE (over the target's mean square) of a recovered target, stated before running
-OE4_BAND = 6  # the measured transition must lie within this many samples of the model-rank line
 
 
 def oe4_target(x: np.ndarray) -> np.ndarray:
     """Σ_{s=1..3} tanh(0.6 x_s + 0.8 x_{s+1} + x_{s+2}) of x (n, 5) -> (n, 1)."""
     return sum(np.tanh(0.6 * x[:, s] + 0.8 * x[:, s + 1] + x[:, s + 2]) for s in range(3))[:, None]
-
-
-def oe4_reason(measured: int | None, sizes) -> str | None:
-    """The transition near the model rank (within OE4_BAND samples) and far below the parameter count."""
-    if measured is None:
-        return f"no sample size up to {max(sizes)} from which half of the trials recover"
-    if abs(measured - OE4_RANK) > OE4_BAND:
-        return f"transition at n = {measured}, {abs(measured - OE4_RANK)} from the model rank {OE4_RANK}"
-    return None
 
 
 def _oe_fig4(quick: bool, seeds: int) -> Reproduction:

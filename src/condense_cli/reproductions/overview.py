@@ -8,7 +8,9 @@ from ..measure.analyze import AnalysisOptions, analyze, first_below
 from ..measure.condensation import features_1d
 from ..training import TrainConfig, train
 from .base import Figure, Plot, PlotKind, Reproduction, _fmt_counts, _fmt_reading, _heatmap_panel, _per_seed, register
-from .criteria import PLATEAU_TOL, READINGS, count_reason, growth_reason, judge_count, reading, run_entry
+from ..wording import count_of
+from .criteria import (LOSS_LEVEL, PLATEAU_TOL, READINGS, count_reason, dropout_condensed_reason, dropout_sooner_reason,
+                       growth_reason, judge_count, reading, run_entry)
 
 
 def _growth_series(run, marks):
@@ -107,7 +109,7 @@ def _ov_fig2(quick: bool, seeds: int) -> Reproduction:
         d, l = reading(layers[0])
         specs.append(Plot(f"ov-fig2-gamma{gamma}", PlotKind.FEATURE_MAP, {
             "theta": theta, "A": A, "A_weighted": A * np.abs(run.out[0, -1, 0, :-1]),
-            "title": f"tanh, γ = {gamma}, step {steps}: {d} directions, {l} line(s)"}))
+            "title": f"tanh, γ = {gamma}, step {steps}: {count_of(d, 'direction')}, {count_of(l, 'line')}"}))
 
     def text(w):
         return "; ".join(f"γ = {r['gamma']}: {r[w]['measured']} (loss ratio {_fmt_counts(r['loss_ratio'])})"
@@ -177,20 +179,8 @@ def _ov_fig89(quick: bool, seeds: int) -> Reproduction:
     def reach(run, level):  # the first step whose loss is at most `level` × initial, per seed
         return [first_below(run.loss[s], level, run.loss_step) for s in range(seeds)]
 
-    fast_drop, fast_small = reach(dropout, 0.05), reach(small, 0.05)
-
-    def fig8_reason(ld, ln, w="persistent"):  # dropout condensed; the normal-init one not, or on more lines
-        if not ld["condensed"]:
-            return "the dropout network is not condensed"
-        if ln["condensed"] and reading(ld, w)[1] >= reading(ln, w)[1]:
-            return (f"the normal-init network is condensed on {reading(ln, w)[1]} lines, the dropout one on "
-                    f"{reading(ld, w)[1]}: not fewer")
-        return None
-
-    def fig9_reason(a, b):
-        if a is None:
-            return "the dropout network never reached 5 % of its initial loss"
-        return None if b is None or a < b else f"dropout reached 5 % at step {a}, the small init at step {b}: not sooner"
+    fast_drop, fast_small = reach(dropout, LOSS_LEVEL), reach(small, LOSS_LEVEL)
+    fig8_reason, fig9_reason = dropout_condensed_reason, dropout_sooner_reason
 
     pairs = list(zip(layers["normal init + dropout 0.5"], layers["normal init"]))
 
@@ -204,7 +194,7 @@ def _ov_fig89(quick: bool, seeds: int) -> Reproduction:
 
     def text(w):
         return ("directions/lines at the end: " + "; ".join(f"{k} {_fmt_reading(v, w)}" for k, v in layers.items())
-                + f". Steps to 5 % of the initial loss: dropout {_fmt_counts(fast_drop)}, small init "
+                + f". Steps to {LOSS_LEVEL * 100:g} % of the initial loss: dropout {_fmt_counts(fast_drop)}, small init "
                   f"{_fmt_counts(fast_small)}. Final clean loss (seed 0): dropout {dropout.loss[0, -1]:.2g}, "
                   f"small init {small.loss[0, -1]:.2g}, normal init {normal.loss[0, -1]:.2g}")
 

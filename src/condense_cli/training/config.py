@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..errors import BadInput
 from ..nn import activations
 
-from ..choices import ARCHS, OPTIMIZERS
+from ..choices import ARCHS, LOSSES, OPTIMIZERS, TEST_SETS
 DEFAULT_INIT_STD = 0.005  # initial-condensation Fig. 2: var = 0.005²
 
 
@@ -135,10 +135,10 @@ class TrainConfig:
                                "with --batch-size")
             if self.batch_size < 1:
                 raise BadInput(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.loss not in ("mse", "ce"):
-            raise BadInput(f"unknown loss {self.loss!r}; choose one of: mse, ce")
-        if self.test_set not in ("auto", "official", "split"):
-            raise BadInput(f"--test-set must be auto, official or split, got {self.test_set!r}")
+        if self.loss not in LOSSES:
+            raise BadInput(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
+        if self.test_set not in TEST_SETS:
+            raise BadInput(f"--test-set must be one of {', '.join(TEST_SETS)}, got {self.test_set!r}")
         if not (math.isfinite(self.test_fraction) and 0 <= self.test_fraction < 1):
             raise BadInput(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
         if not (math.isfinite(self.dropout) and 0 <= self.dropout < 1):

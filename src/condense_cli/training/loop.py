@@ -37,13 +37,16 @@ from .host import Ending, drive
 from .programs import _recorded, data_block, programs
 from .schedule import chunk_inputs, loss_steps, pass_steps, plan_chunks
 
-def prepare(config: TrainConfig, dataset: Dataset | None = None):
-    """Validate the config and build (dataset, NetSpec, init stds). Raises BadInput."""
+def prepare(config: TrainConfig, dataset: Dataset | Callable[[], Dataset] | None = None):
+    """Validate the config and build (dataset, NetSpec, init stds); `dataset` given, or a function
+    that returns it (`data.resolve_in_background`), or None: read by the config. Raises BadInput."""
     from ..nn.models import NetSpec
     from ..nn.init import gamma_stds
     from .config import check_memory
 
     config.validate()
+    if callable(dataset):
+        dataset = dataset()
     ds = dataset if dataset is not None else resolve(config.data, config.n, config.data_seed, config.data_dir,
                                                      config.test_fraction, config.test_set)
     if config.loss == "ce" and not (ds.y.shape[1] >= 2 and ds.classification):
@@ -74,7 +77,7 @@ def prepare(config: TrainConfig, dataset: Dataset | None = None):
 
 
 def train(config: TrainConfig, progress: Callable[[int, int], None] | None = None,
-          dataset: Dataset | None = None, initial_params: dict | None = None) -> TrainResult:
+          dataset: Dataset | Callable[[], Dataset] | None = None, initial_params: dict | None = None) -> TrainResult:
     """Train `config.seeds` networks at once; returns every finite step computed.
 
     `progress(done, total)` is called after each compiled chunk. A KeyboardInterrupt between
@@ -84,7 +87,8 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     keeps the steps before it and meta says at which step; the caller decides the exit code.
     `initial_params` (one network's `models` layout, NumPy) starts every seed from those
     weights instead of a random draw (e.g. fine-tuning a reduced network); the widths of the
-    config must match them.
+    config must match them. `dataset`: the data to train on instead of the config's, or a
+    function returning it (`data.resolve_in_background`, waited for after the config is checked).
     """
     from ..runtime import x64
 

@@ -15,9 +15,8 @@ BLOCK_FLOATS = 2 ** 22  # a pass over all data goes in blocks whose widest activ
 def data_block(spec) -> int:
     """Points per block of a pass over all data (a minibatch run's full-batch loss, accuracies):
     a power of two in [256, 4096] whose widest activation stays near BLOCK_FLOATS (16 MiB in
-    float32). Measured on an MNIST-size CNN (10,816 features after the convolution), a forward
-    pass over 60,000 images: 0.62-0.71 s in blocks of 256 or 512, 1.2 s in blocks of 1,024 to
-    4,096; a dense 784-1024 net: 0.46 s in blocks of 4,096, 0.53-0.55 s in blocks of 256-1,024."""
+    float32), so that a block's activations stay in cache: a wide CNN layer takes small blocks, a
+    dense net large ones (the timings behind the rule: benchmarks/README.md, "Design choices")."""
     widest = max([spec.d, *spec.widths, *spec.fans])
     return int(2 ** np.clip(np.floor(np.log2(BLOCK_FLOATS / widest)), 8, 12))
 

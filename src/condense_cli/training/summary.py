@@ -26,7 +26,7 @@ class SeedSummary:
 @dataclass(frozen=True)
 class TrainSummary:
     """A run in numbers: where it was written, steps done, the losses and RD (means over seeds),
-    the multiplicity p of each layer, the time, how it ended, the accuracies (classification
+    the multiplicity p of each hidden layer (None: undefined), the time, how it ended, the accuracies (classification
     only, else None) and every seed's own numbers (`seeds`)."""
 
     out: str
@@ -35,7 +35,7 @@ class TrainSummary:
     loss_final: float | None
     loss_ratio: float | None
     rd: tuple[float | None, ...]
-    multiplicity: int | list | None
+    multiplicity: tuple[int | None, ...]  # one per hidden layer, whatever their number
     seconds: float
     status: str
     failed_seeds: tuple[dict, ...]
@@ -45,9 +45,11 @@ class TrainSummary:
     classification: bool = False
 
     def to_json(self) -> dict:
-        """The `--json` object of `condense train` (per-seed lists only with several seeds)."""
+        """The `--json` object of `condense train` (per-seed lists only with several seeds; the
+        multiplicity one number when every layer has the same, else one per layer)."""
+        p = self.multiplicity
         out = {"out": self.out, "steps": self.steps, "loss_initial": self.loss_initial, "loss_final": self.loss_final,
-               "loss_ratio": self.loss_ratio, "rd": list(self.rd), "multiplicity": self.multiplicity,
+               "loss_ratio": self.loss_ratio, "rd": list(self.rd), "multiplicity": p[0] if len(set(p)) == 1 else list(p),
                "seconds": self.seconds, "status": self.status, "failed_seeds": list(self.failed_seeds)}
         if self.classification:
             out["train_acc"], out["test_acc"] = self.train_acc, self.test_acc
@@ -70,7 +72,7 @@ def summarize(result, out: Path | str) -> TrainSummary:
         out=str(out), steps=int(result.meta["steps_done"]),
         loss_initial=finite_or_none(float(np.mean(loss0))), loss_final=finite_or_none(float(np.mean(lossT))),
         loss_ratio=finite_or_none(float(np.mean(ratio))), rd=tuple(finite_or_none(float(np.mean(r))) for r in rd),
-        multiplicity=p[0] if len(set(p)) == 1 else p, seconds=round(float(result.meta["seconds"]), 3),
+        multiplicity=tuple(p), seconds=round(float(result.meta["seconds"]), 3),
         status=result.meta["status"], failed_seeds=tuple(result.meta.get("failed_seeds", [])),
         seeds=tuple(SeedSummary(seed=seeds[s], loss_final=finite_or_none(float(lossT[s])),
                                 loss_ratio=finite_or_none(float(ratio[s])),

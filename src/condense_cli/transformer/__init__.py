@@ -31,8 +31,16 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
+_FUNCTIONS = ("train", "analyze", "save_run", "load_run")  # their errors name Python parameters, as the API's do
+
+
 def __getattr__(name):
     if name in _LAZY:
         module, attr = _LAZY[name]
-        return getattr(importlib.import_module(f".{module}", __name__), attr)
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+        if name in _FUNCTIONS:
+            from ..api import _pythonic
+
+            value = _pythonic(value)
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,9 @@
 """What a transformer run says: for each recorded matrix at one snapshot, the condensation measure
 of the dense layers (`measure.condensation.layer_condensation` on its rows: counted directions,
 lines, the condensed verdict against isotropic layers) and its stable rank Σ(σ_i/σ_1)²; the
-accuracies at that snapshot. `analyze_transformer(result, k=-1, min_norm=0.1, tol=None, names=None)
--> dict` (JSON-able); `snapshot_index(result, at)` reads `--at` for a transformer run."""
+accuracies at that snapshot. `analyze_transformer(result, options=None, names=None, **settings)
+-> dict` (JSON-able; the options those of `condense analyze`); `snapshot_index(result, at)` reads
+`--at` for a transformer run."""
 from __future__ import annotations
 
 from ..errors import BadInput
@@ -12,16 +13,16 @@ from .training import TransformerResult
 __all__ = ["analyze_transformer", "snapshot_index", "stable_rank"]
 
 
-def snapshot_index(r: TransformerResult, at: str) -> int:
-    """The snapshot `--at` names on a transformer run: 'end' (also the default 'initial', since the
-    anchor task has no loss-ratio stage) or a recorded step; BadInput for 'most-condensed' or a step
-    that was not recorded."""
+def snapshot_index(r: TransformerResult, at) -> int:
+    """The snapshot `--at` names on a transformer run: 'end' or a recorded step; BadInput for
+    'initial' and 'most-condensed' (both read a loss-ratio stage, which the anchor task's
+    minibatch losses do not define) or a step that was not recorded."""
     at = str(at).strip().lower()
-    if at in ("end", "initial"):
+    if at == "end":
         return len(r.step) - 1
-    if at == "most-condensed":
-        raise BadInput("--at most-condensed needs a run's loss over training; a transformer run takes "
-                       "--at end or a recorded step")
+    if at in ("initial", "most-condensed"):
+        raise BadInput(f"--at {at} reads the initial stage of a run's full-batch loss, which a transformer run "
+                       "does not record; it takes --at end or a recorded step")
     try:
         want = int(at)
     except ValueError:
@@ -31,11 +32,27 @@ def snapshot_index(r: TransformerResult, at: str) -> int:
     return recorded_index(r.step, want)
 
 
-def analyze_transformer(r: TransformerResult, k: int = -1, min_norm: float = 0.1, tol: float | None = None,
-                        names=None) -> dict:
+def analyze_transformer(r: TransformerResult, options=None, names=None, **settings) -> dict:
     """Per seed: each recorded matrix's measure (the persistent count, or the fixed reading at
-    cosine `tol`) and stable rank at snapshot k, and the accuracies. `names`: the matrices to
-    measure (None: all; BadInput naming the recorded ones for a name that is not)."""
+    cosine `tol`) and stable rank at the snapshot `at` (default the last), and the accuracies.
+    `options`: an `AnalysisOptions` (`condense analyze`'s), or its fields as keywords (`at=1000`,
+    `tol=0.9`, `min_norm`, `min_share`, `fixed_tol`, `min_coverage`, `max_neurons`); the options
+    of a run's loss and inputs (`at_loss_ratio`, `fit_tol`, the model rank) do not apply. `names`:
+    the matrices to measure (None: all; BadInput naming the recorded ones for a name that is not)."""
+    import dataclasses
+
+    from ..measure.options import AnalysisOptions
+
+    fields = {f.name for f in dataclasses.fields(AnalysisOptions)}
+    unknown = sorted(set(settings) - fields)
+    if unknown:
+        raise BadInput(f"transformer.analyze: unknown setting {unknown[0]!r}")
+    base = options if options is not None else AnalysisOptions(at="end")
+    options = dataclasses.replace(base, **settings)
+    options.validate(0)
+    if options.at_loss_ratio is not None:
+        raise BadInput("at_loss_ratio does not apply to a transformer run (it takes at='end' or a recorded step)")
+    k = snapshot_index(r, options.at)
     unknown = [n for n in (names or ()) if n not in r.matrices]
     if unknown:
         raise BadInput(f"--layer {unknown[0]} is not a recorded matrix; this run records: {', '.join(r.matrices)}")
@@ -48,7 +65,9 @@ def analyze_transformer(r: TransformerResult, k: int = -1, min_norm: float = 0.1
         for name in ("train_acc", "id_acc", "ood_inferential", "ood_symmetric"):
             entry[name] = float(getattr(r, name)[s, k])
         for name, W in matrices.items():
-            lc = layer_condensation(W[s, k], min_norm=min_norm, tol=tol, curve=False)
+            lc = layer_condensation(W[s, k], tol=options.tol, min_norm=options.min_norm, min_share=options.min_share,
+                                    fixed_tol=options.fixed_tol, max_neurons=options.max_neurons,
+                                    min_coverage=options.min_coverage, curve=False)
             m = lc.measure
             entry["matrices"][name] = {"rows": int(W.shape[2]), "kept": int(lc.kept), "directions": int(lc.directions),
                                        "lines": int(lc.lines), "condensed": bool(lc.condensed),
