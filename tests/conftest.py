@@ -1,4 +1,6 @@
-"""Shared fixtures: a fresh compilation-cache-free environment and tiny training configs."""
+"""Shared fixtures: a fresh compilation-cache-free environment and tiny training configs; a plain
+`pytest` leaves out the tests marked slow (`-m` chooses otherwise: `make test` runs them all), but
+a test named by its id (`tests/x.py::test_y`) always runs."""
 import os
 
 os.environ.setdefault("CONDENSE_CACHE_DIR", "off")
@@ -13,3 +15,13 @@ def tiny():
     from condense_cli import TrainConfig
 
     return TrainConfig(act="tanh", data="sin1d", n=12, width=8, steps=60, init_std=0.01, lr=1e-2)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without `-m`, deselect the tests marked slow, except those named by their id."""
+    if config.getoption("markexpr") or any("::" in str(arg) for arg in config.args):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]

@@ -103,8 +103,10 @@ def test_every_reproduction_figure_spec_names_a_plot():
     import condense_cli.plots as plots
     from condense_cli.reproductions.base import Plot, PlotKind
 
+    from condense_cli.plots import figures
+
     assert {k.value for k in PlotKind} <= set(plots.PRIMITIVES)
-    assert all(plots.PRIMITIVES[n] is getattr(plots, n) for n in plots.FIGURES)
+    assert all(plots.PRIMITIVES[n] is getattr(figures, n) for n in plots.FIGURES)  # each name is that function
     fig = plots.draw(Plot("x", PlotKind.LOSS_COMPARISON, {"curves": {"a": np.ones(3)}, "title": "t"}))
     assert fig.axes
     import pytest

@@ -73,6 +73,11 @@ def test_data_read_in_background_is_the_same_and_its_errors_reach_the_caller(tmp
     wait = resolve_in_background("mnist", None, 0, str(tmp_path / "missing"))
     with pytest.raises(BadInput, match="does not exist or is not a folder"):
         wait()
+    # through `condense train`: a bad option is reported before a bad data folder, each in one line
+    missing = ["train", "--data", "mnist", "--data-dir", str(tmp_path / "missing"), "-q", "--out", str(tmp_path / "r.npz")]
+    for extra, message in (([], "does not exist or is not a folder"), (["--width", "0"], "width must be at least 1")):
+        res = runner.invoke(app, [*missing, *extra])
+        assert res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.output
 
 
 def test_cifar_binary_10_and_100(tmp_path):

@@ -329,6 +329,31 @@ def test_train_cli_defaults_equal_the_config_defaults():
         assert params[name].default == fields[name], name
 
 
+def test_condense_train_without_options_trains_the_default_config(monkeypatch):
+    """What `condense train` trains when given nothing is `TrainConfig()` (depth, steps and lr
+    included, which the command leaves to the config), and an option given replaces its field."""
+    from typer.testing import CliRunner
+
+    import condense_cli.training as training
+    from condense_cli.cli import app
+    from condense_cli.training import TrainConfig
+
+    seen = []
+
+    def capture(config, *args, **kwargs):
+        seen.append(config)
+        raise KeyboardInterrupt  # nothing to train: the config is what is checked
+
+    monkeypatch.setattr(training, "train", capture)
+    for extra, want in (([], TrainConfig()), (["--depth", "2", "--steps", "7", "--lr", "0.01"],
+                                              TrainConfig(depth=2, steps=7, lr=0.01))):
+        res = CliRunner().invoke(app, ["train", *extra, "-q", "--out", "unused.npz"])
+        assert res.exit_code == 130, res.output
+        got = seen[-1]  # the command gives the activations as a tuple, one name per layer
+        assert got.activation_names() == want.activation_names()
+        assert dataclasses.replace(got, act=want.act) == want
+
+
 def test_one_failing_seed_is_frozen_and_the_others_finish(tiny, monkeypatch):
     """Four seeds, a NaN forced into seed 2's output weights: its loss is NaN from step 0. It is
     frozen (its weights never change again) and reported; the other three train exactly as they

@@ -167,8 +167,12 @@ def test_cli_trains_writes_and_analyzes_a_transformer_run(tmp_path):
     with pytest.raises(BadInput, match="is a transformer run: analyze it with condense_cli.transformer.analyze"):
         cc.analyze(out)
     assert transformer.analyze(run, at=20, names=["wq1"])["step"] == 20  # the CLI's options, as keywords
-    with pytest.raises(BadInput, match="^at_loss_ratio does not apply"):
-        transformer.analyze(run, at_loss_ratio=0.5)
+    for bad, message in ((dict(at_loss_ratio=0.5), "^at_loss_ratio does not apply"),
+                         (dict(fit_tol=0.1), "^fit_tol does not apply"), (dict(layers=(1,)), "names=\\[...\\]"),
+                         (dict(names=["wq9"]), "^names wq9 is not a recorded matrix"),
+                         (dict(options=3), "must be an AnalysisOptions")):
+        with pytest.raises(BadInput, match=message):
+            transformer.analyze(run, **bad)
     res = runner.invoke(app, ["analyze", str(out), "-q", "--json", "--out-dir", str(tmp_path / "an")])
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
@@ -208,6 +212,8 @@ def test_cli_trains_writes_and_analyzes_a_transformer_run(tmp_path):
     (["--arch", "transformer", "--data", "anchors", "--full-size"], "--steps does not apply with --full-size"),
     (["--d-model", "16"], "--d-model applies to --arch transformer"),
     (["--arch", "cnn", "--data", "digits", "--warmup", "0.1"], "--warmup applies to --arch transformer"),
+    (["--arch", "transformer", "--data", "anchors", "--width", "10"], "--width does not apply to --arch transformer"),
+    (["--arch", "transformer", "--data", "anchors", "--no-output-bias"], "--no-output-bias does not apply"),
 ])
 def test_cli_bad_transformer_input_is_one_line(tmp_path, args, message):
     from typer.testing import CliRunner

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from .errors import CondenseError
+from .mechanisms import POLISH_BAR, ZERO_TOL  # defaults shared with the CLI (no JAX)
 
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
 
@@ -128,7 +129,7 @@ def _run_of(run):
 
 @_pythonic
 def embed(run, splits=(), nulls=(), *, at: str = "end", seed_index: int = 0, polish: bool = False,
-          bar: float = 1e-10, zero_tol: float = 1e-11):
+          bar: float = POLISH_BAR, zero_tol: float = ZERO_TOL):
     """The embedding principle on one network of a run (a `TrainResult` or a run file's path):
     `splits` as 'LAYER:NEURON[:ALPHA]' strings or `Embedding`s, `nulls` as 'LAYER[:BIAS]', applied
     in that order after an optional polish to a critical point. Returns an `EmbedResult` (loss,
@@ -143,7 +144,7 @@ def embed(run, splits=(), nulls=(), *, at: str = "end", seed_index: int = 0, pol
 
 
 @_pythonic
-def hessian_inertia(run, *, at: str = "end", seed_index: int = 0, zero_tol: float = 1e-11):
+def hessian_inertia(run, *, at: str = "end", seed_index: int = 0, zero_tol: float = ZERO_TOL):
     """The exact float64 Hessian of the full-batch loss of one network of a run and its inertia:
     an `Inertia` (positive, zero, negative at `zero_tol`, and the eigenvalues either side of the cut)."""
     return embed(run, at=at, seed_index=seed_index, zero_tol=zero_tol).before.inertia

@@ -20,7 +20,7 @@ from .common import (Format, KindChoice, LayoutChoice, all_or_nothing, app, emit
 def analyze_cmd(
     ctx: typer.Context,
     run_file: Annotated[list[Path], typer.Argument(help="A run file written by `condense train`; or a checkpoint made elsewhere (model.safetensors, its .index.json, an NPZ of named arrays), a folder of them or several files (a series over training).", show_default=False, metavar="FILE")],
-    at: Annotated[str, typer.Option(help="Which moment: 'initial' (last recorded step before the loss fell to 70% of its initial value), 'end', 'most-condensed' (the step of the initial stage where the first analyzed layer was most condensed), or a recorded step number.")] = DEFAULTS.at,
+    at: Annotated[str, typer.Option(help="Which moment: 'initial' (last recorded step before the loss fell to 70% of its initial value), 'end', 'most-condensed' (the step of the initial stage where the first analyzed layer was most condensed), or a recorded step number. A transformer run: 'end' (its default) or a recorded step.")] = DEFAULTS.at,
     at_loss_ratio: Annotated[Optional[float], typer.Option(help="Instead: the last recorded step before the loss fell to r × its initial value.")] = None,
     layer: Annotated[Optional[list[str]], typer.Option(help="Hidden layer(s) to analyze, e.g. '1' or '1,3' (default: all); of a checkpoint, tensor names or globs such as *.c_fc.weight (repeatable).", show_default=False)] = None,
     layout: Annotated[LayoutChoice, typer.Option(help="Checkpoints: how weights are stored: torch (out, in), flax (in, out), gpt2 (Conv1D c_attn/c_proj/c_fc as (in, out)), or auto (from the names; the report says what it chose).")] = LayoutChoice("auto"),

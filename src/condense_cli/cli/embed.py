@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from ..mechanisms import POLISH_BAR, ZERO_TOL  # the library's defaults, defined once (no JAX)
 from .common import Format, all_or_nothing, app, emit_json, err, fail, reported, save_figure, styled
 
 
@@ -21,8 +22,8 @@ def embed_cmd(
     at: Annotated[str, typer.Option(help="Which recorded step: 'end', 'initial' or a step number.")] = "end",
     seed_index: Annotated[int, typer.Option(help="Which of the run's networks (0-based).")] = 0,
     polish: Annotated[bool, typer.Option("--polish/--no-polish", metavar="", help="First drive the network to the nearby critical point (float64 Newton / Levenberg–Marquardt on the full-batch gradient).")] = False,
-    bar: Annotated[float, typer.Option(help="The criticality bar of --polish: the gradient's L1 norm must fall to this.")] = 1e-10,
-    zero_tol: Annotated[float, typer.Option(help="Hessian eigenvalues with |λ| at most this count as zero (the paper's 1e-11).")] = 1e-11,
+    bar: Annotated[float, typer.Option(help="The criticality bar of --polish: the gradient's L1 norm must fall to this.")] = POLISH_BAR,
+    zero_tol: Annotated[float, typer.Option(help="Hessian eigenvalues with |λ| at most this count as zero (the paper's 1e-11).")] = ZERO_TOL,
     out: Annotated[Optional[Path], typer.Option(help="The embedded network's run file (default: <run>_embedded.npz beside the run).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Figure format.")] = Format.png,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip the spectra figure.", metavar="")] = False,

@@ -14,6 +14,7 @@ from .common import (Format, Split, all_or_nothing, app, emit_json, err, fail, o
 
 
 from ..phase.config import DEFAULT_GAMMA_PRIMES, DEFAULT_GAMMAS, DEFAULT_WIDTHS
+from ..phase.config import PhaseConfig as DEFAULTS  # the Python API's defaults, defined once (no JAX)
 
 
 @app.command("phase-diagram")
@@ -22,21 +23,21 @@ def phase_cmd(
     widths: Annotated[str, typer.Option(help=f"Widths m, e.g. '1e3,1e4' (at least two; default {DEFAULT_WIDTHS.replace(',', ', ')}).", show_default=False)] = DEFAULT_WIDTHS,
     gammas: Annotated[str, typer.Option(help="γ, the exponent of κ = β1β2/α = m^−γ (Luo et al.): a list '0.5,1,1.5' or a range 'start:stop:step'.")] = DEFAULT_GAMMAS,
     gamma_primes: Annotated[str, typer.Option(help="γ′, the exponent of κ′ = β1/β2 = m^−γ′: a list or a range.")] = DEFAULT_GAMMA_PRIMES,
-    seeds: Annotated[int, typer.Option(help="Networks per grid point (RD is averaged in log).")] = 1,
-    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
-    act: Annotated[str, typer.Option(help="Activation (split invariance holds for positively homogeneous ones: relu).")] = "relu",
+    seeds: Annotated[int, typer.Option(help="Networks per grid point (RD is averaged in log).")] = DEFAULTS.seeds,
+    seed: Annotated[int, typer.Option(help="First seed.")] = DEFAULTS.seed,
+    act: Annotated[str, typer.Option(help="Activation (split invariance holds for positively homogeneous ones: relu).")] = DEFAULTS.act,
     data: Annotated[str, typer.Option(help="Data: default phase4 = 4 points x = -1, -1/3, 1/3, 1 with y = sin 3x; any named data set or .npz/.csv file.")] = "phase4",
     n: Annotated[Optional[int], typer.Option(help="Number of data points (default: the data set's own).")] = None,
     data_seed: Annotated[int, typer.Option(help="Seed for sampling random data sets.")] = 0,
-    split: Annotated[Split, typer.Option(help="How (γ, γ′) is split into (α, β1, β2).")] = Split.unit_beta2,
-    zero_output: Annotated[bool, typer.Option("--zero-output", help="Mirrored neuron pairs (a, w), (−a, w): zero initial output.", metavar="")] = False,
-    loss_tol: Annotated[float, typer.Option(help="Stop a point when its loss is at most this.")] = 1e-4,
+    split: Annotated[Split, typer.Option(help="How (γ, γ′) is split into (α, β1, β2).")] = Split(DEFAULTS.split),
+    zero_output: Annotated[bool, typer.Option("--zero-output", help="Mirrored neuron pairs (a, w), (−a, w): zero initial output.", metavar="")] = DEFAULTS.zero_output,
+    loss_tol: Annotated[float, typer.Option(help="Stop a point when its loss is at most this.")] = DEFAULTS.tol,
     tol: Annotated[Optional[float], typer.Option("--tol", hidden=True, help="Renamed --loss-tol (kept for one version).")] = None,
-    max_steps: Annotated[int, typer.Option(help="Safety limit: stop a point after this many steps (flagged as not converged; the default grid's slowest point needs about 300,000).")] = 2_000_000,
-    margin: Annotated[float, typer.Option(help="Slopes within ±margin of 0 are 'critical'.")] = 0.1,
-    boundary_margin: Annotated[float, typer.Option(help="Agreement counts points farther than this from the theoretical boundary.")] = 0.25,
-    memory_mb: Annotated[int, typer.Option(help="Memory budget for one compiled group of points.")] = 512,
-    x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (RD is measurable in float32 too: the engine trains the displacements).", metavar="")] = False,
+    max_steps: Annotated[int, typer.Option(help="Safety limit: stop a point after this many steps (flagged as not converged; the default grid's slowest point needs about 300,000).")] = DEFAULTS.max_steps,
+    margin: Annotated[float, typer.Option(help="Slopes within ±margin of 0 are 'critical'.")] = DEFAULTS.margin,
+    boundary_margin: Annotated[float, typer.Option(help="Agreement counts points farther than this from the theoretical boundary.")] = DEFAULTS.boundary_margin,
+    memory_mb: Annotated[int, typer.Option(help="Memory budget for one compiled group of points.")] = DEFAULTS.memory_mb,
+    x64: Annotated[bool, typer.Option("--x64", help="Train in float64 (RD is measurable in float32 too: the engine trains the displacements).", metavar="")] = DEFAULTS.x64,
     out_dir: Annotated[Path, typer.Option(help="Folder for phase.npz, the figures and finished widths.")] = Path("phase"),
     fresh: Annotated[bool, typer.Option("--fresh", help="Redo every width (ignore finished ones).", metavar="")] = False,
     fmt: Annotated[Format, typer.Option("--format", help="Figure format.")] = Format.png,

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import BadInput
 from .embedding import Embedding, apply
-from .landscape import MAX_EXACT, ZERO_TOL, Inertia, Landscape, Polish, inertia, polish as polish_network
+from .landscape import MAX_EXACT, POLISH_BAR, ZERO_TOL, Inertia, Landscape, Polish, inertia, polish as polish_network
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def parameters_after(spec, embeddings) -> int:
     return M + spec.d_out * (widths[-1] + (1 if spec.output_bias else 0))
 
 
-def embed_run(run, embeddings=(), at: str = "end", seed_index: int = 0, polish: bool = False, bar: float = 1e-10,
+def embed_run(run, embeddings=(), at: str = "end", seed_index: int = 0, polish: bool = False, bar: float = POLISH_BAR,
               zero_tol: float = ZERO_TOL, max_iter: int = 500) -> EmbedResult:
     """See the module docstring. BadInput for a bad seed, step, embedding or tolerance, or a
     network past the exact Hessian's size (checked before any work)."""

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import BadInput
+from . import POLISH_BAR, ZERO_TOL  # noqa: F401  (the stated tolerances, defined in the package)
 
 MAX_EXACT = 4000  # parameters: an exact Hessian is M² float64 (128 MB) and one eigendecomposition
-ZERO_TOL = 1e-11  # |λ| ≤ this counts as zero (embedding principle, NeurIPS 2021, Fig. 3)
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ class Polish:
                 "reached": self.reached, "loss_before": self.loss_before, "loss": self.loss}
 
 
-def polish(land: Landscape, bar: float = 1e-10, max_iter: int = 500) -> Polish:
+def polish(land: Landscape, bar: float = POLISH_BAR, max_iter: int = 500) -> Polish:
     """Drive the network to the nearby critical point (see the module docstring)."""
     theta = land.theta.copy()
     g = land.grad(theta)

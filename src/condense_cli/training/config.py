@@ -1,15 +1,14 @@
 """What to train: `TrainConfig`, frozen, with `validate()`, `to_dict()` and `from_dict()` (a config
-read back from a run file's meta)."""
+read back from a run file's meta). Importing it loads no JAX (the CLI reads its defaults here)."""
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
 
-from ..errors import BadInput
-from ..nn import activations
-
 from ..choices import ARCHS, LOSSES, OPTIMIZERS, TEST_SETS
+from ..errors import BadInput
+
 DEFAULT_INIT_STD = 0.005  # initial-condensation Fig. 2: var = 0.005²
 
 
@@ -84,6 +83,8 @@ class TrainConfig:
         widths = self.hidden_widths()
         if any(m < 1 for m in widths):
             raise BadInput(f"width must be at least 1, got {list(widths)}")
+        from ..nn import activations  # JAX: only when a config is checked
+
         for a in self.activation_names():
             activations.get(a)
         if self.arch not in ARCHS:

@@ -31,7 +31,8 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-_FUNCTIONS = ("train", "analyze", "save_run", "load_run")  # their errors name Python parameters, as the API's do
+# their errors name Python parameters, as the API's do (`analyze` takes the CLI's --layer as `names`)
+_FUNCTIONS = {"train": None, "analyze": {"layer": "names"}, "save_run": None, "load_run": None}
 
 
 def __getattr__(name):
@@ -41,6 +42,6 @@ def __getattr__(name):
         if name in _FUNCTIONS:
             from ..api import _pythonic
 
-            value = _pythonic(value)
+            value = _pythonic(value, renamed=_FUNCTIONS[name])
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -35,23 +35,31 @@ def snapshot_index(r: TransformerResult, at) -> int:
 def analyze_transformer(r: TransformerResult, options=None, names=None, **settings) -> dict:
     """Per seed: each recorded matrix's measure (the persistent count, or the fixed reading at
     cosine `tol`) and stable rank at the snapshot `at` (default the last), and the accuracies.
-    `options`: an `AnalysisOptions` (`condense analyze`'s), or its fields as keywords (`at=1000`,
-    `tol=0.9`, `min_norm`, `min_share`, `fixed_tol`, `min_coverage`, `max_neurons`); the options
-    of a run's loss and inputs (`at_loss_ratio`, `fit_tol`, the model rank) do not apply. `names`:
-    the matrices to measure (None: all; BadInput naming the recorded ones for a name that is not)."""
+    `options`: an `AnalysisOptions` (`condense analyze`'s; its `at` must then be 'end' or a
+    recorded step, since its default 'initial' reads a loss-ratio stage), or its fields as
+    keywords (`at=1000`, `tol=0.9`, `min_norm`, `min_share`, `fixed_tol`, `min_coverage`,
+    `max_neurons`); the options of a run's loss, inputs and layers (`at_loss_ratio`, `fit_tol`,
+    the model rank, `layers`) are refused. `names`: the matrices to measure (None: all; BadInput
+    naming the recorded ones for a name that is not)."""
     import dataclasses
 
     from ..measure.options import AnalysisOptions
 
+    if options is not None and not isinstance(options, AnalysisOptions):
+        raise BadInput(f"options must be an AnalysisOptions (or give its fields as keywords), got {options!r}")
     fields = {f.name for f in dataclasses.fields(AnalysisOptions)}
     unknown = sorted(set(settings) - fields)
     if unknown:
         raise BadInput(f"transformer.analyze: unknown setting {unknown[0]!r}")
     base = options if options is not None else AnalysisOptions(at="end")
     options = dataclasses.replace(base, **settings)
+    default = AnalysisOptions()
+    for name in ("layers", "at_loss_ratio", "fit_tol", "stage_ratio", "model_rank", "rank_points", "rank_tol"):
+        if getattr(options, name) != getattr(default, name):
+            hint = " (name the matrices with names=[...])" if name == "layers" else ""
+            raise BadInput(f"{name} does not apply to a transformer run{hint}; it takes at='end' or a recorded step, "
+                           "tol, min_norm and the clustering options")
     options.validate(0)
-    if options.at_loss_ratio is not None:
-        raise BadInput("at_loss_ratio does not apply to a transformer run (it takes at='end' or a recorded step)")
     k = snapshot_index(r, options.at)
     unknown = [n for n in (names or ()) if n not in r.matrices]
     if unknown:
