@@ -316,3 +316,11 @@ def test_version_help_panels_and_the_table_at_80_columns(tmp_path):
     table = [l for l in res.stderr.splitlines() if l[:1] in "┏┃┡│└"]
     assert len(table) >= 6 and all(len(l) <= 80 for l in table) and not any("…" in l for l in table)
     assert "".join(l.replace("│", "").strip() for l in table).count("x**2*tanh") == 3  # wrapped, never cut
+
+
+def test_a_step_asked_for_is_named_once_in_the_summary_line():
+    """`--at 60` reads 'step 60 (--at)', not 'step 60 (step 60 (--at))'; a chosen step keeps why."""
+    from condense_cli.cli.common import moment
+
+    assert moment(60, "step 60 (--at)") == "step 60 (--at)"
+    assert moment(60, "last recorded step (--at end)") == "step 60 (last recorded step (--at end))"

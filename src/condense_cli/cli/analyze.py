@@ -11,7 +11,7 @@ from rich.text import Text
 
 from ..measure.options import AnalysisOptions as DEFAULTS  # the Python API's defaults, defined once
 from .common import (Format, KindChoice, LayoutChoice, all_or_nothing, app, emit_json, err, flag_of, fmt_num,
-                     given_on_command_line, output_folder, parse_int_list, reported,
+                     given_on_command_line, moment, output_folder, parse_int_list, reported,
                      save_figure, styled)
 
 
@@ -136,7 +136,7 @@ def _print_analysis(report: dict) -> None:
     opt = report["options"]
     count = ("persistent count (the best-separated partition, or the count over the widest range of tolerances)"
              if opt["count"] == "persistent" else f"count at the fixed tolerance cos {opt['tol']}")
-    err.print(styled(("condense analyze", "bold"), f" {report['file']}: step {report['step']} ({report['why']}); "
+    err.print(styled(("condense analyze", "bold"), f" {report['file']}: {moment(report['step'], report['why'])}; "
               f"loss ratio {fmt_num(report['loss_ratio'])}, stage {report['stage']}; optimizer "
               f"{report.get('optimizer') or 'not recorded'}; {count}"), soft_wrap=True)
     t = Table()

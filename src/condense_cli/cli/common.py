@@ -94,6 +94,11 @@ def given_on_command_line(ctx: typer.Context, names) -> list[str]:
     return given
 
 
+def moment(step: int, why: str) -> str:
+    """'step 60 (why it was chosen)' for a summary line; 'step 60 (--at)' when it was simply asked for."""
+    return f"step {step} (--at)" if why == f"step {step} (--at)" else f"step {step} ({why})"
+
+
 def flag_of(ctx: typer.Context, name: str) -> str:
     """How the user spelled parameter `name` ('rank_tol' -> '--rank-tol'; a --x/--no-x flag given
     as false -> '--no-x')."""

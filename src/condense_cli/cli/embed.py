@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..mechanisms import POLISH_BAR, ZERO_TOL  # the library's defaults, defined once (no JAX)
-from .common import Format, all_or_nothing, app, emit_json, err, fail, reported, save_figure, styled
+from .common import Format, all_or_nothing, app, emit_json, err, fail, moment, reported, save_figure, styled
 
 
 @app.command("embed")
@@ -78,7 +78,7 @@ def embed_cmd(
 
 
 def _print(result, run_file: Path, written: list[str]) -> None:
-    err.print(styled(("condense embed", "bold"), f" {run_file} at step {result.step} ({result.why})"), soft_wrap=True)
+    err.print(styled(("condense embed", "bold"), f" {run_file} at {moment(result.step, result.why)}"), soft_wrap=True)
     p = result.polish
     if p is not None:
         err.print(f"  polish: gradient L1 {p.grad_l1_before:.3g} → {p.grad_l1:.3g} in {p.iterations} iterations "

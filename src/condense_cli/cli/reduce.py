@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import app, emit_json, err, reported, styled
+from .common import app, emit_json, err, moment, reported, styled
 
 
 @app.command("reduce")
@@ -51,7 +51,7 @@ def reduce_cmd(
     layers, why, step = reduction.layers, reduction.why, reduction.step
     loss_before, loss_after, loss_finetuned = reduction.loss_before, reduction.loss_after, reduction.loss_finetuned
     if not quiet:
-        err.print(styled(("condense reduce", "bold"), f" {run_file} at step {step} ({why}):"), soft_wrap=True)
+        err.print(styled(("condense reduce", "bold"), f" {run_file} at {moment(step, why)}:"), soft_wrap=True)
         for t in reduction.tried[:-1]:
             err.print(f"  the {t['reading']} reading ({sum(t['width_after'])} neurons) raises the loss by "
                       f"{t['loss_change']:+.2%}, above --loss-tol {loss_tol:.2%}: read finer")
