@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..measure.options import AnalysisOptions as DEFAULTS  # the Python API's defaults, defined once
+from ..measure.options import AnalysisOptions as DEFAULTS
+from ..wording import count_of, noun_for  # the Python API's defaults, defined once
 from .common import (Format, KindChoice, LayoutChoice, all_or_nothing, app, emit_json, err, flag_of, fmt_num,
                      given_on_command_line, moment, output_folder, parse_int_list, reported,
                      save_figure, styled)
@@ -181,10 +182,12 @@ def _print_analysis(report: dict) -> None:
                 return ", ".join("none measured" if a is None else f"{a:.1f}°" for a in xs) or "none"
 
             now, then = th["angle_deg"], th["at_step0"]["angle_deg"]
-            err.print(f"  layer {l}: theory ({th['method']}): {len(th['predicted_lines'])} stable line(s){unstable} "
+            stable = len(th["predicted_lines"])
+            err.print(f"  layer {l}: theory ({th['method']}): {stable} stable{unstable} "
+                      f"{noun_for(stable + len(th.get('unstable_lines') or ()), 'line')} "
                       f"from the errors at this step, {degs(now)} from the nearest measured line "
                       f"({sum(m is not None for m in th['matched_lines'])} of {len(now)} within {th['match_deg']:g}°); "
-                      f"from the errors at step 0: {len(then)} line(s), {degs(then)}", soft_wrap=True)
+                      f"from the errors at step 0: {count_of(len(then), 'line')}, {degs(then)}", soft_wrap=True)
         elif e.get("theory_note"):
             err.print(f"  layer {l}: theory: {e['theory_note']}", soft_wrap=True)
         if e.get("outputs"):
