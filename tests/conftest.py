@@ -1,6 +1,6 @@
 """Shared fixtures: a fresh compilation-cache-free environment and tiny training configs; a plain
-`pytest` leaves out the tests marked slow (`-m` chooses otherwise: `make test` runs them all), but
-a test named by its id (`tests/x.py::test_y`) always runs."""
+`pytest` leaves out the tests marked slow (`-m` or `-k` chooses otherwise: `make test` runs them
+all), but a test named by its id (`tests/x.py::test_y`) always runs."""
 import os
 
 os.environ.setdefault("CONDENSE_CACHE_DIR", "off")
@@ -18,10 +18,17 @@ def tiny():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without `-m`, deselect the tests marked slow, except those named by their id."""
-    if config.getoption("markexpr") or any("::" in str(arg) for arg in config.args):
+    """Without `-m` or `-k`, deselect the tests marked slow, except those named by their id."""
+    if config.getoption("markexpr") or config.getoption("keyword"):
         return
-    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    # 'tests/test_x.py::test_y' (or 'test_x.py::test_y' from inside tests/): its last path part, without parameters
+    named = [str(arg).split("[")[0].replace("\\", "/").split("/")[-1] for arg in config.args if "::" in str(arg)]
+
+    def spared(item):
+        return (item.get_closest_marker("slow") is None
+                or any(item.nodeid.split("[")[0].endswith("/" + n) or item.nodeid.split("[")[0] == n for n in named))
+
+    slow = [item for item in items if not spared(item)]
     if slow:
         config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
+        items[:] = [item for item in items if spared(item)]

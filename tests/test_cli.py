@@ -132,6 +132,12 @@ def test_analyze_end_to_end(tiny_run, tmp_path):
     with np.load(tmp_path / "figs" / "run_analysis.npz", allow_pickle=False) as f:
         assert f["series_directions"].shape == (2, 1, 7)
     assert hashlib.sha256(tiny_run.read_bytes()).hexdigest() == before  # the run file is never modified
+    # the summary's theory line counts its lines in words: '1 stable line', '1 stable and 1 unstable lines'
+    th = layer["theory"]
+    stable, unstable = len(th["predicted_lines"]), len(th["unstable_lines"])
+    said = (f"{stable} stable{f' and {unstable} unstable' if unstable else ''} "
+            f"{'line' if stable + unstable == 1 else 'lines'} from the errors at this step")
+    assert said in " ".join(res.stderr.split()) and "line(s)" not in res.stderr
 
 
 def test_analyze_options_and_pdf(tiny_run, tmp_path):

@@ -214,6 +214,7 @@ def test_cli_trains_writes_and_analyzes_a_transformer_run(tmp_path):
     (["--arch", "cnn", "--data", "digits", "--warmup", "0.1"], "--warmup applies to --arch transformer"),
     (["--arch", "transformer", "--data", "anchors", "--width", "10"], "--width does not apply to --arch transformer"),
     (["--arch", "transformer", "--data", "anchors", "--no-output-bias"], "--no-output-bias does not apply"),
+    (["--arch", "transformer", "--data", "sin5d", "--width", "5"], "trains on --data anchors only"),  # checked first
 ])
 def test_cli_bad_transformer_input_is_one_line(tmp_path, args, message):
     from typer.testing import CliRunner

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..measure.options import AnalysisOptions as DEFAULTS
-from ..wording import count_of, noun_for  # the Python API's defaults, defined once
+from ..measure.options import AnalysisOptions as DEFAULTS  # the Python API's defaults, defined once
+from ..wording import count_of, noun_for
 from .common import (Format, KindChoice, LayoutChoice, all_or_nothing, app, emit_json, err, flag_of, fmt_num,
                      given_on_command_line, moment, output_folder, parse_int_list, reported,
                      save_figure, styled)
@@ -177,7 +177,7 @@ def _print_analysis(report: dict) -> None:
                       soft_wrap=True)
         th = e["theory"]
         if th is not None:
-            unstable = f", {len(th['unstable_lines'])} unstable" if th.get("unstable_lines") else ""
+            unstable = f" and {len(th['unstable_lines'])} unstable" if th.get("unstable_lines") else ""
             def degs(xs):
                 return ", ".join("none measured" if a is None else f"{a:.1f}°" for a in xs) or "none"
 

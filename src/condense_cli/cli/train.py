@@ -73,10 +73,7 @@ def train_cmd(
 ):
     """Train a network (default: initial-condensation Fig. 2, 5-50-1 tanh, Adam) and write a run file."""
     if arch.value == "transformer" or data == "anchors":
-        dense_only = given_on_command_line(ctx, DENSE_ONLY) if arch.value == "transformer" else []
-        if dense_only:
-            raise BadInput(f"{flag_of(ctx, dense_only[0])} does not apply to --arch transformer (see the Transformer "
-                           "panel of condense train --help)")
+        dense_only = [flag_of(ctx, name) for name in given_on_command_line(ctx, DENSE_ONLY)]
         from .transformer import train_transformer_cmd
 
         # the options given; the others take `TransformerConfig`'s defaults
@@ -84,7 +81,8 @@ def train_cmd(
                         lr=lr, steps=steps, batch_size=batch_size, seed=seed, seeds=seeds, record_every=record_every,
                         weight_decay=weight_decay, warmup=warmup, vocab=vocab)
         return train_transformer_cmd(arch=arch.value, data=data, settings={k: v for k, v in settings.items() if v is not None},
-                                     full_size=full_size, out=out, as_json=as_json, quiet=quiet, force=force)
+                                     full_size=full_size, out=out, as_json=as_json, quiet=quiet, force=force,
+                                     refused=dense_only)
     transformer_only = [flag for flag, value in (("--d-model", d_model), ("--heads", heads), ("--d-ff", d_ff),
                                                  ("--weight-decay", weight_decay), ("--warmup", warmup),
                                                  ("--vocab", vocab), ("--full-size", full_size or None))

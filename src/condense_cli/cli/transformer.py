@@ -14,9 +14,10 @@ FULL_SIZE_FREE = ("depth", "heads", "gamma", "data_seed", "seed", "seeds", "weig
 
 
 def train_transformer_cmd(arch: str, data: str, settings: dict, full_size: bool, out: Path, as_json: bool,
-                          quiet: bool, force: bool = False) -> None:
+                          quiet: bool, force: bool = False, refused: list[str] = ()) -> None:
     """`condense train --arch transformer`: `settings` the options given (`TransformerConfig`
-    fields); the others take its defaults, or with `full_size` the paper's size."""
+    fields); the others take its defaults, or with `full_size` the paper's size. `refused`: the
+    dense-only flags the user gave, refused once the architecture and data are known to agree."""
     from .. import io
     from ..transformer.runfile import save_transformer_run
     from ..transformer.training import TransformerConfig, train_transformer
@@ -26,6 +27,9 @@ def train_transformer_cmd(arch: str, data: str, settings: dict, full_size: bool,
         raise BadInput(f"--data anchors needs --arch transformer (got --arch {arch})")
     if data != "anchors":
         raise BadInput(f"--arch transformer trains on --data anchors only (got --data {data})")
+    if refused:
+        raise BadInput(f"{refused[0]} does not apply to --arch transformer (see the Transformer panel of "
+                       "condense train --help)")
     if full_size:  # the paper's size; the shape options above still apply
         fixed = [k for k in settings if k not in FULL_SIZE_FREE]
         if fixed:

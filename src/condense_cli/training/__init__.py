@@ -14,6 +14,10 @@ _LAZY = {"prepare": "loop", "train": "loop", "chunk_plan": "schedule", "plan_chu
 __all__ = ["DEFAULT_INIT_STD", "OPTIMIZERS", "TrainConfig", *_LAZY]
 
 
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 def __getattr__(name):
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)

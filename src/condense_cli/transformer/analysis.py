@@ -54,7 +54,8 @@ def analyze_transformer(r: TransformerResult, options=None, names=None, **settin
     base = options if options is not None else AnalysisOptions(at="end")
     options = dataclasses.replace(base, **settings)
     default = AnalysisOptions()
-    for name in ("layers", "at_loss_ratio", "fit_tol", "stage_ratio", "model_rank", "rank_points", "rank_tol"):
+    for name in ("layers", "at_loss_ratio", "fit_tol", "stage_ratio", "series_max_neurons", "model_rank", "rank_points",
+                 "rank_tol"):
         if getattr(options, name) != getattr(default, name):
             hint = " (name the matrices with names=[...])" if name == "layers" else ""
             raise BadInput(f"{name} does not apply to a transformer run{hint}; it takes at='end' or a recorded step, "
