@@ -11,7 +11,10 @@ import numpy as np
 from ..data.anchors import AnchorData
 from ..errors import BadInput
 from ..io import check_schema, read_npz, save_npz
-from .training import TransformerResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the result type only: importing `training` loads JAX and flax, which reading a header does not need
+    from .training import TransformerResult
 
 SCHEMA_NAME = "condense.transformer"
 VERSION = 1
@@ -56,6 +59,8 @@ def load_transformer_run(path: str | Path) -> TransformerResult:
             raise BadInput(f"{path}: {k} has shape {arrays[k].shape}, expected ({S}, {K})")
     if len(step) != K:
         raise BadInput(f"{path}: {len(step)} steps but {K} snapshots")
+    from .training import TransformerResult
+
     data = AnchorData(arrays["x_train"], arrays["y_train"], arrays.get("pair_train", np.zeros((0, 2), np.int32)),
                       arrays["x_id"], arrays["y_id"], arrays.get("pair_id", np.zeros((0, 2), np.int32)),
                       arrays["x_ood"], arrays["key_ood"], int((meta.get("data") or {}).get("vocab", 201)),
