@@ -59,11 +59,12 @@ def analyze_cmd(
     if len(run_file) > 1 and not all(is_checkpoint(p) for p in run_file):
         raise BadInput("analyze reads one condense run file at a time (several files are read as a series of "
                        "checkpoints, and these are not all checkpoints)")
+    at_given = bool(given_on_command_line(ctx, ("at",)))
     # options of a run's loss, inputs and outputs: a checkpoint or a transformer run has none of these
     run_only = given_on_command_line(ctx, ("at_loss_ratio", "act", "alpha", "residual", "fit_tol", "model_rank",
                                            "rank_points", "rank_tol"))
     if len(run_file) > 1 or is_checkpoint(run_file[0]):
-        given = given_on_command_line(ctx, ("at",)) + run_only
+        given = (["at"] if at_given else []) + run_only
         if given:
             raise BadInput(f"{flag_of(ctx, given[0])} does not apply to a checkpoint (a checkpoint is one trained network; "
                            "it takes --layer GLOB, --layout, --kind, --tol, --min-norm and the clustering options)")
@@ -88,7 +89,7 @@ def analyze_cmd(
             output_folder(out_dir)
         from .transformer import analyze_transformer_cmd
 
-        options = AnalysisOptions(at=at if given_on_command_line(ctx, ("at",)) else "end", min_norm=min_norm, tol=tol,
+        options = AnalysisOptions(at=at if at_given else "end", min_norm=min_norm, tol=tol,
                                   fixed_tol=fixed_tol, min_share=min_share, min_coverage=min_coverage,
                                   max_neurons=max_neurons)
         return analyze_transformer_cmd(run_file, folder, stem, options, fmt, no_figures, as_json, quiet, layer=layer)

@@ -20,6 +20,7 @@ from .common import (Arch, Loss, Optimizer, TestSet, app, emit_json, err, flag_o
 DENSE_ONLY = ("act", "width", "widths", "residual", "output_bias", "alpha", "init_std", "optimizer",
               "loss_every", "snapshots", "log_spaced", "stop_at_loss_ratio", "dropout", "loss", "data_dir",
               "test_fraction", "test_set", "x64", "channels", "kernel", "trunk_width")
+TRANSFORMER_ONLY = ("d_model", "heads", "d_ff", "weight_decay", "warmup", "vocab", "full_size")  # its own panel
 
 
 @app.command("train")
@@ -83,12 +84,9 @@ def train_cmd(
         return train_transformer_cmd(arch=arch.value, data=data, settings={k: v for k, v in settings.items() if v is not None},
                                      full_size=full_size, out=out, as_json=as_json, quiet=quiet, force=force,
                                      refused=dense_only)
-    transformer_only = [flag for flag, value in (("--d-model", d_model), ("--heads", heads), ("--d-ff", d_ff),
-                                                 ("--weight-decay", weight_decay), ("--warmup", warmup),
-                                                 ("--vocab", vocab), ("--full-size", full_size or None))
-                        if value is not None]
+    transformer_only = given_on_command_line(ctx, TRANSFORMER_ONLY)
     if transformer_only:
-        raise BadInput(f"{transformer_only[0]} applies to --arch transformer (--data anchors) only")
+        raise BadInput(f"{flag_of(ctx, transformer_only[0])} applies to --arch transformer (--data anchors) only")
     from ..data import resolve_in_background
 
     # the data is read (and any fault in it found) while JAX is imported and the options are checked
