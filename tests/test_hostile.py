@@ -134,6 +134,7 @@ def test_a_failed_run_is_written_beside_its_target(tmp_path, tiny_run):
     partial = tmp_path / "good.partial.npz"
     assert str(partial) in line and "untouched" in line
     assert good.read_bytes() == before and partial.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.npz", "good.partial.npz"]  # no temp file
 
 
 def test_stale_temp_files_of_a_killed_write_are_removed(tmp_path):
@@ -392,3 +393,14 @@ def test_a_really_full_disk(small_disk, tiny_run):
     line = one_line_exit(runner.invoke(app, ["analyze", str(run), "-q"]), 1)
     assert "no space left on the device" in line
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "r.npz"]  # no partial outputs, no temp files
+
+
+def test_a_really_full_disk_for_a_run(small_disk, tmp_path):
+    """`train` writes its data into the run file's temp file while it trains; on a disk without
+    room for it, that write and the ordinary one after it fail: one line, and no file left."""
+    data = tmp_path / "big.csv"
+    np.savetxt(data, np.random.default_rng(0).random((4000, 9)), delimiter=",")  # x and y: 288 KB in the run file
+    line = one_line_exit(runner.invoke(app, ["train", "--data", str(data), "--width", "4", "--steps", "3", "-q",
+                                             "--out", str(small_disk / "run.npz")]), 1)
+    assert "no space left on the device" in line
+    assert list(small_disk.iterdir()) == []

@@ -40,11 +40,89 @@ def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(np, "savez", boom)
+    monkeypatch.setattr(io, "_add_members", boom)
     with pytest.raises(RuntimeError):
         io.save_npz(target, {"v": np.arange(5)}, {"schema": "x/1"})
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.npz"]  # no temp file left behind
+
+
+def _members(path):
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _same(a, b):
+    assert sorted(a) == sorted(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
+
+
+def test_staged_npz_writes_what_save_npz_writes(tmp_path):
+    """The data members written early in a thread, the rest at the end: the same arrays, dtypes
+    and meta as one `save_npz`, the user's umask, no temp file left."""
+    data = {"x": np.random.default_rng(0).random((3000, 50), dtype=np.float32), "y": np.arange(3000.0)[:, None]}
+    rest = {"w1": np.ones((1, 2, 4, 51), np.float32), "step": np.array([0, 7])}
+    old = os.umask(0o022)
+    try:
+        io.save_npz(tmp_path / "plain.npz", {**data, **rest}, {"schema": "x/1"})
+        with io.StagedNpz(tmp_path / "staged.npz") as staged:
+            staged.begin(data)
+            assert [p.name for p in tmp_path.glob(".staged.npz.*.tmp")]  # the temp file beside the target
+            got = staged.finish(tmp_path / "staged.npz", {**rest, **data}, {"schema": "x/1"})
+    finally:
+        os.umask(old)
+    assert got == tmp_path / "staged.npz" and got.stat().st_mode & 0o777 == 0o644
+    _same(_members(got), _members(tmp_path / "plain.npz"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.npz", "staged.npz"]
+
+
+def test_staged_npz_finishes_under_another_name_or_falls_back(tmp_path):
+    data = {"x": np.arange(12.0).reshape(4, 3)}
+    with io.StagedNpz(tmp_path / "run.npz") as staged:  # a stopped run: beside its target, same temp file
+        staged.begin(data)
+        staged.finish(tmp_path / "run.partial.npz", {**data, "a": np.zeros(2)}, {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.partial.npz"]
+    changed = {"x": data["x"] + 1}  # not the arrays written early: the whole file written again, right
+    with io.StagedNpz(tmp_path / "run.npz") as staged:
+        staged.begin(data)
+        staged.finish(tmp_path / "run.npz", changed, {})
+    assert np.array_equal(_members(tmp_path / "run.npz")["x"], changed["x"])
+    with io.StagedNpz(tmp_path / "none.npz") as staged:  # nothing begun: save_npz
+        staged.finish(tmp_path / "none.npz", data, {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["none.npz", "run.npz", "run.partial.npz"]
+
+
+def test_staged_npz_leaves_nothing_when_the_work_fails(tmp_path):
+    target = tmp_path / "keep.npz"
+    io.save_npz(target, {"v": np.arange(3)}, {"schema": "x/1"})
+    before = target.read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        with io.StagedNpz(target) as staged:
+            staged.begin({"x": np.zeros((1000, 100))})
+            raise KeyboardInterrupt  # Ctrl-C (or any error) before the run's end
+    assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["keep.npz"]
+
+
+def test_staged_npz_background_failure_falls_back_to_one_write(tmp_path, monkeypatch):
+    """The thread's write fails (a full disk, here its fsync): `finish` writes the whole file
+    again the ordinary way, and no temp file is left."""
+    real, calls = os.fsync, []
+
+    def flaky(fd):
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", flaky)
+    data = {"x": np.arange(6.0)}
+    with io.StagedNpz(tmp_path / "r.npz") as staged:
+        staged.begin(data)
+        staged.finish(tmp_path / "r.npz", {**data, "a": np.ones(2)}, {"k": 1})
+    assert len(calls) == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["r.npz"]
+    got = _members(tmp_path / "r.npz")
+    assert np.array_equal(got["x"], data["x"]) and json.loads(str(got["meta"])) == {"k": 1}
 
 
 def _rewrite(src, dst, drop=(), meta=None, extra=None):

@@ -2,6 +2,8 @@
 
 - `save_npz(path, arrays, meta)`: any result NPZ, written atomically (temp file in the same
   folder, fsync, rename), so a crash never leaves half a file at `path`; `write_text` likewise.
+- `StagedNpz(path)`: the same file, its largest members (a run's data) written in a background
+  thread while the run trains, the rest added at the end.
 - `read_npz(path, required)`: loads with `allow_pickle=False`; every problem (missing, not a
   regular file, not an NPZ, truncated, encrypted or unknown compression, pickled objects, a dtype
   that is not a real number, declared shapes past `memory_budget()`, missing keys, unreadable
@@ -142,14 +144,128 @@ def atomic_write(path: str | Path, mode: str, write: Callable) -> Path:
     return path
 
 
-def save_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
-    """Write `arrays` plus `meta` (as a 0-d JSON string array) to `path` atomically."""
+def _payload(arrays: dict[str, np.ndarray], meta: dict | None = None) -> dict[str, np.ndarray]:
+    """The NPZ's members: `arrays` as they are (the same objects where they are arrays), checked
+    to be numeric, plus `meta` as a 0-d JSON string array when given."""
     payload = {k: np.asarray(v) for k, v in arrays.items()}
     for k, v in payload.items():
         if v.dtype == object:
             raise ValueError(f"array {k} has dtype object; run files hold numeric arrays only")
-    payload["meta"] = np.array(json.dumps(meta, default=json_default))
-    return atomic_write(path, "wb", lambda f: np.savez(f, **payload))
+    if meta is not None:
+        payload["meta"] = np.array(json.dumps(meta, default=json_default))
+    return payload
+
+
+def _add_members(archive: zipfile.ZipFile, payload: dict[str, np.ndarray]) -> None:
+    """Append `payload` to an open archive as `np.savez` does: uncompressed `.npy` members."""
+    for k, v in payload.items():
+        with archive.open(f"{k}.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array(member, v, allow_pickle=False)
+
+
+def _npz_archive(f) -> zipfile.ZipFile:
+    return zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True)
+
+
+def save_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
+    """Write `arrays` plus `meta` (as a 0-d JSON string array) to `path` atomically."""
+    payload = _payload(arrays, meta)
+
+    def write(f):
+        with _npz_archive(f) as archive:
+            _add_members(archive, payload)
+
+    return atomic_write(path, "wb", write)
+
+
+class StagedNpz:
+    """An NPZ whose largest members are known long before the rest (a run's training data),
+    written in two stages so that the first costs no time on the way out.
+
+    `begin(arrays)` starts writing those members (and flushing them to disk) into a temp file
+    beside `path`, in a background thread, while the work goes on; `finish(target, arrays, meta)`
+    waits for it, adds the other members and the meta, and renames the file to `target` (in
+    `path`'s folder) atomically, with the user's umask, as `save_npz` would. The early members
+    must be the very arrays `finish` is given (the same objects): when they are not, when the
+    background write failed, or when nothing was begun, `finish` is `save_npz`. As a context
+    manager, a file not finished is removed on the way out (an error, Ctrl-C)."""
+
+    def __init__(self, path: str | Path):
+        self.path = check_writable(path)
+        self._early: dict[str, np.ndarray] = {}
+        self._tmp: str | None = None
+        self._file = self._archive = self._thread = None
+        self._error: BaseException | None = None
+
+    def begin(self, arrays: dict[str, np.ndarray]) -> None:
+        if self._tmp is not None:
+            raise RuntimeError("StagedNpz.begin called twice")
+        import threading
+
+        self._early = _payload(arrays)
+        _clear_stale_temps(self.path)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.{os.getpid()}.", suffix=".tmp",
+                                         dir=self.path.parent or ".")
+        self._file = os.fdopen(fd, "wb")
+        self._archive = _npz_archive(self._file)
+
+        def write():
+            try:
+                _add_members(self._archive, self._early)
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except BaseException as e:  # reported by `finish`, which then writes the file whole
+                self._error = e
+
+        self._thread = threading.Thread(target=write, name="condense-staged-npz", daemon=True)
+        self._thread.start()
+
+    def finish(self, target: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
+        if self._tmp is None:
+            return save_npz(target, arrays, meta)
+        self._thread.join()
+        payload = _payload(arrays, meta)
+        target = check_writable(target)
+        same_folder = os.path.samefile(target.parent or ".", self.path.parent or ".")
+        if self._error is not None or not same_folder or any(payload.get(k) is not v for k, v in self._early.items()):
+            self.abandon()
+            return save_npz(target, arrays, meta)
+        try:
+            _add_members(self._archive, {k: v for k, v in payload.items() if k not in self._early})
+            self._archive.close()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.chmod(self._tmp, 0o666 & ~_umask())
+            os.replace(self._tmp, target)
+        except BaseException:
+            self.abandon()
+            raise
+        self._tmp = None
+        return target
+
+    def abandon(self) -> None:
+        """Stop (wait for the background write) and remove the temp file; `path` is untouched."""
+        if self._tmp is None:
+            return
+        if self._thread is not None:
+            self._thread.join()
+        for close in (self._archive.close, self._file.close):
+            try:
+                close()
+            except (OSError, ValueError):
+                pass
+        try:
+            os.unlink(self._tmp)
+        except OSError:
+            pass
+        self._tmp = None
+
+    def __enter__(self) -> "StagedNpz":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.abandon()
 
 
 def finite_or_none(v) -> float | None:

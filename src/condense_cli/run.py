@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BadInput
-from .io import check_schema, read_npz, save_npz
+from .io import StagedNpz, check_schema, read_npz, save_npz
 
 RUN_SCHEMA = "condense.run"
 RUN_VERSION = 3  # /2 added meta "arch" and "layers" (convolution kernels as input weights); /3 the arrays
@@ -72,8 +72,10 @@ def first_layer_conv(meta: dict) -> dict | None:
     return kinds[0] if kinds and isinstance(kinds[0], dict) and kinds[0].get("kind") == "conv" else None
 
 
-def save_run(path: str | Path, result) -> Path:
-    """Write a `TrainResult` as a run file."""
+def save_run(path: str | Path, result, staged: StagedNpz | None = None) -> Path:
+    """Write a `TrainResult` as a run file; with `staged`, one whose data members it already holds."""
+    if staged is not None:
+        return staged.finish(path, result.arrays(), result.meta)
     return save_npz(path, result.arrays(), result.meta)
 
 

@@ -121,12 +121,14 @@ def train_cmd(
 
     enable_compilation_cache()
 
-    with progress_bar(f"training {'×'.join(map(str, config.hidden_widths()))} {act}",
-                      disable=quiet, console=err) as advance:
-        result = train(config, progress=advance, dataset=dataset)
-    finished = result.meta["status"] == "finished"
-    target = out if finished else io.partial_path(out)  # a failed run never replaces anything at --out
-    run_files.save_run(target, result)
+    # the data goes into the run file's temp file while the run trains; the rest is added at the end
+    with io.StagedNpz(out) as staged:
+        with progress_bar(f"training {'×'.join(map(str, config.hidden_widths()))} {act}",
+                          disable=quiet, console=err) as advance:
+            result = train(config, progress=advance, dataset=dataset, on_data=staged.begin)
+        finished = result.meta["status"] == "finished"
+        target = out if finished else io.partial_path(out)  # a failed run never replaces anything at --out
+        run_files.save_run(target, result, staged)
     summary = train_summary(result, target)
     if not quiet:
         _print_train_summary(summary, result)

@@ -76,8 +76,19 @@ def prepare(config: TrainConfig, dataset: Dataset | Callable[[], Dataset] | None
     return ds, spec, stds
 
 
+def data_arrays(ds: Dataset) -> dict[str, np.ndarray]:
+    """The run file's data members: x (n, d) (images from pixel files stay float32), y (n, d_out)
+    float64, and for classification data the test set x_test, y_test (float32)."""
+    arrays = {"x": np.asarray(ds.x, np.float32 if ds.x.dtype == np.float32 else np.float64),
+              "y": np.asarray(ds.y, np.float64)}
+    if ds.classification:
+        arrays.update(x_test=np.asarray(ds.x_test, np.float32), y_test=np.asarray(ds.y_test, np.float32))
+    return arrays
+
+
 def train(config: TrainConfig, progress: Callable[[int, int], None] | None = None,
-          dataset: Dataset | Callable[[], Dataset] | None = None, initial_params: dict | None = None) -> TrainResult:
+          dataset: Dataset | Callable[[], Dataset] | None = None, initial_params: dict | None = None,
+          on_data: Callable[[dict[str, np.ndarray]], None] | None = None) -> TrainResult:
     """Train `config.seeds` networks at once; returns every finite step computed.
 
     `progress(done, total)` is called after each compiled chunk. A KeyboardInterrupt between
@@ -89,14 +100,20 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     weights instead of a random draw (e.g. fine-tuning a reduced network); the widths of the
     config must match them. `dataset`: the data to train on instead of the config's, or a
     function returning it (`data.resolve_in_background`, waited for after the config is checked).
+    `on_data(arrays)`: called once the data is read, before anything is compiled, with the
+    result's own data arrays (`data_arrays`; the very objects the result will hold), e.g. to
+    start writing them (`io.StagedNpz.begin`) while the run trains.
     """
     from ..runtime import x64
 
     start = time.perf_counter()
     ds, spec, stds = prepare(config, dataset)
     data_seconds = time.perf_counter() - start
+    data = data_arrays(ds)
+    if on_data is not None:
+        on_data(data)
     with x64(config.x64):  # float64 only inside this run: JAX's global flag is left as it was
-        result = _train(config, progress, ds, spec, stds, initial_params)
+        result = _train(config, progress, ds, data, spec, stds, initial_params)
     result.meta["timings"] = {"data": round(data_seconds, 4), **result.meta["timings"]}
     return result
 
@@ -120,7 +137,8 @@ class _Outcome:
     ending: Ending = field(default_factory=Ending)  # status, reason, each seed's failure step (several seeds)
 
 
-def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], initial_params) -> TrainResult:
+def _train(config: TrainConfig, progress, ds: Dataset, data: dict[str, np.ndarray], spec, stds: list[float],
+           initial_params) -> TrainResult:
     """The body of `train`, run inside the run's precision: plan, start, run the chunks, keep
     the finite steps, evaluate accuracies, describe the run."""
     import jax.numpy as jnp
@@ -152,7 +170,7 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
         trunk = [np.asarray(k) for k in outcome.state["params"]["trunk"]]
         extra.update({f"trunk_{i}": k for i, k in enumerate(trunk)})
     if ds.classification:  # both counted inside the training program
-        extra.update(x_test=ds.x_test.astype(np.float32), y_test=ds.y_test.astype(np.float32),
+        extra.update(x_test=data["x_test"], y_test=data["y_test"],
                      train_acc=outcome.right[:, steps_kept] / len(ds.x),
                      test_acc=_test_accuracy(outcome.test_right[:, steps_kept], spec, hidden, out, ds, dtype, trunk))
     meta = _meta(config, spec, ds, stds, initial_params, last, outcome, time.perf_counter() - started)
@@ -162,8 +180,7 @@ def _train(config: TrainConfig, progress, ds: Dataset, spec, stds: list[float], 
     # out as they finish), the host's finishing work (test accuracies, the result)
     timings["finish"] = time.perf_counter() - finishing
     meta["timings"] = {k: round(v, 4) for k, v in timings.items()}
-    x_dtype = np.float32 if ds.x.dtype == np.float32 else np.float64  # images from pixel files stay float32
-    return TrainResult(x=np.asarray(ds.x, x_dtype), y=np.asarray(ds.y, np.float64),
+    return TrainResult(x=data["x"], y=data["y"],
                        loss=outcome.loss[:, loss_step], step=steps_kept.astype(np.int64), hidden=hidden, out=out,
                        meta=meta, extra=extra, loss_step=loss_step,
                        batch_loss=outcome.step_loss[:, : last + 1] if batch is not None else None)

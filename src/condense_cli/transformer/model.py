@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 MAX_POSITIONS = 20  # learned positions, as the authors' code
@@ -112,7 +113,7 @@ def draw_parameters(spec: TransformerSpec, seeds: list[int]) -> nnx.State:
     nnx.Rngs(seed))` for each seed, drawn by one compiled program (cached across runs by the
     persistent compilation cache), bit for bit those of the networks drawn op by op."""
     draw = jax.jit(jax.vmap(lambda s: nnx.state(AnchorTransformer(spec, nnx.Rngs(jax.random.key(s))), nnx.Param)))
-    return draw(jnp.asarray(seeds, jnp.uint32))
+    return draw(np.asarray(seeds, np.uint32))
 
 
 def recorded_matrices(model: AnchorTransformer) -> dict[str, jax.Array]:

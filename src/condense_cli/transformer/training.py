@@ -176,8 +176,9 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
         updates, o = opt.update(g, o, p)
         return optax.apply_updates(p, updates), o, order, loss
 
-    keys = jnp.stack([jax.random.PRNGKey(config.seed + s) for s in range(S)])
-    orders = jnp.zeros((S, n), jnp.int32)
+    # each seed's PRNGKey(seed), by one program rather than op by op
+    keys = jax.jit(jax.vmap(jax.random.PRNGKey))(np.asarray([config.seed + s for s in range(S)], np.uint32))
+    orders = np.zeros((S, n), np.int32)
 
     @partial(jax.jit, static_argnums=4)
     def run(p, o, order, t0, L):
@@ -187,11 +188,9 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
             return (p, o, order), loss
 
         (p, o, order), loss = jax.lax.scan(body, (p, o, order), jnp.arange(L))
-        return p, o, order, loss
-
-    @jax.jit
-    def finite_seeds(p):  # (S,) whether each seed's parameters are all finite
-        return jax.vmap(lambda q: jnp.all(jnp.stack([jnp.isfinite(v).all() for v in jax.tree.leaves(q)])))(p)
+        # (S,) whether each seed's parameters are all finite after the chunk's last update
+        finite = jnp.isfinite(jnp.concatenate([v.reshape(S, -1) for v in jax.tree.leaves(p)], axis=1)).all(axis=1)
+        return p, o, order, loss, finite
 
     @jax.jit
     def restore(failed, new, old):  # the failed seeds' parameters (or optimizer state) put back
@@ -209,8 +208,7 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
 
     rec = config.record_steps()
     K = len(rec)
-    first_network = nnx.merge(graph, jax.tree.map(lambda a: a[0], params), rest)
-    mats = {k: np.empty((S, K) + v.shape, np.float32) for k, v in recorded_matrices(first_network).items()}
+    mats = {k: np.empty((S, K) + v.shape[1:], np.float32) for k, v in jax.eval_shape(matrices, params).items()}
     acc = {k: np.empty((S, K)) for k in ("train_acc", "id_acc", "ood_inferential", "ood_symmetric")}
     batch_loss = np.empty((S, config.steps), np.float32)
     check = data.x_train[: min(n, 10 * EVAL_BLOCK)]  # training accuracy on (at most) 20,480 sequences
@@ -226,17 +224,18 @@ def train_transformer(config: TransformerConfig, data: AnchorData | None = None,
         if target <= t:
             return state, None, state
         first = "compile" not in timings
-        trained = run(params, opt_state, orders, jnp.int32(t), target - t)
+        trained = run(params, opt_state, orders, np.int32(t), target - t)
         if first:
             lap("compile")  # (or loaded from the cache; the chunk itself then runs asynchronously)
-        return (*trained[:3], target), trained[3], state
+        return (*trained[:3], target), trained[3:], state
 
     def absorb(k, pending):  # the chunk's losses checked, failed seeds put back; the snapshot at its end
-        (params, opt_state, orders, target), loss, (before_p, before_o, _, t) = pending
-        if loss is not None:
+        (params, opt_state, orders, target), trained, (before_p, before_o, _, t) = pending
+        if trained is not None:
+            loss, finite = trained
             loss = np.array(loss).T  # (S, steps of the chunk), a copy to mark failed seeds in
             bad = ~np.isfinite(loss)
-            broken = ~np.asarray(finite_seeds(params))  # weights made non-finite by the chunk's last update
+            broken = ~np.asarray(finite)  # weights made non-finite by the chunk's last update
             newly = (fail < 0) & (bad.any(axis=1) | broken)
             fail[newly] = np.where(bad[newly].any(axis=1), t + np.argmax(bad[newly], axis=1), target - 1)
             if (fail >= 0).any():  # a failed seed is put back to its last snapshot (this chunk's start) and
