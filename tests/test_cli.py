@@ -299,6 +299,14 @@ def test_analyze_and_reduce_cli_defaults_equal_the_library_defaults():
     for name in ("at", "seed_index", "tol", "min_norm", "finetune_steps", "lr", "loss_tol"):
         assert cli[name].default == lib[name].default, name
     assert (not cli["no_refit"].default) == lib["refit"].default
+    import condense_cli
+    from condense_cli.cli.reproduce import reproduce_cmd
+    from condense_cli.reproductions import reproduce
+
+    cli, lib = inspect.signature(reproduce_cmd).parameters, inspect.signature(reproduce).parameters
+    api = inspect.signature(condense_cli.reproduce).parameters
+    for name in ("quick", "seeds"):
+        assert cli[name].default == lib[name].default == api[name].default, name
 
 
 def test_version_help_panels_and_the_table_at_80_columns(tmp_path):

@@ -93,10 +93,11 @@ def test_help_is_fast_and_loads_no_jax():
     res = subprocess.run([sys.executable, "-c", "import sys, condense_cli.cli; print('jax' in sys.modules)"],
                          capture_output=True, text=True)
     assert res.stdout.strip() == "False"
-    # the commands' defaults (TrainConfig, PhaseConfig, the embedding tolerances) and telling a transformer run
-    # file from a dense one load neither JAX nor flax
+    # the commands' defaults (TrainConfig, PhaseConfig, the embedding tolerances, reduce's and reproduce's) and
+    # telling a transformer run file from a dense one load neither JAX nor flax
     code = ("import sys\nfrom condense_cli.training.config import TrainConfig\nfrom condense_cli.phase.config import "
-            "PhaseConfig\nfrom condense_cli.mechanisms import ZERO_TOL\n"
+            "PhaseConfig\nfrom condense_cli.mechanisms import ZERO_TOL\nfrom condense_cli.command_defaults import REDUCE\n"
+            "import condense_cli.reduction\n"
             "from condense_cli.transformer.runfile import is_transformer_run\n"
             "print([m for m in ('jax', 'flax') if m in sys.modules])")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -16,6 +16,7 @@ import functools
 import re
 from pathlib import Path
 
+from .command_defaults import REPRODUCE
 from .errors import CondenseError
 from .mechanisms import POLISH_BAR, ZERO_TOL  # defaults shared with the CLI (no JAX)
 
@@ -233,7 +234,7 @@ def load_run(path):
 
 
 @_pythonic
-def reproduce(figure: str, quick: bool = False, seeds: int = 3, data_dir: str | None = None):
+def reproduce(figure: str, quick: bool = REPRODUCE.quick, seeds: int = REPRODUCE.seeds, data_dir: str | None = None):
     """Reproduce a published figure (`reproductions()` lists the ids); a `Reproduction`."""
     from .reproductions import reproduce as _reproduce
 

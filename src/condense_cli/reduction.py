@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .measure.condensation import layer_condensation
 from .mechanisms.embedding import outgoing, set_outgoing
+from .command_defaults import REDUCE
 from .errors import BadInput
-from .nn.models import NetSpec
 
-LOSS_TOL = 0.01  # the default bound on the relative rise of the full-batch loss by the reduction
+if TYPE_CHECKING:  # nn.models imports JAX; the CLI reads this module's defaults without it
+    from .nn.models import NetSpec
+
+LOSS_TOL = REDUCE.loss_tol  # the default bound on the relative rise of the full-batch loss by the reduction
 COSINES = (0.9, 0.95, 0.99, 0.995, 0.999, 0.9999)  # the fixed readings tried after the persistent one
 
 
@@ -106,7 +110,7 @@ def _finite_or_none(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_norm: float = 0.1,
+def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_norm: float = REDUCE.min_norm,
                    min_share: float = 0.05, refit_on: np.ndarray | None = None):
     """(reduced params, reduced NetSpec, per-layer report). `params` hold NumPy arrays
     (hidden[l] (m_l, fan_in+1), out (d_out, m_L+1)) of one network. `tol` None merges the
@@ -149,6 +153,8 @@ def reduce_network(params: dict, spec: NetSpec, tol: float | None = None, min_no
                        "largest_cluster": int(max((c["neurons"] for c in lc.clusters), default=0)),
                        "condensed": lc.condensed, "verdict": lc.measure.get("verdict"),
                        "tol_used": lc.measure.get("tol_used")})
+    from .nn.models import NetSpec
+
     widths = tuple(w.shape[0] for w in params["hidden"])
     if min(widths) < 1:
         raise BadInput("every neuron of a layer is negligible: nothing to keep")
@@ -214,9 +220,10 @@ def check_output(target, source, force: bool) -> None:
     io.check_new(target, force)
 
 
-def reduce_run(run, at: str = "end", seed_index: int = 0, tol: float | None = None, min_norm: float = 0.1,
-               finetune_steps: int = 0, lr: float | None = None, progress=None, source: str = "",
-               refit: bool = True, loss_tol: float = LOSS_TOL):
+def reduce_run(run, at: str = REDUCE.at, seed_index: int = REDUCE.seed_index, tol: float | None = REDUCE.tol,
+               min_norm: float = REDUCE.min_norm, finetune_steps: int = REDUCE.finetune_steps,
+               lr: float | None = REDUCE.lr, progress=None, source: str = "", refit: bool = REDUCE.refit,
+               loss_tol: float = REDUCE.loss_tol):
     """Reduce one network of a run (a `TrainResult`) at a recorded step; optionally fine-tune it.
 
     The clusters merged are those of the first of `readings(tol, min_norm, loss_tol)` whose loss is at

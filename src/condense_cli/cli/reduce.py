@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..command_defaults import REDUCE
 from .common import app, emit_json, err, moment, reported, styled
 
 
@@ -14,14 +15,14 @@ from .common import app, emit_json, err, moment, reported, styled
 @reported
 def reduce_cmd(
     run_file: Annotated[Path, typer.Argument(help="A run file written by `condense train`.")],
-    at: Annotated[str, typer.Option(help="Which recorded step to reduce: 'end', 'initial' or a step number.")] = "end",
-    seed_index: Annotated[int, typer.Option(help="Which of the run's networks (0-based) when it holds several seeds.")] = 0,
-    tol: Annotated[Optional[float], typer.Option(help="Merge the clusters at this fixed cosine tolerance (by default: the persistent reading, or a finer one if it raises the loss by more than --loss-tol).")] = None,
-    loss_tol: Annotated[float, typer.Option(help="Largest relative rise of the full-batch loss allowed: if the persistent reading's merge raises it more, finer fixed readings (cosine 0.9 up to 0.9999, then with no neuron left out) are tried until one is within; none is an error. 'inf': the persistent reading whatever the loss. With --tol only reported.")] = 0.01,
-    min_norm: Annotated[float, typer.Option(help="Drop neurons whose input weight is below this fraction of the largest.")] = 0.1,
-    finetune_steps: Annotated[int, typer.Option(help="Then train the reduced network this many steps (its run's optimizer and lr).")] = 0,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate for fine-tuning (default: the run's).")] = None,
-    no_refit: Annotated[bool, typer.Option("--no-refit", help="Keep the merged outgoing weights Σ (|w_j|/r) a_j as they are (by default they are refit by least squares to the original network's next-layer input on the training inputs).", metavar="")] = False,
+    at: Annotated[str, typer.Option(help="Which recorded step to reduce: 'end', 'initial' or a step number.")] = REDUCE.at,
+    seed_index: Annotated[int, typer.Option(help="Which of the run's networks (0-based) when it holds several seeds.")] = REDUCE.seed_index,
+    tol: Annotated[Optional[float], typer.Option(help="Merge the clusters at this fixed cosine tolerance (by default: the persistent reading, or a finer one if it raises the loss by more than --loss-tol).")] = REDUCE.tol,
+    loss_tol: Annotated[float, typer.Option(help="Largest relative rise of the full-batch loss allowed: if the persistent reading's merge raises it more, finer fixed readings (cosine 0.9 up to 0.9999, then with no neuron left out) are tried until one is within; none is an error. 'inf': the persistent reading whatever the loss. With --tol only reported.")] = REDUCE.loss_tol,
+    min_norm: Annotated[float, typer.Option(help="Drop neurons whose input weight is below this fraction of the largest.")] = REDUCE.min_norm,
+    finetune_steps: Annotated[int, typer.Option(help="Then train the reduced network this many steps (its run's optimizer and lr).")] = REDUCE.finetune_steps,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate for fine-tuning (default: the run's).")] = REDUCE.lr,
+    no_refit: Annotated[bool, typer.Option("--no-refit", help="Keep the merged outgoing weights Σ (|w_j|/r) a_j as they are (by default they are refit by least squares to the original network's next-layer input on the training inputs).", metavar="")] = not REDUCE.refit,
     out: Annotated[Optional[Path], typer.Option(help="Reduced run file (default: <run>_reduced.npz beside the run).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists (never the input run file).", metavar="")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.", metavar="")] = False,

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..command_defaults import REPRODUCE
 from ..errors import BadInput
 from .common import app, emit_json, err, output_folder, reported, save_figure
 
@@ -18,8 +19,8 @@ from .common import app, emit_json, err, output_folder, reported, save_figure
 def reproduce_cmd(
     figure: Annotated[Optional[str], typer.Argument(help="A figure id (see --list), or 'all'.")] = None,
     list_figures: Annotated[bool, typer.Option("--list", help="List the reproducible figures.", metavar="")] = False,
-    quick: Annotated[bool, typer.Option("--quick", help="A cheaper version of each for a first look (--list says what it changes; some have none).", metavar="")] = False,
-    seeds: Annotated[int, typer.Option(help="Networks per setting (the papers show one).")] = 3,
+    quick: Annotated[bool, typer.Option("--quick", help="A cheaper version of each for a first look (--list says what it changes; some have none).", metavar="")] = REPRODUCE.quick,
+    seeds: Annotated[int, typer.Option(help="Networks per setting (the papers show one).")] = REPRODUCE.seeds,
     data_dir: Annotated[Optional[str], typer.Option(help="ic-table1: CIFAR-10 binary files here (the ResNet18 trunk, for a GPU machine) instead of the digits.")] = None,
     out_dir: Annotated[Path, typer.Option(help="Folder for the figures and the report.")] = Path("reproduce"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite a folder that already holds results.", metavar="")] = False,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from . import initial_condensation, overview, zhang2024, luo, embedding_principle, optimistic_estimate  # noqa: F401  (each registers its figures, in this order)
+from ..command_defaults import REPRODUCE
 from .base import FIGURES, Figure, Reproduction
 from .criteria import READINGS, judge_count, judge_degree, judge_field, judge_growth, judge_slope, reading, regime_of
 from .criteria import _with_legend
@@ -16,7 +17,8 @@ __all__ = ["FIGURES", "READINGS", "Figure", "Reproduction", "judge_count", "judg
            "judge_growth", "judge_slope", "reading", "regime_of", "reproduce", "write_report"]
 
 
-def reproduce(figure_id: str, quick: bool = False, seeds: int = 3, data_dir: str | None = None) -> Reproduction:
+def reproduce(figure_id: str, quick: bool = REPRODUCE.quick, seeds: int = REPRODUCE.seeds,
+              data_dir: str | None = None) -> Reproduction:
     """Run one reproduction; the title, source, claim, criterion and settings come from `FIGURES`.
     `data_dir` goes to the figures that read real data (the others do not take it)."""
     if figure_id not in FIGURES:
