@@ -104,6 +104,28 @@ def test_staged_npz_leaves_nothing_when_the_work_fails(tmp_path):
     assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["keep.npz"]
 
 
+def test_staged_npz_calls_off_its_write_and_cleans_up_a_failed_start(tmp_path, monkeypatch):
+    """Abandoned while it writes (Ctrl-C during training), the background write stops at its
+    next piece and the temp file goes; a `begin` that fails half-way leaves nothing either."""
+    import threading
+
+    staged = io.StagedNpz(tmp_path / "big.npz")
+    staged.begin({"x": np.ones((64, 1 << 20), np.float32)})  # 256 MiB: 16 pieces of 16 MiB
+    thread = staged._thread
+    staged.abandon()
+    assert not thread.is_alive() and list(tmp_path.iterdir()) == []
+    assert isinstance(staged._error, io._Cancelled) or staged._error is None  # (or it had already finished)
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        with io.StagedNpz(tmp_path / "r.npz") as staged:
+            staged.begin({"x": np.zeros(3)})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_staged_npz_background_failure_falls_back_to_one_write(tmp_path, monkeypatch):
     """The thread's write fails (a full disk, here its fsync): `finish` writes the whole file
     again the ordinary way, and no temp file is left."""

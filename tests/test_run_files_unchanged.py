@@ -72,7 +72,9 @@ def fingerprint(path: Path) -> dict:
 
 
 def record(folder: Path) -> dict:
-    """Train every configuration, write its run file into `folder`, return the fingerprints."""
+    """Train every configuration, write its run file into `folder` (the dense ones as `condense
+    train` writes them: their data staged while they train), return the fingerprints."""
+    from condense_cli.io import StagedNpz
     from condense_cli.run import save_run
     from condense_cli.training import TrainConfig, train
     from condense_cli.transformer.runfile import save_transformer_run
@@ -88,7 +90,8 @@ def record(folder: Path) -> dict:
     runs = {}
     for name, config in dense.items():
         path = folder / f"{len(runs)}.npz"
-        save_run(path, train(config))
+        with StagedNpz(path) as staged:
+            save_run(path, train(config, on_data=staged.begin), staged)
         runs[name] = fingerprint(path)
     path = folder / "transformer.npz"
     save_transformer_run(path, train_transformer(TransformerConfig(steps=200, n=3000, seeds=2, record_every=50)))
@@ -97,9 +100,12 @@ def record(folder: Path) -> dict:
 
 
 def _fresh_process(folder: Path) -> dict:
-    """`record` in a new process (one CPU device, no compilation cache), its JSON on stdout."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", "CONDENSE_CACHE_DIR": "off"}
-    res = subprocess.run([sys.executable, __file__, "--print", str(folder)], capture_output=True, text=True, env=env)
+    """`record` in a new process (JAX on one CPU device, no compilation cache, no other JAX or
+    condense setting inherited), its JSON on stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_", "CONDENSE_"))}
+    env.update(JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1", CONDENSE_CACHE_DIR="off")
+    res = subprocess.run([sys.executable, __file__, "--print", str(folder)], capture_output=True, text=True, env=env,
+                         timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(res.stdout)
 

@@ -156,11 +156,29 @@ def _payload(arrays: dict[str, np.ndarray], meta: dict | None = None) -> dict[st
     return payload
 
 
-def _add_members(archive: zipfile.ZipFile, payload: dict[str, np.ndarray]) -> None:
-    """Append `payload` to an open archive as `np.savez` does: uncompressed `.npy` members."""
+class _Cancelled(Exception):
+    """A staged write stopped by `StagedNpz.abandon`."""
+
+
+class _Stoppable:
+    """A member's file object whose every write (NumPy writes an array in 16 MiB pieces) first
+    checks whether the writing was called off."""
+
+    def __init__(self, f, stop):
+        self._f, self._stop = f, stop
+
+    def write(self, data):
+        if self._stop.is_set():
+            raise _Cancelled
+        return self._f.write(data)
+
+
+def _add_members(archive: zipfile.ZipFile, payload: dict[str, np.ndarray], stop=None) -> None:
+    """Append `payload` to an open archive as `np.savez` does: uncompressed `.npy` members. With
+    `stop` (a `threading.Event`), `_Cancelled` is raised at the first write after it is set."""
     for k, v in payload.items():
         with archive.open(f"{k}.npy", "w", force_zip64=True) as member:
-            np.lib.format.write_array(member, v, allow_pickle=False)
+            np.lib.format.write_array(member if stop is None else _Stoppable(member, stop), v, allow_pickle=False)
 
 
 def _npz_archive(f) -> zipfile.ZipFile:
@@ -187,15 +205,19 @@ class StagedNpz:
     waits for it, adds the other members and the meta, and renames the file to `target` (in
     `path`'s folder) atomically, with the user's umask, as `save_npz` would. The early members
     must be the very arrays `finish` is given (the same objects): when they are not, when the
-    background write failed, or when nothing was begun, `finish` is `save_npz`. As a context
-    manager, a file not finished is removed on the way out (an error, Ctrl-C)."""
+    background write failed, or when nothing was begun, `finish` is `save_npz`; they must not
+    change until `finish`. As a context manager, a file not finished is removed on the way out
+    (an error, Ctrl-C), its background write called off at its next 16 MiB."""
 
     def __init__(self, path: str | Path):
+        import threading
+
         self.path = check_writable(path)
         self._early: dict[str, np.ndarray] = {}
         self._tmp: str | None = None
         self._file = self._archive = self._thread = None
         self._error: BaseException | None = None
+        self._stop = threading.Event()
 
     def begin(self, arrays: dict[str, np.ndarray]) -> None:
         if self._tmp is not None:
@@ -206,19 +228,25 @@ class StagedNpz:
         _clear_stale_temps(self.path)
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.{os.getpid()}.", suffix=".tmp",
                                          dir=self.path.parent or ".")
-        self._file = os.fdopen(fd, "wb")
-        self._archive = _npz_archive(self._file)
 
         def write():
             try:
-                _add_members(self._archive, self._early)
+                _add_members(self._archive, self._early, self._stop)
                 self._file.flush()
                 os.fsync(self._file.fileno())
             except BaseException as e:  # reported by `finish`, which then writes the file whole
                 self._error = e
 
-        self._thread = threading.Thread(target=write, name="condense-staged-npz", daemon=True)
-        self._thread.start()
+        try:
+            self._file = os.fdopen(fd, "wb")
+            self._archive = _npz_archive(self._file)
+            self._thread = threading.Thread(target=write, name="condense-staged-npz", daemon=True)
+            self._thread.start()
+        except BaseException:
+            if self._file is None:
+                os.close(fd)
+            self.abandon()
+            raise
 
     def finish(self, target: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
         if self._tmp is None:
@@ -245,21 +273,26 @@ class StagedNpz:
         return target
 
     def abandon(self) -> None:
-        """Stop (wait for the background write) and remove the temp file; `path` is untouched."""
+        """Call off the background write, wait for it, and remove the temp file (also when a
+        second Ctrl-C cuts the wait short); `path` is untouched."""
         if self._tmp is None:
             return
-        if self._thread is not None:
-            self._thread.join()
-        for close in (self._archive.close, self._file.close):
-            try:
-                close()
-            except (OSError, ValueError):
-                pass
+        tmp, self._tmp = self._tmp, None
+        self._stop.set()
         try:
-            os.unlink(self._tmp)
-        except OSError:
-            pass
-        self._tmp = None
+            if self._thread is not None and self._thread.ident is not None:
+                self._thread.join()
+        finally:
+            for handle in (self._archive, self._file):
+                try:
+                    if handle is not None:
+                        handle.close()
+                except (OSError, ValueError):  # (an archive whose member the thread still writes)
+                    pass
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
     def __enter__(self) -> "StagedNpz":
         return self

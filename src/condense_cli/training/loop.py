@@ -101,8 +101,8 @@ def train(config: TrainConfig, progress: Callable[[int, int], None] | None = Non
     config must match them. `dataset`: the data to train on instead of the config's, or a
     function returning it (`data.resolve_in_background`, waited for after the config is checked).
     `on_data(arrays)`: called once the data is read, before anything is compiled, with the
-    result's own data arrays (`data_arrays`; the very objects the result will hold), e.g. to
-    start writing them (`io.StagedNpz.begin`) while the run trains.
+    result's own data arrays (`data_arrays`; the very objects the result will hold, not to be
+    changed), e.g. to start writing them (`io.StagedNpz.begin`) while the run trains.
     """
     from ..runtime import x64
 
