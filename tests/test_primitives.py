@@ -27,6 +27,32 @@ def test_relabel_by_size_orders_by_decreasing_size_then_first_appearance():
     assert cl._relabel_by_size(np.array([7, 3, 3, 7])).tolist() == [0, 1, 1, 0]  # a tie: first seen first
 
 
+def test_labels_cut_the_tree_as_fcluster_does():
+    """`_labels` (pointer jumping over the merges at or below the cut) gives SciPy's `fcluster`
+    partition at every height that matters: each merge height, the floats just beside it, the
+    midpoints the candidates cut at, outside the range; on clouds with ties (duplicated neurons)
+    and on an unsorted linkage (which goes to `fcluster` itself)."""
+    from scipy.cluster.hierarchy import fcluster
+
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        X = rng.standard_normal((int(rng.integers(2, 60)), int(rng.integers(2, 5))))
+        if trial % 3 == 0:  # four copies of each neuron, exact or nearly: zero and equal heights
+            X = np.repeat(X[: max(1, len(X) // 4)], 4, axis=0)
+            X = X + (trial % 2) * 1e-9 * rng.standard_normal(X.shape)
+        U = X / np.linalg.norm(X, axis=1, keepdims=True)
+        Z = cl.tree(U @ U.T)
+        h = Z[:, 2]
+        cuts = np.concatenate([h, np.nextafter(h, 3), np.nextafter(h, -1), 0.5 * (h[1:] + h[:-1]), [-1.0, 0.0, 3.0]])
+        for t in cuts:
+            want = cl._relabel_by_size(fcluster(Z, t, criterion="distance"))
+            assert np.array_equal(cl._labels(Z, len(U), t), want), (trial, t)
+    Z = np.array([[0, 1, 0.5, 2], [2, 3, 0.3, 3]])  # an inversion (a valid linkage, heights not sorted)
+    for t in (0.2, 0.4, 0.6):
+        assert np.array_equal(cl._labels(Z, 3, t), cl._relabel_by_size(fcluster(Z, t, criterion="distance")))
+    assert np.array_equal(cl._labels(np.zeros((0, 4)), 1, 0.5), [0])
+
+
 def test_count_curve_of_two_tight_pairs():
     """Pairs at 0°/2° and 90°/92°: each pair merges at 1 − cos 2°, the two pairs at 1 − (mean cos ≈ 0)."""
     U = _unit([0, 2, 90, 92])

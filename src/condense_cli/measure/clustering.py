@@ -198,10 +198,28 @@ def _block_means(C: np.ndarray, labels: np.ndarray, rows: np.ndarray, K: int) ->
 
 
 def _labels(Z: np.ndarray, n: int, height: float) -> np.ndarray:
-    """Cluster labels 0..K−1 (by decreasing size) of the cut of the tree at distance `height`."""
-    from scipy.cluster.hierarchy import fcluster
+    """Cluster labels 0..K−1 (by decreasing size) of the cut of the tree at distance `height`: the
+    partition of SciPy's `fcluster(Z, height, criterion="distance")`. On a linkage whose merges
+    are sorted by height (SciPy's are) that is the components joined by every merge at or below
+    `height`, found here by pointer jumping instead of `fcluster`, which checks the whole linkage
+    at every call (most of an analysis's time once); any other linkage goes to `fcluster`."""
+    if n == 1:
+        return np.zeros(n, np.int64)
+    heights = Z[:, 2]
+    if not np.all(heights[1:] >= heights[:-1]):  # unsorted (or NaN): SciPy's own cut
+        from scipy.cluster.hierarchy import fcluster
 
-    return np.zeros(n, np.int64) if n == 1 else _relabel_by_size(fcluster(Z, height, criterion="distance"))
+        return _relabel_by_size(fcluster(Z, height, criterion="distance"))
+    k = int(np.searchsorted(heights, height, side="right"))  # merges 0..k−1 lie at or below the cut
+    parent = np.arange(2 * n - 1)
+    merged = n + np.arange(k)
+    parent[Z[:k, 0].astype(np.int64)] = merged
+    parent[Z[:k, 1].astype(np.int64)] = merged
+    while True:  # every node's parent replaced by its grandparent until each points at its root
+        up = parent[parent]
+        if np.array_equal(up, parent):
+            return _relabel_by_size(parent[:n])
+        parent = up
 
 
 def _lines(sizes: np.ndarray, counted: np.ndarray, joins) -> tuple[np.ndarray, np.ndarray]:
