@@ -138,10 +138,10 @@ def test_transformer_answer_criterion_is_two_sided():
 @pytest.mark.parametrize("figure", ["ic-fig4a", "ic-fig5", "ic-fig6", "ov-fig2", "ov-fig6"])
 def test_every_run_is_listed_and_the_runs_add_up_to_the_agree_count(figure):
     rep = reproduce(figure, quick=True, seeds=1)
-    assert len(rep.runs) == rep.total and sum(r["agree"] for r in rep.runs) == rep.agree
+    assert len(rep.runs) == rep.total and sum(r.agree for r in rep.runs) == rep.agree
     for r in rep.runs:
-        assert r["setting"] and (r["reason"] is None) == r["agree"]
-        assert r["agree"] or (isinstance(r["reason"], str) and r["reason"])
+        assert r.setting and (r.reason is None) == r.agree
+        assert r.agree or (isinstance(r.reason, str) and r.reason)
     for text in [rep.measured] + [a["measured"] for a in rep.ablations]:  # a legend only for a mark that appears
         assert ("*" in text) == ("not condensed" in text) or "* not condensed" not in text
     assert ("*" in rep.measured) == ("* not condensed" in rep.measured)

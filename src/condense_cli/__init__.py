@@ -58,6 +58,7 @@ _LAZY = {
     "PhaseResult": ("phase.fits", "PhaseResult"),
     "Reduction": ("reduction", "Reduction"),
     "Reproduction": ("reproductions.base", "Reproduction"),
+    "RunVerdict": ("reproductions.criteria", "RunVerdict"),
     "Dataset": ("data.dataset", "Dataset"),
     # errors
     "CondenseError": ("errors", "CondenseError"),

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..measure.analyze import AnalysisOptions, analyze
 from ..measure.condensation import cosine_matrix, layer_condensation
-from .criteria import reading
+from .criteria import RunVerdict, reading
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Reproduction:
     ablations: list = field(default_factory=list)  # {"setting", "source", "measured", "agree", "total"}
     criterion: str = ""
     settings: str = ""
-    runs: list = field(default_factory=list)  # run_entry per run under the persistent count; agree adds up to `agree`
+    runs: list[RunVerdict] = field(default_factory=list)  # per run, under the persistent count; agree adds up to `agree`
 
     def to_json(self) -> dict:
         """The reproduction's entry in `condense reproduce --json` (the command adds the seconds
@@ -43,7 +43,21 @@ class Reproduction:
                 "paper": self.paper, "criterion": self.criterion, "settings": self.settings,
                 "measured": self.measured, "agree": self.agree, "total": self.total,
                 "measured_fixed": self.measured_fixed, "agree_fixed": self.agree_fixed,
-                "ablations": self.ablations, "runs": self.runs, "details": self.details}
+                "ablations": self.ablations, "runs": [r.to_json() for r in self.runs],
+                "details": _plain(self.details)}
+
+
+def _plain(obj):
+    """`obj` with every typed entry in it (a `RunVerdict` in a figure's rows) as its JSON dict."""
+    if hasattr(obj, "to_json"):
+        return obj.to_json()
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_plain(v) for v in obj)
+    return obj
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ spread of the paper's table; a transformer's answers by majority. Tested against
 uncondensed and wrongly configured networks."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..wording import count_of
@@ -136,9 +138,26 @@ def judge_slope(slope: float, published: float, converged: bool) -> bool:
     return slope_reason(slope, published, converged) is None
 
 
-def run_entry(setting: str, seed, reason: str | None) -> dict:
+@dataclass(frozen=True)
+class RunVerdict:
+    """One run of a reproduction judged by its figure's criterion: its setting, its seed (or what
+    stands for one: "all trials", "mean of seeds"), and why it disagrees (None: it agrees)."""
+
+    setting: str
+    seed: int | str
+    reason: str | None
+
+    @property
+    def agree(self) -> bool:
+        return self.reason is None
+
+    def to_json(self) -> dict:
+        return {"setting": self.setting, "seed": self.seed, "agree": self.agree, "reason": self.reason}
+
+
+def run_entry(setting: str, seed, reason: str | None) -> RunVerdict:
     """One run of a reproduction: its setting, seed, whether it agrees and, if not, why."""
-    return {"setting": setting, "seed": seed, "agree": reason is None, "reason": reason}
+    return RunVerdict(setting, seed, reason)
 
 
 def _with_legend(text: str) -> str:

@@ -68,7 +68,7 @@ def _ep_inertia(quick: bool, seeds: int) -> Reproduction:
         details["targets"][name] = rows
     for p in plots:
         p.args.pop("target")
-    ok = sum(e["agree"] for e in entries)
+    ok = sum(e.agree for e in entries)
     measured = "; ".join(
         f"{name}: " + ", ".join(f"seed {r['seed']} " + " → ".join(f"({p}, {z}, {n})" for p, z, n in r["inertia"])
                                 + ("" if r["grad_l1"] <= CRITICAL_BAR else f" (not critical: gradient L1 {r['grad_l1']:.1g})")

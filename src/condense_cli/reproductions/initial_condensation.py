@@ -294,11 +294,11 @@ def _ic_table1(quick: bool, seeds: int, data_dir: str | None = None) -> Reproduc
     common_mean = common.mean(axis=0)
     entries = [run_entry(f"{n}: accuracy", s, accuracy_reason(a, common_mean[s])) for n in rows
                if rows[n]["kind"] == "condensed" for s, a in enumerate(rows[n]["test_acc"])]
-    agree_acc = sum(e["agree"] for e in entries)
+    agree_acc = sum(e.agree for e in entries)
     verdicts = [run_entry(f"{n}: first layer's verdict", s, None if c == (r["kind"] == "condensed") else
                           ("condensed" if c else "not condensed") + f" under a {r['kind']} initialization")
                 for n, r in rows.items() for s, c in enumerate(r["condensed"])]
-    agree_cond = sum(e["agree"] for e in verdicts)
+    agree_cond = sum(e.agree for e in verdicts)
     entries += verdicts
     text = "; ".join(f"{n} {_fmt_counts(r['test_acc'])}" + (" (condensed: " + ", ".join(
         "yes" if c else "no" for c in r["condensed"]) + ")") for n, r in rows.items())

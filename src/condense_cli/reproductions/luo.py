@@ -22,7 +22,7 @@ def _luo(quick: bool, seeds: int) -> Reproduction:
     conv = [bool(res.converged[i, 0].all()) for i in range(len(LUO))]
     entries = [run_entry(f"γ = {g}", "mean of seeds", slope_reason(v, want, c))
                for g, v, want, c in zip(LUO, got, LUO.values(), conv)]
-    ok = sum(e["agree"] for e in entries)
+    ok = sum(e.agree for e in entries)
     mean_rd = np.exp(np.nanmean(np.log(np.where(res.rd[:, 0] > 0, res.rd[:, 0], np.nan)), axis=-1))
     spec = Plot("luo-slopes", PlotKind.RD_VS_WIDTH, {"widths": widths, "rd_by_gamma": mean_rd, "gammas": cfg.gammas,
                                           "slopes_by_gamma": res.slope[:, 0], "gamma_prime": 0.0})

@@ -56,7 +56,7 @@ def _untrained_entry(errors: dict, sizes, bar: float, reason) -> dict:
 def _recovery(figure: str, text: str, entries: list, details: dict, plot: Plot, ablations: list) -> Reproduction:
     """A recovery figure's `Reproduction`: one entry per width, no cluster count (so the fixed
     reading agrees as the persistent one does)."""
-    ok = sum(e["agree"] for e in entries)
+    ok = sum(e.agree for e in entries)
     return Reproduction(figure, "", "", text, ok, len(entries), details, [plot],
                         measured_fixed="(no cluster count in this figure)", agree_fixed=ok, runs=entries,
                         ablations=ablations)

@@ -2,6 +2,8 @@
 learning"): Figs. 1, 2, 6 and 8-9."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..measure.analyze import AnalysisOptions, analyze, first_below
@@ -46,8 +48,7 @@ def _ov_fig1(quick: bool, seeds: int) -> Reproduction:
 
     run = _ov_fig1_run(seeds, steps)
     counts, cond, text, arr, entries = judged(run, marks)
-    for e in entries:
-        e["setting"] = "overview Sec. 3 setting"
+    entries = [dataclasses.replace(e, setting="overview Sec. 3 setting") for e in entries]
     spec = Plot("ov-fig1", PlotKind.TRAINING_SERIES, {
         "steps": arr["series_step"], "directions": arr["series_directions"][0], "lines": arr["series_lines"][0],
         "rd": arr["series_rd"][0], "layers": [1], "bounds": [None], "step": int(arr["series_step"][-1]),
@@ -63,7 +64,7 @@ def _ov_fig1(quick: bool, seeds: int) -> Reproduction:
     for setting, source, over in variants:
         c2, d2, t2, _, e2 = judged(_ov_fig1_run(seeds, steps, **over), marks)
         ablations.append({"setting": setting + "; directions at steps " + ", ".join(map(str, marks)),
-                          "source": source, "measured": t2, "agree": sum(e["agree"] for e in e2), "total": seeds})
+                          "source": source, "measured": t2, "agree": sum(e.agree for e in e2), "total": seeds})
     # the authors' notebook: the two-kink target on 4 points, m = 1000, std 1/m, gradient descent lr 0.05
     marks_a = [1000, 3000, 5000, 10000]
     authors = _ov_fig1_run(seeds, 10000, data="relu-kinks", width=1000, gamma=None, init_std=1e-3, lr=0.05, snapshots=40)
@@ -72,10 +73,10 @@ def _ov_fig1(quick: bool, seeds: int) -> Reproduction:
                                  "(two kinks), m = 1000, std 1/m, gradient descent lr 0.05; directions at steps "
                                  + ", ".join(map(str, marks_a)),
                       "source": "the authors' notebooks (xuzhiqin1990/understanding_dl)", "measured": text_a,
-                      "agree": sum(e["agree"] for e in e_a), "total": seeds})
+                      "agree": sum(e.agree for e in e_a), "total": seeds})
     measured = "directions at steps " + ", ".join(map(str, marks)) + ": " + text
     return Reproduction("ov-fig1", "", "", measured,
-                        sum(e["agree"] for e in entries), seeds,
+                        sum(e.agree for e in entries), seeds,
                         {"steps": marks, "directions": counts, "condensed": cond}, [spec],
                         measured_fixed="(the series is read with the persistent count only)", agree_fixed=None,
                         ablations=ablations, runs=entries)
@@ -270,7 +271,7 @@ def _ov_fig7(quick: bool, seeds: int) -> Reproduction:
                                  for m in widths}, {m: float(np.median(logs[m][:, 0])) for m in widths})
     ablations = [{"setting": "the networks at step 0 (untrained)", "source": "ours: the criterion's other side",
                   "measured": untrained or "passes", "agree": int(untrained is None), "total": 1}]
-    return Reproduction("ov-fig7", "", "", text, sum(e["agree"] for e in entries), 1,
+    return Reproduction("ov-fig7", "", "", text, sum(e.agree for e in entries), 1,
                         {"levels": {str(m): levels[m] for m in widths}, "median_log10_loss": median,
                          "counts": {str(m): counts[m] for m in widths}, "trials": trials, "steps": steps},
                         [plot], measured_fixed="(no cluster count in the criterion)", agree_fixed=None,

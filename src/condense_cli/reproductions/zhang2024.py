@@ -38,7 +38,7 @@ def _zlw24(quick: bool, seeds: int) -> Reproduction:
                      + ", ".join(f"{d} dir. {'condensed' if c else 'not condensed'} (stable rank {sr})" for d, c, sr in
                                  zip(r["wq1_directions"], r["wq1_condensed"], r["wq1_stable_rank"]))
                      for g, r in rows.items())
-    return Reproduction("zlw24", "", "", text, sum(e["agree"] for e in entries), 4 * seeds,
+    return Reproduction("zlw24", "", "", text, sum(e.agree for e in entries), 4 * seeds,
                         {"gammas": {str(g): r for g, r in rows.items()}},
                         [Plot("zlw24", PlotKind.HEATMAP_GRID, {"panels": panels})], runs=entries)
 
