@@ -142,7 +142,7 @@ def test_every_run_is_listed_and_the_runs_add_up_to_the_agree_count(figure):
     for r in rep.runs:
         assert r.setting and (r.reason is None) == r.agree
         assert r.agree or (isinstance(r.reason, str) and r.reason)
-    for text in [rep.measured] + [a["measured"] for a in rep.ablations]:  # a legend only for a mark that appears
+    for text in [rep.measured] + [a.measured for a in rep.ablations]:  # a legend only for a mark that appears
         assert ("*" in text) == ("not condensed" in text) or "* not condensed" not in text
     assert ("*" in rep.measured) == ("* not condensed" in rep.measured)
 

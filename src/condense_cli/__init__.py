@@ -58,6 +58,7 @@ _LAZY = {
     "PhaseResult": ("phase.fits", "PhaseResult"),
     "Reduction": ("reduction", "Reduction"),
     "Reproduction": ("reproductions.base", "Reproduction"),
+    "Ablation": ("reproductions.base", "Ablation"),
     "RunVerdict": ("reproductions.criteria", "RunVerdict"),
     "Dataset": ("data.dataset", "Dataset"),
     # errors

@@ -8,7 +8,7 @@ import dataclasses
 
 from . import initial_condensation, overview, zhang2024, luo, embedding_principle, optimistic_estimate  # noqa: F401  (each registers its figures, in this order)
 from ..command_defaults import REPRODUCE
-from .base import FIGURES, Figure, Reproduction
+from .base import FIGURES, Ablation, Figure, Reproduction
 from .criteria import READINGS, judge_count, judge_degree, judge_field, judge_growth, judge_slope, reading, regime_of
 from .criteria import _with_legend
 from .report import write_report
@@ -30,5 +30,5 @@ def reproduce(figure_id: str, quick: bool = REPRODUCE.quick, seeds: int = REPROD
     return dataclasses.replace(
         rep, figure=fig.id, title=fig.title, paper=fig.paper, criterion=fig.criterion, settings=fig.settings,
         measured=_with_legend(rep.measured), measured_fixed=_with_legend(rep.measured_fixed),
-        ablations=[{**a, "measured": _with_legend(a["measured"])} for a in rep.ablations],
+        ablations=[dataclasses.replace(a, measured=_with_legend(a.measured)) for a in rep.ablations],
         details={**rep.details, "source": fig.source})

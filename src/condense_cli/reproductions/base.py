@@ -17,6 +17,22 @@ from .criteria import RunVerdict, reading
 
 
 @dataclass(frozen=True)
+class Ablation:
+    """The same criterion on a changed setting: what changed, where that setting comes from, what
+    was measured, and how many of `total` runs agree."""
+
+    setting: str
+    source: str
+    measured: str
+    agree: int
+    total: int
+
+    def to_json(self) -> dict:
+        return {"setting": self.setting, "source": self.source, "measured": self.measured, "agree": self.agree,
+                "total": self.total}
+
+
+@dataclass(frozen=True)
 class Reproduction:
     """What a reproduction measured against the paper's result: the counts of agreeing runs
     under the persistent count and the fixed reading, each run's entry, ablations, plot specs."""
@@ -31,7 +47,7 @@ class Reproduction:
     figures: list = field(default_factory=list)  # Plot specs the command draws
     measured_fixed: str = ""  # the same under the fixed 0.95 reading
     agree_fixed: int | None = None
-    ablations: list = field(default_factory=list)  # {"setting", "source", "measured", "agree", "total"}
+    ablations: list[Ablation] = field(default_factory=list)
     criterion: str = ""
     settings: str = ""
     runs: list[RunVerdict] = field(default_factory=list)  # per run, under the persistent count; agree adds up to `agree`
@@ -43,7 +59,7 @@ class Reproduction:
                 "paper": self.paper, "criterion": self.criterion, "settings": self.settings,
                 "measured": self.measured, "agree": self.agree, "total": self.total,
                 "measured_fixed": self.measured_fixed, "agree_fixed": self.agree_fixed,
-                "ablations": self.ablations, "runs": [r.to_json() for r in self.runs],
+                "ablations": [a.to_json() for a in self.ablations], "runs": [r.to_json() for r in self.runs],
                 "details": _plain(self.details)}
 
 

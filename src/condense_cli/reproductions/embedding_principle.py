@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Figure, Plot, PlotKind, Reproduction, register
+from .base import Ablation, Figure, Plot, PlotKind, Reproduction, register
 from .criteria import CRITICAL_BAR, inertia_reason, run_entry
 
 # The paper's 1-d data: 50 points on [−10, 10] (read from its plot axes); its target is not stated,
@@ -88,9 +88,9 @@ def _ep_inertia(quick: bool, seeds: int) -> Reproduction:
             with x64(True):
                 g = Landscape(params, spec, x, y).grad()
             untrained.append(inertia_reason(float(np.abs(g).sum()), [(0, 0, 0)]) is None)
-    ablations = [{"setting": "the untrained networks (step 0, not polished)", "source": "ours: the criterion's other side",
-                  "measured": f"{sum(untrained)} of {len(untrained)} pass the criticality bar", "agree": sum(untrained),
-                  "total": len(untrained)}]
+    ablations = [Ablation(setting="the untrained networks (step 0, not polished)", source="ours: the criterion's other side",
+                          measured=f"{sum(untrained)} of {len(untrained)} pass the criticality bar", agree=sum(untrained),
+                          total=len(untrained))]
     return Reproduction("ep-inertia", "", "", measured, ok, len(entries), details, plots,
                         measured_fixed="(no cluster count in this figure)", agree_fixed=ok, runs=entries,
                         ablations=ablations)

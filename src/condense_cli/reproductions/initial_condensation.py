@@ -7,7 +7,7 @@ import numpy as np
 from ..measure.analyze import AnalysisOptions, analyze
 from ..training import TrainConfig, train
 from ..wording import noun_for
-from .base import Figure, Plot, PlotKind, Reproduction, _fmt_counts, _fmt_reading, _heatmap_panel, _per_seed, register
+from .base import Ablation, Figure, Plot, PlotKind, Reproduction, _fmt_counts, _fmt_reading, _heatmap_panel, _per_seed, register
 from .criteria import (ACCURACY_BAND, LEARNED_RATIO, MATCH_DEG, READINGS, accuracy_reason, count_reason, degree_reason,
                        field_reason, judge_accuracy, judge_count, judge_degree, judge_field, reading, run_entry)
 
@@ -57,14 +57,14 @@ def _ic_fig2(quick: bool, seeds: int) -> Reproduction:
     total = seeds * len(IC_FIG2)
     _, agree50, text50 = _fig2_rows(runs, "50", seeds)
     ablations = [
-        {"setting": "the same runs at epoch 50", "source": "an earlier step of the initial stage",
-         "measured": text50["persistent"], "agree": agree50["persistent"], "total": total}]
+        Ablation(setting="the same runs at epoch 50", source="an earlier step of the initial stage",
+                 measured=text50["persistent"], agree=agree50["persistent"], total=total)]
     if not quick:  # a second set of runs
         authors = {act: _train_fig2(act, seeds, AUTHORS_STD) for act in IC_FIG2}
         _, agree_a, text_a = _fig2_rows(authors, "end", seeds)
-        ablations.append({"setting": f"initial std m^−4 = {AUTHORS_STD:.2g} instead of 0.005, epoch 100",
-                          "source": "the authors' notebook (xuzhiqin1990/understanding_dl)",
-                          "measured": text_a["persistent"], "agree": agree_a["persistent"], "total": total})
+        ablations.append(Ablation(setting=f"initial std m^−4 = {AUTHORS_STD:.2g} instead of 0.005, epoch 100",
+                                  source="the authors' notebook (xuzhiqin1990/understanding_dl)",
+                                  measured=text_a["persistent"], agree=agree_a["persistent"], total=total))
     return Reproduction("ic-fig2", "", "", text["persistent"] + " (directions/lines per seed at epoch 100)",
                         agree["persistent"], total, {"rows": rows},
                         [Plot("ic-fig2", PlotKind.HEATMAP_GRID, {"panels": panels})],
@@ -98,14 +98,14 @@ def _ic_fig4a(quick: bool, seeds: int) -> Reproduction:
     d, l = reading(layers[0])
     panel = _heatmap_panel(run.hidden[0][0, -1], f"x²tanh, low frequency: {d} directions, {l} lines")
     ablations = [
-        {"setting": "the same runs at epoch 50", "source": "an earlier step of the initial stage",
-         "measured": text50["persistent"], "agree": agree50["persistent"], "total": seeds},
+        Ablation(setting="the same runs at epoch 50", source="an earlier step of the initial stage",
+                 measured=text50["persistent"], agree=agree50["persistent"], total=seeds),
     ]
     if not quick:  # a second set of runs
         agree_a, text_a, _ = judged(run_at(AUTHORS_STD), "end")
-        ablations.append({"setting": f"initial std m^−4 = {AUTHORS_STD:.2g}",
-                          "source": "the authors' notebook (xuzhiqin1990/understanding_dl)",
-                          "measured": text_a["persistent"], "agree": agree_a["persistent"], "total": seeds})
+        ablations.append(Ablation(setting=f"initial std m^−4 = {AUTHORS_STD:.2g}",
+                                  source="the authors' notebook (xuzhiqin1990/understanding_dl)",
+                                  measured=text_a["persistent"], agree=agree_a["persistent"], total=seeds))
     return Reproduction("ic-fig4a", "", "", f"directions/lines per seed {text['persistent']}",
                         agree["persistent"], seeds, {"layers": [reading(l) for l in layers]},
                         [Plot("ic-fig4a", PlotKind.HEATMAP_GRID, {"panels": [panel]})],
@@ -156,9 +156,9 @@ def _ic_fig5(quick: bool, seeds: int) -> Reproduction:
     measured = "; ".join(f"{r['activation']} degree {_fmt_counts(r['lowest_degree'])} (loss ratio "
                          f"{_fmt_counts(r['loss_ratio'])})" for r in rows)
     total = seeds * len(runs)
-    ablations = [{"setting": "the same networks at step 0 (untrained)", "source": "two-sided check of the criterion",
-                  "measured": "; ".join(f"{r['activation']} degree {_fmt_counts(r['step0_degree'])}" for r in rows),
-                  "agree": agree0, "total": total}]
+    ablations = [Ablation(setting="the same networks at step 0 (untrained)", source="two-sided check of the criterion",
+                          measured="; ".join(f"{r['activation']} degree {_fmt_counts(r['step0_degree'])}" for r in rows),
+                          agree=agree0, total=total)]
     return Reproduction("ic-fig5", "", "", measured + " (per seed, epoch 1000, fit within 5 %)", agree, total,
                         {"rows": rows}, specs, measured_fixed="(no cluster count in this figure)", agree_fixed=agree,
                         ablations=ablations, runs=entries)
@@ -229,13 +229,13 @@ def _ic_fig6(quick: bool, seeds: int) -> Reproduction:
           for act, p in ONE_D.items() if p is not None}
     rows_gd, agree_gd, text_gd, _ = _field_rows(gd, at="initial")
     ablations = [
-        {"setting": "the same runs judged against the lines of the field from the errors at step 0",
-         "source": "Sec. 5's small-weight limit (e ≈ −y); the paper's figure is at epoch 200",
-         "measured": text0("persistent"), "agree": agree0["persistent"], "total": total},
-        {"setting": "gradient descent, lr 0.05, up to 5,000 epochs, judged at the last recorded step of the "
-                    "initial stage (loss above 70 % of its initial value)",
-         "source": "the gradient flow the theory is derived for, in place of the caption's Adam",
-         "measured": text_gd("persistent"), "agree": agree_gd["persistent"], "total": total},
+        Ablation(setting="the same runs judged against the lines of the field from the errors at step 0",
+                 source="Sec. 5's small-weight limit (e ≈ −y); the paper's figure is at epoch 200",
+                 measured=text0("persistent"), agree=agree0["persistent"], total=total),
+        Ablation(setting="gradient descent, lr 0.05, up to 5,000 epochs, judged at the last recorded step of the "
+                         "initial stage (loss above 70 % of its initial value)",
+                 source="the gradient flow the theory is derived for, in place of the caption's Adam",
+                 measured=text_gd("persistent"), agree=agree_gd["persistent"], total=total),
     ]
     measured = text("persistent")
     return Reproduction("ic-fig6", "", "", measured + f" (epoch 200, angles from the field at epoch 200, matched "
@@ -310,10 +310,10 @@ def _ic_table1(quick: bool, seeds: int, data_dir: str | None = None) -> Reproduc
         stds = tuple(float(np.sqrt(IC_TABLE1_INITS[name][1](a, b))) for a, b in fans)
         longer = train(TrainConfig(**{**base, "steps": 3 * base["steps"]}, init_std=stds))
         acc = [round(float(v), 4) for v in longer.extra["test_acc"][:, -1]]
-        ablations.append({"setting": f"{name} trained for {3 * epochs} epochs (the common ones: {epochs})",
-                          "source": "a longer training of the same network, against the same common means",
-                          "measured": f"test accuracy {_fmt_counts(acc)}",
-                          "agree": sum(judge_accuracy(a, common_mean[s]) for s, a in enumerate(acc)), "total": seeds})
+        ablations.append(Ablation(setting=f"{name} trained for {3 * epochs} epochs (the common ones: {epochs})",
+                                  source="a longer training of the same network, against the same common means",
+                                  measured=f"test accuracy {_fmt_counts(acc)}",
+                                  agree=sum(judge_accuracy(a, common_mean[s]) for s, a in enumerate(acc)), total=seeds))
     return Reproduction(
         "ic-table1", "", "", f"test accuracy per seed at the end, first layer condensed at the end of the initial "
         f"stage: {text}", agree_acc + agree_cond, 3 * seeds + len(rows) * seeds,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Figure, Plot, PlotKind, Reproduction, register
+from .base import Ablation, Figure, Plot, PlotKind, Reproduction, register
 from .criteria import OE4_BAND, OE4_RANK, OE_TRANSITION, oe4_reason, oe_reason, run_entry, transition
 
 OE_WIDTHS = (2, 20)
@@ -43,14 +43,14 @@ def test_errors(widths, sizes, inputs, target, x_test, trials: int, scale: float
     return err
 
 
-def _untrained_entry(errors: dict, sizes, bar: float, reason) -> dict:
+def _untrained_entry(errors: dict, sizes, bar: float, reason) -> Ablation:
     """The ablation entry of networks trained one step: per width, the criterion's verdict,
     `reason(n)` of the transition n their errors (trials, sizes) show against `bar`."""
     verdicts = {m: reason(transition(e <= bar, sizes)) for m, e in errors.items()}
-    return {"setting": "the same networks after one step (untrained)", "source": "ours: the criterion's other side",
-            "measured": "; ".join(f"width {m}: smallest test error {np.nanmin(e):.3g} (bar {bar:g}): "
-                                  f"{verdicts[m] or 'passes'}" for m, e in errors.items()),
-            "agree": sum(v is None for v in verdicts.values()), "total": len(verdicts)}
+    return Ablation(setting="the same networks after one step (untrained)", source="ours: the criterion's other side",
+                    measured="; ".join(f"width {m}: smallest test error {np.nanmin(e):.3g} (bar {bar:g}): "
+                                       f"{verdicts[m] or 'passes'}" for m, e in errors.items()),
+                    agree=sum(v is None for v in verdicts.values()), total=len(verdicts))
 
 
 def _recovery(figure: str, text: str, entries: list, details: dict, plot: Plot, ablations: list) -> Reproduction:

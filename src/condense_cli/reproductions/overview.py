@@ -9,7 +9,7 @@ import numpy as np
 from ..measure.analyze import AnalysisOptions, analyze, first_below
 from ..measure.condensation import features_1d
 from ..training import TrainConfig, train
-from .base import Figure, Plot, PlotKind, Reproduction, _fmt_counts, _fmt_reading, _heatmap_panel, _per_seed, register
+from .base import Ablation, Figure, Plot, PlotKind, Reproduction, _fmt_counts, _fmt_reading, _heatmap_panel, _per_seed, register
 from ..wording import count_of
 from .criteria import (LOSS_LEVEL, PLATEAU_TOL, READINGS, count_reason, dropout_condensed_reason, dropout_sooner_reason,
                        growth_reason, judge_count, reading, run_entry)
@@ -63,17 +63,17 @@ def _ov_fig1(quick: bool, seeds: int) -> Reproduction:
     ablations = []
     for setting, source, over in variants:
         c2, d2, t2, _, e2 = judged(_ov_fig1_run(seeds, steps, **over), marks)
-        ablations.append({"setting": setting + "; directions at steps " + ", ".join(map(str, marks)),
-                          "source": source, "measured": t2, "agree": sum(e.agree for e in e2), "total": seeds})
+        ablations.append(Ablation(setting=setting + "; directions at steps " + ", ".join(map(str, marks)),
+                                  source=source, measured=t2, agree=sum(e.agree for e in e2), total=seeds))
     # the authors' notebook: the two-kink target on 4 points, m = 1000, std 1/m, gradient descent lr 0.05
     marks_a = [1000, 3000, 5000, 10000]
     authors = _ov_fig1_run(seeds, 10000, data="relu-kinks", width=1000, gamma=None, init_std=1e-3, lr=0.05, snapshots=40)
     _, _, text_a, _, e_a = judged(authors, marks_a)
-    ablations.append({"setting": "the authors' notebook: 4 points of 0.2·ReLU(x − 1/3) + 0.2·ReLU(−x − 1/3) "
-                                 "(two kinks), m = 1000, std 1/m, gradient descent lr 0.05; directions at steps "
-                                 + ", ".join(map(str, marks_a)),
-                      "source": "the authors' notebooks (xuzhiqin1990/understanding_dl)", "measured": text_a,
-                      "agree": sum(e.agree for e in e_a), "total": seeds})
+    ablations.append(Ablation(setting="the authors' notebook: 4 points of 0.2·ReLU(x − 1/3) + 0.2·ReLU(−x − 1/3) "
+                                      "(two kinks), m = 1000, std 1/m, gradient descent lr 0.05; directions at steps "
+                                      + ", ".join(map(str, marks_a)),
+                              source="the authors' notebooks (xuzhiqin1990/understanding_dl)", measured=text_a,
+                              agree=sum(e.agree for e in e_a), total=seeds))
     measured = "directions at steps " + ", ".join(map(str, marks)) + ": " + text
     return Reproduction("ov-fig1", "", "", measured,
                         sum(e.agree for e in entries), seeds,
@@ -269,8 +269,8 @@ def _ov_fig7(quick: bool, seeds: int) -> Reproduction:
     # the other side: the same histogram at step 0 only (no training) has no falling median
     untrained = plateaus_reason({m: plateau_levels(np.histogram(logs[m][:, :1], edges)[0] / trials, centres)
                                  for m in widths}, {m: float(np.median(logs[m][:, 0])) for m in widths})
-    ablations = [{"setting": "the networks at step 0 (untrained)", "source": "ours: the criterion's other side",
-                  "measured": untrained or "passes", "agree": int(untrained is None), "total": 1}]
+    ablations = [Ablation(setting="the networks at step 0 (untrained)", source="ours: the criterion's other side",
+                          measured=untrained or "passes", agree=int(untrained is None), total=1)]
     return Reproduction("ov-fig7", "", "", text, sum(e.agree for e in entries), 1,
                         {"levels": {str(m): levels[m] for m in widths}, "median_log10_loss": median,
                          "counts": {str(m): counts[m] for m in widths}, "trials": trials, "steps": steps},
