@@ -30,10 +30,9 @@ from .mechanisms.embedding import outgoing, set_outgoing
 from .command_defaults import REDUCE
 from .errors import BadInput
 
-if TYPE_CHECKING:  # nn.models imports JAX; the CLI reads this module's defaults without it
+if TYPE_CHECKING:  # nn.models imports JAX: not needed to check reduce's options (before the run file is read)
     from .nn.models import NetSpec
 
-LOSS_TOL = REDUCE.loss_tol  # the default bound on the relative rise of the full-batch loss by the reduction
 COSINES = (0.9, 0.95, 0.99, 0.995, 0.999, 0.9999)  # the fixed readings tried after the persistent one
 
 
@@ -79,7 +78,7 @@ class Reduction:
     out: str | None = None
     max_output_change: float | None = None  # max |f_reduced − f| on the training inputs, before fine-tuning
     reading: str = "persistent"  # the reading whose clusters were merged (`reading_name`)
-    loss_tol: float = LOSS_TOL  # the bound on loss_change the reading was chosen by (inf: none)
+    loss_tol: float = REDUCE.loss_tol  # the bound on loss_change the reading was chosen by (inf: none)
     tried: list = field(default_factory=list)  # per reading tried, in order: reading, width_after, loss_change
 
     @property
@@ -197,7 +196,8 @@ def split_neuron(params: dict, layer: int, j: int, ratio: float = 0.5) -> dict:
     return embed_params(params, Embedding("split", layer, j, 1.0 - ratio), dtype=dtype)
 
 
-def check_reduce_options(tol: float | None, min_norm: float, finetune_steps: int, loss_tol: float = LOSS_TOL) -> None:
+def check_reduce_options(tol: float | None, min_norm: float, finetune_steps: int,
+                         loss_tol: float = REDUCE.loss_tol) -> None:
     """BadInput for a tolerance outside [0, 1], --min-norm outside [0, 1), negative fine-tuning or a
     --loss-tol that is negative or NaN (inf is allowed: no bound)."""
     if not loss_tol >= 0:

@@ -5,6 +5,7 @@ and describe their runs. Figures are described by `Plot` specs (file, `PlotKind`
 this package never imports matplotlib and never writes files."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable
@@ -28,8 +29,7 @@ class Ablation:
     total: int
 
     def to_json(self) -> dict:
-        return {"setting": self.setting, "source": self.source, "measured": self.measured, "agree": self.agree,
-                "total": self.total}
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

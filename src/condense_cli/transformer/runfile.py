@@ -5,6 +5,7 @@ x_train (n, 9), y_train (n,), x_id, y_id, x_ood, key_ood; meta (JSON: config, da
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,7 +13,6 @@ from ..data.anchors import AnchorData
 from ..errors import BadInput
 from ..io import check_schema, read_npz, save_npz
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:  # the result type only: importing `training` loads JAX and flax, which reading a header does not need
     from .training import TransformerResult
 
